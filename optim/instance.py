@@ -1,0 +1,381 @@
+"""The instance: model, servers, clients, RTT matrix, workload and communication overheads.
+
+An instance file is JSON with ``"format": "optim-instance/1"``; every field with a unit carries
+it in its name (``memory_gb``, ``rtt_ms``). Loading validates types, ranges and cross-field
+consistency and raises :class:`~optim.errors.InvalidInstanceError` naming each bad field.
+In code, :class:`Instance` also offers SI numpy views (seconds, bytes) for the algorithms.
+
+Notation (arXiv 2512.21884, BPRR, Sec. 1 of shared/papers/bprr_sun2025.md): L blocks of
+``s_m`` bytes; ``s_c`` bytes of attention (KV) cache per block per session;
+``t_cj`` per-token and ``t^I_cj`` per-input communication times between client c and server j;
+``tau_j`` decode and ``tau^I_j`` prefill times per block.
+"""
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import InvalidInstanceError, OptimError
+from .modelcard import Dtype, load_model_card
+from .units import GB, MS
+
+INSTANCE_FORMAT = "optim-instance/1"
+
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Id = Annotated[str, Field(min_length=1)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelSpec(_Frozen):
+    """The model served: a shipped card by name, or an inline custom model.
+
+    With ``card`` set, the remaining fields are filled from the card (explicit values win);
+    without it, ``num_blocks``, ``block_bytes`` and ``kv_cache_bytes_per_token_per_block`` are
+    required.
+    """
+
+    card: str | None = Field(None, description="name of a shipped model card, e.g. 'bloom-176b'")
+    dtype: Dtype = Field("nf4", description="weight dtype: fp16, int8 or nf4")
+    name: str | None = None
+    num_blocks: int | None = Field(None, ge=1, description="transformer blocks L")
+    block_bytes: PosFloat | None = Field(None, description="s_m, bytes of one block's weights")
+    kv_cache_bytes_per_token_per_block: PosFloat | None = Field(
+        None, description="attention (KV) cache bytes for one token in one block")
+    hidden_size: int | None = Field(None, ge=1)
+    num_kv_groups: int | None = Field(None, ge=1, description="query heads per KV head (1 = MHA)")
+    flops_per_token_per_block: PosFloat | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_card(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("card"):
+            return data
+        card = load_model_card(str(data["card"]))  # raises UnknownModelError naming model.card
+        dtype = data.get("dtype", "nf4")
+        filled = {
+            "name": card.display_name,
+            "num_blocks": card.num_blocks,
+            "block_bytes": card.block_bytes.get(dtype),
+            "kv_cache_bytes_per_token_per_block": card.kv_cache_bytes_per_token_per_block,
+            "hidden_size": card.hidden_size,
+            "num_kv_groups": card.num_kv_groups,
+            "flops_per_token_per_block": card.flops_per_token_per_block,
+        }
+        filled.update({k: v for k, v in data.items() if v is not None})
+        return filled
+
+    @model_validator(mode="after")
+    def _complete(self) -> "ModelSpec":
+        missing = [f for f in ("num_blocks", "block_bytes", "kv_cache_bytes_per_token_per_block")
+                   if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"give 'card' or all of {', '.join(missing)}")
+        return self
+
+
+class Server(_Frozen):
+    """A GPU server: usable memory M_j and per-block compute times."""
+
+    id: Id
+    gpu: str | None = Field(None, description="GPU profile name (informational)")
+    city: str | None = None
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    memory_gb: PosFloat = Field(description="M_j, GPU memory usable for blocks and caches, GB (1e9 B)")
+    prefill_ms_per_block: NonNegFloat = Field(description="fixed prefill time per block per request")
+    prefill_ms_per_block_per_token: NonNegFloat = Field(description="prefill time per block per input token")
+    decode_ms_per_block_per_token: PosFloat = Field(description="tau_j, decode time per block per token")
+    bandwidth_mbps: PosFloat | None = Field(None, description="network bandwidth, Mbit/s (PETALS' network_rps)")
+
+
+class Client(_Frozen):
+    """A request source (the orchestrator of the server-chain paper)."""
+
+    id: Id
+    city: str | None = None
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    arrival_rate_per_s: NonNegFloat = Field(description="Poisson arrival rate lambda_c, requests/s")
+
+
+class RTT(_Frozen):
+    """Round-trip times between every pair of clients and servers, in milliseconds.
+
+    ``rtt_ms[i][k]`` is the RTT from ``ids[i]`` to ``ids[k]``; it may be asymmetric and violate the
+    triangle inequality, as measured data does.
+    """
+
+    ids: list[Id]
+    rtt_ms: list[list[NonNegFloat]]
+
+
+class Workload(_Frozen):
+    """Request lengths, concurrency to reserve for, and target load.
+
+    Latency is evaluated at the mean lengths; attention caches are sized for the maximum
+    sequence ``input_tokens_max + output_tokens_max``.
+    """
+
+    input_tokens_mean: float = Field(ge=1, allow_inf_nan=False)
+    input_tokens_max: int = Field(ge=1)
+    output_tokens_mean: float = Field(ge=1, allow_inf_nan=False)
+    output_tokens_max: int = Field(ge=1)
+    concurrent_requests: int = Field(ge=1, description="|R|, concurrent requests placements reserve cache for")
+    target_load: float = Field(0.7, gt=0, lt=1, description="rho-bar, target utilisation (server-chain paper)")
+
+
+class Communication(_Frozen):
+    """Per-hop communication overheads added to the network RTT (BPRR, Sec. 2).
+
+    Per decode token and hop: ``t_cj = rtt_cj + decode_overhead_ms``. Per prefill and hop:
+    ``t^I_cj = rtt_cj + prefill_overhead_ms + prefill_overhead_ms_per_token * l_in``. Per job and
+    hop in the server-chain model: ``tau^c_j = rtt_cj + chain_overhead_ms``.
+    """
+
+    decode_overhead_ms: NonNegFloat = 0.0
+    prefill_overhead_ms: NonNegFloat = 0.0
+    prefill_overhead_ms_per_token: NonNegFloat = 0.0
+    chain_overhead_ms: NonNegFloat = 18.0
+
+
+class Instance(_Frozen):
+    """A complete, validated placement-and-routing problem (immutable).
+
+    Besides the file fields, offers SI views for algorithms: ``num_blocks`` (L),
+    ``block_bytes`` (s_m), ``cache_bytes_per_block_session`` (s_c), ``memory_bytes`` (J,),
+    ``decode_s`` (J,), ``prefill_s`` (J,), ``rtt_s`` (C, J), ``decode_comm_s`` (C, J),
+    ``prefill_comm_s`` (C, J), ``arrival_rates`` (C,).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
+
+    format: Literal["optim-instance/1"] = INSTANCE_FORMAT
+    name: str = "instance"
+    description: str = ""
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    model: ModelSpec
+    servers: list[Server] = Field(min_length=1)
+    clients: list[Client] = Field(min_length=1)
+    rtt: RTT
+    workload: Workload
+    communication: Communication = Field(default_factory=Communication)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Instance":
+        problems = consistency_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # ---- SI views -------------------------------------------------------------------------
+    @property
+    def num_blocks(self) -> int:
+        """L, the number of transformer blocks."""
+        return int(self.model.num_blocks)
+
+    @property
+    def num_servers(self) -> int:
+        return len(self.servers)
+
+    @property
+    def num_clients(self) -> int:
+        return len(self.clients)
+
+    @property
+    def block_bytes(self) -> float:
+        """s_m, bytes per block."""
+        return float(self.model.block_bytes)
+
+    @property
+    def cache_bytes_per_block_session(self) -> float:
+        """s_c, KV-cache bytes one session needs in one block: kv bytes/token x (l_in,max + l_out,max)."""
+        w = self.workload
+        return float(self.model.kv_cache_bytes_per_token_per_block) * (w.input_tokens_max + w.output_tokens_max)
+
+    @cached_property
+    def server_index(self) -> dict[str, int]:
+        return {s.id: j for j, s in enumerate(self.servers)}
+
+    @cached_property
+    def client_index(self) -> dict[str, int]:
+        return {c.id: i for i, c in enumerate(self.clients)}
+
+    @cached_property
+    def memory_bytes(self) -> np.ndarray:
+        """M_j in bytes, shape (J,)."""
+        return np.array([s.memory_gb * GB for s in self.servers])
+
+    @cached_property
+    def decode_s(self) -> np.ndarray:
+        """tau_j, decode seconds per block per token, shape (J,)."""
+        return np.array([s.decode_ms_per_block_per_token * MS for s in self.servers])
+
+    @cached_property
+    def prefill_s(self) -> np.ndarray:
+        """tau^I_j(l_in), prefill seconds per block at the mean input length, shape (J,)."""
+        l_in = self.workload.input_tokens_mean
+        return np.array([(s.prefill_ms_per_block + s.prefill_ms_per_block_per_token * l_in) * MS
+                         for s in self.servers])
+
+    @cached_property
+    def rtt_full_s(self) -> np.ndarray:
+        """RTT in seconds between all endpoints, in ``rtt.ids`` order, shape (N, N)."""
+        return np.asarray(self.rtt.rtt_ms, dtype=float) * MS
+
+    @cached_property
+    def rtt_s(self) -> np.ndarray:
+        """RTT client -> server in seconds, shape (C, J)."""
+        pos = {k: i for i, k in enumerate(self.rtt.ids)}
+        rows = [pos[c.id] for c in self.clients]
+        cols = [pos[s.id] for s in self.servers]
+        return self.rtt_full_s[np.ix_(rows, cols)]
+
+    @cached_property
+    def decode_comm_s(self) -> np.ndarray:
+        """t_cj = rtt_cj + decode overhead, seconds per decode token per hop, shape (C, J)."""
+        return self.rtt_s + self.communication.decode_overhead_ms * MS
+
+    @cached_property
+    def prefill_comm_s(self) -> np.ndarray:
+        """t^I_cj = rtt_cj + prefill overhead + per-token overhead x l_in, seconds per hop, shape (C, J)."""
+        c = self.communication
+        return self.rtt_s + (c.prefill_overhead_ms + c.prefill_overhead_ms_per_token
+                             * self.workload.input_tokens_mean) * MS
+
+    @cached_property
+    def arrival_rates(self) -> np.ndarray:
+        """lambda_c in requests/s, shape (C,)."""
+        return np.array([c.arrival_rate_per_s for c in self.clients])
+
+    @property
+    def total_arrival_rate(self) -> float:
+        """lambda = sum of the clients' rates, requests/s."""
+        return float(self.arrival_rates.sum())
+
+
+def consistency_problems(inst: Instance) -> list[str]:
+    """Cross-field checks that types and ranges cannot express; one string per problem."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for kind, items in (("servers", inst.servers), ("clients", inst.clients)):
+        for i, it in enumerate(items):
+            if it.id in seen:
+                problems.append(f"{kind}[{i}].id: duplicate id {it.id!r} (already used in {seen[it.id]})")
+            else:
+                seen[it.id] = f"{kind}[{i}]"
+    ids = inst.rtt.ids
+    n = len(ids)
+    if len(set(ids)) != n:
+        dup = sorted({x for x in ids if ids.count(x) > 1})
+        problems.append(f"rtt.ids: duplicate ids {dup}")
+    missing = sorted(set(seen) - set(ids))
+    extra = sorted(set(ids) - set(seen))
+    if missing:
+        problems.append(f"rtt.ids: no RTT row for {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
+                        "expected every client and server id")
+    if extra:
+        problems.append(f"rtt.ids: unknown ids {extra[:5]}; expected only client and server ids")
+    if len(inst.rtt.rtt_ms) != n:
+        problems.append(f"rtt.rtt_ms: {len(inst.rtt.rtt_ms)} rows for {n} ids; expected a square {n} x {n} matrix")
+    for i, row in enumerate(inst.rtt.rtt_ms):
+        if len(row) != n:
+            problems.append(f"rtt.rtt_ms[{i}]: {len(row)} columns; expected {n} (square matrix over rtt.ids)")
+            break
+    w = inst.workload
+    if w.input_tokens_mean > w.input_tokens_max:
+        problems.append(f"workload.input_tokens_mean: {w.input_tokens_mean} exceeds input_tokens_max {w.input_tokens_max}")
+    if w.output_tokens_mean > w.output_tokens_max:
+        problems.append(f"workload.output_tokens_mean: {w.output_tokens_mean} exceeds output_tokens_max {w.output_tokens_max}")
+    if sum(c.arrival_rate_per_s for c in inst.clients) <= 0:
+        problems.append("clients[*].arrival_rate_per_s: all zero; expected a positive total arrival rate")
+    return problems
+
+
+def _format_validation_error(err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors():
+        loc = ""
+        for part in e["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        shown = ""
+        if e["type"] not in ("missing", "value_error") and not isinstance(got, (dict, list)):
+            shown = f" (got {got!r})"
+        out.append(f"{loc or 'instance'}: {msg}{shown}")
+    return out
+
+
+def instance_from_dict(data: Any, source: str | None = None) -> Instance:
+    """Validate a parsed JSON object as an :class:`Instance`.
+
+    Raises
+    ------
+    InvalidInstanceError
+        Naming every bad field: its path, the reason and the value received.
+    """
+    if isinstance(data, dict) and "format" in data and data["format"] != INSTANCE_FORMAT:
+        raise InvalidInstanceError(
+            f"format: {data['format']!r} is not supported; expected {INSTANCE_FORMAT!r}", source)
+    try:
+        return Instance.model_validate(data)
+    except ValidationError as err:
+        raise InvalidInstanceError(_format_validation_error(err), source) from None
+    except OptimError as err:  # e.g. an unknown card raised while filling the model
+        raise InvalidInstanceError(str(err).split("invalid input: ", 1)[-1], source) from None
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file, turning I/O and syntax errors into :class:`InvalidInstanceError`."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as err:
+        raise InvalidInstanceError(f"cannot read file: {err.strerror}", str(p)) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as err:
+        raise InvalidInstanceError(f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
+                                   str(p)) from None
+    except ValueError as err:
+        raise InvalidInstanceError(str(err), str(p)) from None
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"not valid JSON: {name} is not a number; expected a finite value")
+
+
+def load_instance(path: str | Path) -> Instance:
+    """Load and validate an instance file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A JSON file in the ``optim-instance/1`` format (``optim schema instance`` prints its schema).
+
+    Returns
+    -------
+    Instance
+
+    Raises
+    ------
+    InvalidInstanceError
+        The file cannot be read, is not JSON, or is malformed or inconsistent; the message names
+        the field, the value and what was expected.
+    """
+    return instance_from_dict(read_json(path), source=str(path))
+
+
+def instance_schema() -> dict:
+    """JSON Schema of the instance format."""
+    return Instance.model_json_schema()
+

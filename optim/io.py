@@ -1,0 +1,37 @@
+"""Atomic file output: write to a temporary file in the same folder, then rename."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never half.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be written; nothing is left behind.
+    """
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Serialise ``data`` as indented JSON and write it atomically."""
+    write_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")

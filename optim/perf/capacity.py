@@ -1,0 +1,58 @@
+"""Attention-cache capacity of servers under a placement, and the split of |R| among clients.
+
+Memory of server j (arXiv 2512.21884, Sec. 2, Eq. 13b; arXiv 2604.14993, Eq. 1):
+``s_m m_j + s_c * (cache slots in use) <= M_j``, where one cache slot is one session's KV cache in
+one block (s_c bytes) and a request run for k_j blocks on j holds k_j slots there.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..instance import Instance
+
+
+def free_cache_slots(inst: Instance, num_blocks: np.ndarray) -> np.ndarray:
+    """Cache slots that fit beside the blocks: ``floor((M_j - s_m m_j) / s_c)`` (M~_j of arXiv 2604.14993 A1).
+
+    Parameters
+    ----------
+    num_blocks : array of int, shape (J,)
+        m_j, blocks hosted by each server.
+
+    Returns
+    -------
+    ndarray of int, shape (J,)
+        Negative where the blocks alone exceed the memory.
+    """
+    m = np.asarray(num_blocks, dtype=float)
+    free = inst.memory_bytes - inst.block_bytes * m
+    return np.floor(free / inst.cache_bytes_per_block_session + 1e-9).astype(np.int64)
+
+
+def session_capacity(inst: Instance, num_blocks: np.ndarray) -> np.ndarray:
+    """Sessions a server can host running all its blocks: ``floor((M_j - s_m m_j) / (s_c m_j))``
+    (s_j of CG-BPRR, arXiv 2512.21884 Alg. 1). Zero for servers without blocks. Shape (J,)."""
+    m = np.asarray(num_blocks, dtype=np.int64)
+    slots = free_cache_slots(inst, m)
+    out = np.zeros_like(m)
+    np.floor_divide(np.maximum(slots, 0), m, out=out, where=m > 0)
+    return out
+
+
+def request_shares(inst: Instance) -> np.ndarray:
+    """Split the |R| concurrent requests among clients in proportion to their arrival rates.
+
+    Largest-remainder rounding of ``|R| lambda_c / lambda``; ties go to the lower client index.
+
+    Returns
+    -------
+    ndarray of int, shape (C,)
+        Sums to ``workload.concurrent_requests``.
+    """
+    r = inst.workload.concurrent_requests
+    exact = r * inst.arrival_rates / inst.total_arrival_rate
+    base = np.floor(exact).astype(np.int64)
+    left = r - int(base.sum())
+    order = np.lexsort((np.arange(len(exact)), -(exact - base)))
+    base[order[:left]] += 1
+    return base

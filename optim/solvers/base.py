@@ -1,0 +1,133 @@
+"""One interface for every solver, and the registry they join by decorator.
+
+``solve(instance, solver="cg-bprr", **options)`` looks the solver up, checks its options,
+stops early with status ``infeasible`` when no placement can exist, runs it, validates the
+result with :func:`optim.validate.evaluate` and fills the common metrics. A solver never
+returns an unvalidated solution: one that fails validation comes back with status ``error``
+and the violations in its message.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import InvalidOptionError, UnknownSolverError
+from ..instance import Instance
+from ..solution import Solution, Status
+from ..units import GB
+from ..validate import evaluate
+
+SolverFunc = Callable[..., Solution]
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    """A registered solver: name, one-line description, features and options with defaults."""
+
+    name: str
+    func: SolverFunc
+    description: str
+    features: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        sig = inspect.signature(self.func)
+        return {p.name: p.default for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY}
+
+    def is_available(self) -> bool:
+        return True
+
+
+REGISTRY: dict[str, SolverInfo] = {}
+DEFAULT_SOLVER = "cg-bprr"
+
+
+def register(name: str, description: str, features: tuple[str, ...] = ()) -> Callable[[SolverFunc], SolverFunc]:
+    """Register ``func(instance, *, option=default, ...) -> Solution`` under ``name``."""
+
+    def deco(func: SolverFunc) -> SolverFunc:
+        REGISTRY[name] = SolverInfo(name, func, description, frozenset(features))
+        return func
+
+    return deco
+
+
+def get_solver(name: str) -> SolverInfo:
+    """Look up a solver; :class:`UnknownSolverError` lists the registered names."""
+    if name not in REGISTRY:
+        raise UnknownSolverError(f"unknown solver {name!r}; registered solvers: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def infeasibility_reason(inst: Instance) -> str | None:
+    """Why no placement can serve even one request, or None.
+
+    A request needs every block hosted, with one cache slot beside it on the server that runs
+    it, so server j can serve at most ``min(floor(M_j / (s_m + s_c)), L)`` blocks of a request
+    (Corollary 1 of arXiv 2512.21884 with |R| = 1); these must add up to L.
+    """
+    L, sm, sc = inst.num_blocks, inst.block_bytes, inst.cache_bytes_per_block_session
+    total = inst.memory_bytes.sum()
+    if total < L * sm:
+        return (f"total server memory {total / GB:.2f} GB is below one model copy "
+                f"({L} blocks x {sm / GB:.3f} GB = {L * sm / GB:.2f} GB)")
+    per_server = np.minimum(np.floor(inst.memory_bytes / (sm + sc)), L)
+    if per_server.sum() < L:
+        return (f"the servers can hold {int(per_server.sum())} blocks with one session's attention cache "
+                f"({sc / GB:.4f} GB per block) beside each, fewer than the model's {L} blocks")
+    return None
+
+
+def solve(instance: Instance, solver: str = DEFAULT_SOLVER, **options: Any) -> Solution:
+    """Solve an instance with a registered solver and validate the answer.
+
+    Parameters
+    ----------
+    instance : Instance
+    solver : str
+        A name from ``optim solvers`` (``REGISTRY``).
+    **options
+        The solver's keyword options (see ``get_solver(name).options``).
+
+    Returns
+    -------
+    Solution
+        Status ``infeasible`` (with the reason) when no placement can exist or the solver finds
+        none; ``error`` if the solver's output fails validation (a bug, reported, not hidden).
+        ``details["evaluation"]`` holds the validator's summary.
+
+    Raises
+    ------
+    UnknownSolverError
+        No solver of that name.
+    InvalidOptionError
+        An option the solver does not take.
+    """
+    info = get_solver(solver)
+    allowed = info.options
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InvalidOptionError(f"solver {solver!r} takes no option {', '.join(unknown)}; "
+                                 f"its options: {', '.join(allowed) or 'none'}")
+    t0 = time.perf_counter()
+    reason = infeasibility_reason(instance)
+    if reason is not None:
+        return Solution(instance=instance.name, solver=solver, status=Status.INFEASIBLE, message=reason,
+                        options=options, solve_time_s=time.perf_counter() - t0)
+    sol = info.func(instance, **options)
+    elapsed = time.perf_counter() - t0
+    update: dict[str, Any] = {"solve_time_s": elapsed, "options": {**allowed, **options}}
+    if sol.status.has_solution:
+        ev = evaluate(instance, sol)
+        if not ev.feasible:
+            msgs = "; ".join(v.message for v in ev.violations[:5])
+            update.update(status=Status.ERROR, message=f"solver output failed validation (a bug): {msgs}")
+        else:
+            update["details"] = {**sol.details, "evaluation": ev.summary}
+            if sol.objective is None:
+                update.update(objective=ev.summary["mean_inference_time_s"], objective_name="mean_inference_time_s")
+    return sol.model_copy(update=update)

@@ -1,0 +1,147 @@
+"""CG-BPRR: conservative greedy block placement and shortest-path routing.
+
+Algorithm 1 of Sun, He, Ji, Parag, "Optimizing Resource Allocation for Geographically-Distributed
+Inference by LLMs", arXiv 2512.21884 (IFIP Performance 2025); shared/papers/bprr_sun2025.md Sec. 5.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..instance import Instance
+from ..perf import free_cache_slots, hop_cost_coefficients, request_shares, session_capacity
+from ..routing import NoPathError, shortest_hops
+from ..solution import Hop, Path, ServerPlacement, Solution, Status
+from ..units import GB, MS
+from ._windows import first_argmax, lexmin_sorted_window, window_sums
+from .base import register
+
+
+def conservative_block_counts(inst: Instance, concurrent_requests: int) -> np.ndarray:
+    """m_j = min(floor(M_j / (s_m + s_c |R|)), L): blocks that leave cache for |R| sessions
+    through every one of them (Alg. 1 step 1). Shape (J,), int."""
+    m = np.floor(inst.memory_bytes / (inst.block_bytes + inst.cache_bytes_per_block_session * concurrent_requests))
+    return np.minimum(m, inst.num_blocks).astype(np.int64)
+
+
+def cg_placement(inst: Instance, m: np.ndarray, concurrent_requests: int, dummy_margin_s: float = 1.0 * MS):
+    """Greedy placement of Alg. 1 step 2.
+
+    Servers are taken in increasing ``t~_j = t_j / m_j`` with ``t_j = max_c (t_cj + tau_j m_j)``
+    (worst active client, per decode token). While some block b has fewer than |R| sessions
+    (``C_b < |R|``), a server takes the window containing an under-served block with the largest
+    ``sum T_b``; afterwards the window whose sorted C-vector is lexicographically smallest. Then
+    ``T_b -= (t~'_max - t~_j) min(max(|R| - C_b, 0), s_j)`` and ``C_b += s_j`` over the window,
+    where ``t~'_max = max_j t~_j + dummy_margin_s`` is the dummy server's time.
+
+    Returns
+    -------
+    start, end : arrays of int, shape (J,)
+    order : array of int
+        Servers with m_j > 0 in increasing t~_j.
+    K : int or None
+        Servers (in ``order``) needed until every block has |R| sessions; None if never.
+    t, t_tilde : arrays of float, shape (J,), seconds
+    """
+    L, R = inst.num_blocks, concurrent_requests
+    active = inst.arrival_rates > 0
+    t = np.max(inst.decode_comm_s[active], axis=0) + inst.decode_s * m
+    usable = m > 0
+    t_tilde = np.full(inst.num_servers, np.inf)
+    t_tilde[usable] = t[usable] / m[usable]
+    order = np.flatnonzero(usable)[np.argsort(t_tilde[usable], kind="stable")]
+    sessions = session_capacity(inst, m)
+    start = np.zeros(inst.num_servers, dtype=np.int64)
+    end = np.zeros(inst.num_servers, dtype=np.int64)
+    if order.size == 0:
+        return start, end, order, None, t, t_tilde
+    t_max = float(t_tilde[order].max()) + dummy_margin_s
+    C = np.zeros(L, dtype=np.int64)
+    T = np.full(L, R * t_max)
+    K = None
+    for n, j in enumerate(order):
+        mj = int(m[j])
+        under = C < R
+        if under.any():
+            has_under = window_sums(under.astype(float), mj) > 0
+            a = first_argmax(np.where(has_under, window_sums(T, mj), -np.inf))
+        else:
+            a = lexmin_sorted_window(C.astype(float), mj)
+        start[j], end[j] = a, a + mj
+        T[a:a + mj] -= (t_max - t_tilde[j]) * np.minimum(np.maximum(R - C[a:a + mj], 0), sessions[j])
+        C[a:a + mj] += sessions[j]
+        if K is None and (C >= R).all():
+            K = n + 1
+    return start, end, order, K, t, t_tilde
+
+
+def theorem2_bound(inst: Instance, m: np.ndarray, order: np.ndarray, K: int, t: np.ndarray) -> float:
+    """Theorem 2 of arXiv 2512.21884: the mean per-token time of CG-BPRR is at most
+    ``sum_{j<=K} t~_j m_j - tau_K (sum_{j<=K} m_j - L)`` = ``sum_{j<=K} t_j - tau_K (sum m_j - L)``,
+    servers in CG order, seconds per decode token."""
+    first = order[:K]
+    return float(t[first].sum() - inst.decode_s[order[K - 1]] * (m[first].sum() - inst.num_blocks))
+
+
+@register("cg-bprr", "Conservative greedy placement + shortest-path routing with the Theorem-2 bound "
+          "(BPRR, arXiv 2512.21884 Alg. 1)", features=("placement", "routing", "bound"))
+def cg_bprr(inst: Instance, *, concurrent_requests: int | None = None, routing_objective: str = "decode",
+            dummy_margin_s: float = 1.0 * MS) -> Solution:
+    """Solve with CG-BPRR (arXiv 2512.21884, Algorithm 1).
+
+    Parameters
+    ----------
+    inst : Instance
+    concurrent_requests : int, optional
+        |R|, sessions every server reserves cache for; default ``workload.concurrent_requests``.
+    routing_objective : {"decode", "inference"}
+        Edge cost of the routing DAG: the paper's per-token decode time ``t_cj + tau_j k``
+        (default), or the whole request time including prefill.
+    dummy_margin_s : float
+        How much slower than the slowest server the dummy server of step 2 is, seconds (the
+        paper's "+1", in ms).
+
+    Returns
+    -------
+    Solution
+        Status ``feasible`` with ``details["theorem2_bound_s_per_token"]``, or ``infeasible`` with
+        the reason (Corollary 1 fails, or some block cannot get |R| sessions).
+
+    Notes
+    -----
+    O(J (L log L + C L)) for J servers, C clients; placement loop vectorised over blocks.
+    Every server with m_j > 0 is placed, the ones after K adding redundancy (lexicographic rule).
+    """
+    R = int(concurrent_requests or inst.workload.concurrent_requests)
+    L = inst.num_blocks
+    m = conservative_block_counts(inst, R)
+    options = {"concurrent_requests": R, "routing_objective": routing_objective}
+    if m.sum() < L:
+        per = inst.block_bytes + inst.cache_bytes_per_block_session * R
+        return Solution(instance=inst.name, solver="cg-bprr", status=Status.INFEASIBLE, options=options,
+                        message=(f"infeasible for |R| = {R}: with {per / GB:.3f} GB per block (weights + {R} sessions' "
+                                 f"cache) the servers hold {int(m.sum())} blocks, fewer than L = {L} "
+                                 "(Corollary 1 of arXiv 2512.21884); lower concurrent_requests or add memory"))
+    start, end, order, K, t, t_tilde = cg_placement(inst, m, R, dummy_margin_s)
+    if K is None:
+        return Solution(instance=inst.name, solver="cg-bprr", status=Status.INFEASIBLE, options=options,
+                        message=f"infeasible for |R| = {R}: some block cannot get {R} sessions of cache")
+    slots = np.maximum(free_cache_slots(inst, end - start), 0)
+    placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]), cache_slots=int(slots[j]))
+                 for j, s in enumerate(inst.servers)]
+    A, B = hop_cost_coefficients(inst, routing_objective)
+    shares = request_shares(inst)
+    paths = []
+    for c, client in enumerate(inst.clients):
+        try:
+            hops, _ = shortest_hops(start, end, L, A[c], B)
+        except NoPathError as err:  # cannot happen once K is found; kept for safety
+            return Solution(instance=inst.name, solver="cg-bprr", status=Status.INFEASIBLE,
+                            options=options, message=str(err))
+        paths.append(Path(client=client.id, requests=int(shares[c]),
+                          hops=[Hop(server=inst.servers[j].id, start=a, end=b) for j, a, b in hops]))
+    bound = theorem2_bound(inst, m, order, K, t)
+    details = {"theorem2_bound_s_per_token": bound, "K": int(K),
+               "server_order": [inst.servers[j].id for j in order],
+               "blocks_per_server": {inst.servers[j].id: int(m[j]) for j in order}}
+    return Solution(instance=inst.name, solver="cg-bprr", status=Status.FEASIBLE, options=options,
+                    placement=placement, paths=paths, details=details)

@@ -1,0 +1,215 @@
+"""The PETALS baseline: block selection with rebalancing, and min-latency routing.
+
+Implemented from the behaviour of PETALS (bigscience-workshop/petals at 22afba62) as described
+in shared/papers/petals_and_helix.md Sec. 1, and as the BPRR paper replicates it
+(arXiv 2512.21884 Sec. 7). Variant: the *full* PETALS algorithm, not Helix's single greedy pass:
+
+1. **Block count** (``Server._choose_num_blocks``): ``m_j = min(floor((M_j - autograd) /
+   (s_m + cache_per_block)), L)`` with ``autograd = 2 GiB x hidden / 14336`` and
+   ``cache_per_block = kv bytes/token x attn_cache_tokens`` (16384 tokens with GQA, else 4096).
+2. **Join**: servers join one at a time (random order by default, as in a real swarm) and take
+   the window whose sorted per-block throughput is lexicographically smallest, adding their
+   throughput ``min(forward_rps / ((m + 1) / 2), network_rps)``.
+3. **Rebalancing** (``should_choose_other_blocks``, balance_quality 0.75): servers are checked in
+   random order; one moves when a simulated local search would raise the swarm's weakest
+   block throughput by more than 1 / balance_quality; rounds repeat until no server moves.
+4. **Routing** (``min_latency`` mode): Dijkstra with per-hop cost ``min(rtt/2, 5 s) + 18 ms``,
+   ``1 / inference_rps`` per block, ``min(rtt/2, 5 s)`` back to the client, and a 10 s penalty on
+   a server whose free cache cannot hold a session over its whole span. The |R| concurrent
+   requests are routed one after another, each taking cache on its path, so later ones see the
+   penalty. RTTs are client-server (the client relays, as in the BPRR replication).
+
+The cache a PETALS server reserves is its ``attn_cache_tokens`` budget per block (capped by
+the memory left), converted to sessions of the instance's maximum sequence length.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..instance import Instance
+from ..perf import free_cache_slots, request_shares
+from ..routing import NoPathError, shortest_hops
+from ..solution import Hop, Path, ServerPlacement, Solution, Status
+from ..units import GIB, MBIT_PER_S
+from ._windows import lexmin_sorted_window
+from .base import register
+
+EPS = 1e-3  #: PETALS' eps in should_choose_other_blocks
+FORWARD_TOKENS = 1024  #: tokens per step of PETALS' forward_rps measurement
+DEFAULT_NETWORK_MBPS = 100.0  #: PETALS' fallback when speedtest fails
+MAX_DELAY_S = 5.0  #: PETALS' _rtt_to_delay cap
+
+
+def petals_block_counts(inst: Instance, attn_cache_tokens: int | None = None) -> tuple[np.ndarray, int]:
+    """PETALS' ``_choose_num_blocks`` for every server; returns (m, attn_cache_tokens)."""
+    model = inst.model
+    groups = model.num_kv_groups or 1
+    tokens = attn_cache_tokens or (16384 if groups > 1 else 4096)
+    autograd = 2 * GIB * (model.hidden_size or 0) / 14336
+    cache_per_block = model.kv_cache_bytes_per_token_per_block * tokens
+    m = np.floor((inst.memory_bytes - autograd) / (inst.block_bytes + cache_per_block))
+    return np.clip(m, 0, inst.num_blocks).astype(np.int64), tokens
+
+
+def announced_throughput(inst: Instance, m: np.ndarray) -> np.ndarray:
+    """Throughput a PETALS server announces, tokens/s: ``min(forward_rps / ((m + 1) / 2), network_rps)``.
+
+    ``forward_rps`` is one block's rate on a 1024-token forward pass (from the server's prefill
+    times); ``network_rps = bandwidth / (hidden x 16 bit)`` with 100 Mbit/s when unknown.
+    """
+    forward = np.array([FORWARD_TOKENS / (s.prefill_ms_per_block * 1e-3 + FORWARD_TOKENS
+                                          * s.prefill_ms_per_block_per_token * 1e-3) for s in inst.servers])
+    bits = np.array([(s.bandwidth_mbps or DEFAULT_NETWORK_MBPS) * MBIT_PER_S for s in inst.servers])
+    network = bits / ((inst.model.hidden_size or 1) * 16)
+    return np.minimum(forward / ((m + 1) / 2.0), network)
+
+
+def _block_throughput(start, end, thr, L):
+    t = np.zeros(L + 1)
+    np.add.at(t, start, thr)
+    np.add.at(t, end, -thr)
+    return np.cumsum(t)[:L]
+
+
+def should_move(j: int, start: np.ndarray, end: np.ndarray, thr: np.ndarray, L: int,
+                balance_quality: float, rng: np.random.Generator) -> bool:
+    """PETALS' ``should_choose_other_blocks`` for server j (simulated local search on copies)."""
+    start, end = start.copy(), end.copy()
+    m = end - start
+    t = _block_throughput(start, end, thr, L)
+    initial = t.min()
+    t[start[j]:end[j]] -= thr[j] * (1 + EPS)
+    if initial > EPS and t.min() <= 0:
+        return False  # moving would disconnect the swarm
+    new = lexmin_sorted_window(t, int(m[j]))
+    if new == start[j]:
+        return False
+    t[start[j]:end[j]] += thr[j] * EPS
+    start[j], end[j] = new, new + m[j]
+    t[start[j]:end[j]] += thr[j]
+    active = np.flatnonzero(m > 0)
+    moved = True
+    while moved:
+        moved = False
+        for i in rng.permutation(active):
+            t[start[i]:end[i]] -= thr[i] * (1 + EPS)
+            s = lexmin_sorted_window(t, int(m[i]))
+            t[start[i]:end[i]] += thr[i] * EPS
+            if s != start[i]:
+                start[i], end[i] = s, s + m[i]
+                moved = True
+            t[start[i]:end[i]] += thr[i]
+    final = t.min()
+    if final < initial or final < EPS:
+        return False
+    return initial / final < balance_quality - EPS
+
+
+def petals_placement(inst: Instance, m: np.ndarray, thr: np.ndarray, rng: np.random.Generator,
+                     join_order: str, balance_quality: float, max_rebalance_rounds: int):
+    """Join in order, then rebalance; returns (start, end, rounds of rebalancing run, moves made)."""
+    L, J = inst.num_blocks, inst.num_servers
+    start = np.zeros(J, dtype=np.int64)
+    end = np.zeros(J, dtype=np.int64)
+    t = np.zeros(L)
+    order = rng.permutation(J) if join_order == "random" else np.arange(J)
+    for j in order:
+        if m[j] > 0:
+            a = lexmin_sorted_window(t, int(m[j]))
+            start[j], end[j] = a, a + m[j]
+            t[a:a + m[j]] += thr[j]
+    rounds = moves = 0
+    active = np.flatnonzero(m > 0)
+    while balance_quality > 0 and rounds < max_rebalance_rounds:
+        rounds += 1
+        moved = False
+        for j in rng.permutation(active):
+            if should_move(j, start, end, thr, L, balance_quality, rng):
+                t = _block_throughput(start, end, thr, L)
+                t[start[j]:end[j]] -= thr[j]
+                a = lexmin_sorted_window(t, int(m[j]))
+                start[j], end[j] = a, a + m[j]
+                moved = True
+                moves += 1
+        if not moved:
+            break
+    return start, end, rounds, moves
+
+
+@register("petals", "PETALS baseline: block selection with rebalancing (balance_quality 0.75) and "
+          "min-latency Dijkstra routing with the 10 s cache penalty", features=("placement", "routing"))
+def petals(inst: Instance, *, seed: int = 0, join_order: str = "random", balance_quality: float = 0.75,
+           max_rebalance_rounds: int = 20, alloc_penalty_s: float = 10.0, hop_overhead_s: float = 0.018,
+           attn_cache_tokens: int | None = None) -> Solution:
+    """Solve with the PETALS heuristics (the baseline everyone is measured against).
+
+    Parameters
+    ----------
+    seed : int
+        Seeds the join order and the rebalancing order.
+    join_order : {"random", "instance"}
+        Order in which servers join the swarm.
+    balance_quality : float
+        PETALS' rebalancing threshold; 0 disables rebalancing.
+    max_rebalance_rounds : int
+        Rounds of rebalancing checks over all servers (PETALS runs them forever, periodically).
+    alloc_penalty_s, hop_overhead_s : float
+        Routing penalty for a server short of cache, and serialisation overhead per hop, seconds.
+    attn_cache_tokens : int, optional
+        Cache tokens per block a server reserves; default 16384 with GQA, else 4096.
+
+    Returns
+    -------
+    Solution
+        ``details`` records block counts, rebalancing rounds and moves, and how many requests were
+        routed onto a server short of cache.
+    """
+    if join_order not in ("random", "instance"):
+        raise ValueError(f"join_order: {join_order!r}; expected 'random' or 'instance'")
+    rng = np.random.default_rng(seed)
+    L = inst.num_blocks
+    m, tokens = petals_block_counts(inst, attn_cache_tokens)
+    options = {"seed": seed, "join_order": join_order, "balance_quality": balance_quality}
+    if m.sum() < L:
+        return Solution(instance=inst.name, solver="petals", status=Status.INFEASIBLE, options=options,
+                        message=f"PETALS' block counts add up to {int(m.sum())} blocks, fewer than L = {L}")
+    thr = announced_throughput(inst, m)
+    start, end, rounds, moves = petals_placement(inst, m, thr, rng, join_order, balance_quality,
+                                                 max_rebalance_rounds)
+    budget = np.floor(m * tokens / (inst.workload.input_tokens_max + inst.workload.output_tokens_max))
+    slots = np.minimum(budget, np.maximum(free_cache_slots(inst, m), 0)).astype(np.int64)
+    placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]), cache_slots=int(slots[j]))
+                 for j, s in enumerate(inst.servers)]
+
+    delay = np.minimum(inst.rtt_s / 2, MAX_DELAY_S)  # (C, J)
+    at_end = end == L
+    shares = request_shares(inst)
+    # interleave clients' requests in proportion to their shares
+    queue = sorted((k / n, c) for c, n in enumerate(shares) for k in range(n))
+    queue += [(0.0, c) for c in range(inst.num_clients) if shares[c] == 0 and inst.arrival_rates[c] > 0]
+    free = slots.copy()
+    counts: dict[tuple, int] = {}
+    short = 0
+    for _, c in queue:
+        A = delay[c] + hop_overhead_s + np.where(at_end, delay[c], 0.0)
+        penalty = np.where(free < m, alloc_penalty_s, 0.0)
+        try:
+            hops, _ = shortest_hops(start, end, L, A, inst.decode_s, penalty)
+        except NoPathError as err:
+            return Solution(instance=inst.name, solver="petals", status=Status.INFEASIBLE,
+                            options=options, message=str(err))
+        key = (c, tuple(hops))
+        carries = 1 if shares[c] > 0 else 0
+        counts[key] = counts.get(key, 0) + carries
+        if carries:
+            short += any(free[j] < b - a for j, a, b in hops)
+            for j, a, b in hops:
+                free[j] -= b - a
+    paths = [Path(client=inst.clients[c].id, requests=n,
+                  hops=[Hop(server=inst.servers[j].id, start=a, end=b) for j, a, b in hops])
+             for (c, hops), n in counts.items()]
+    details = {"blocks_per_server": {s.id: int(m[j]) for j, s in enumerate(inst.servers)},
+               "attn_cache_tokens": tokens, "rebalance_rounds": rounds, "rebalance_moves": moves,
+               "requests_routed_short_of_cache": int(short)}
+    return Solution(instance=inst.name, solver="petals", status=Status.FEASIBLE, options=options,
+                    placement=placement, paths=paths, details=details)

@@ -1,0 +1,262 @@
+"""The validator: feasibility of any solution, and its metrics under the analytic models.
+
+Feasibility (every violation is listed with the server or path, the constraint and the amount):
+
+- ``span``: each server's blocks ``[start, end)`` lie inside ``[0, L)``;
+- ``memory``: blocks plus reserved cache fit, ``s_m m_j + s_c slots_j <= M_j`` (Eq. 13b of
+  arXiv 2512.21884; Eq. 1 of arXiv 2604.14993);
+- ``coverage``: every block is hosted by at least one server;
+- ``path``: every path starts at block 0, ends at block L, each hop continues where the
+  previous one ended, adds at least one block, and runs only blocks its server hosts
+  (Lemma 1 of arXiv 2512.21884: a_j <= a_i + m_i <= a_j + m_j - 1);
+- ``routing``: every client with a positive rate has a path, and each client's paths carry its
+  share of the |R| concurrent requests (:func:`optim.perf.request_shares`);
+- ``cache``: no single request needs more cache slots on a server than it reserves.
+
+Over-commitment of the cache by the |R| concurrent requests is not infeasible: the excess
+requests wait (:mod:`optim.perf.contention`), and the waiting shows in the metrics.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .instance import Instance
+from .perf import admission_times, chain_service_time, path_times, request_shares
+from .solution import Solution
+from .units import GB
+
+_REL_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken constraint: which, where, by how much (in the unit the message states)."""
+
+    constraint: str
+    where: str
+    amount: float
+    message: str
+
+
+@dataclass
+class Evaluation:
+    """Result of :func:`evaluate`: feasibility, violations, per-server, per-path and summary metrics.
+
+    ``summary`` keys (seconds unless named otherwise): ``mean_inference_time_s`` (mean over the |R|
+    concurrent requests, waiting included), ``mean_inference_time_no_wait_s`` (arrival-rate-weighted
+    mean of the paths' inference times), ``mean_prefill_time_s``, ``mean_decode_time_per_token_s``,
+    ``mean_waiting_time_s``, ``requests``, ``requests_waiting``.
+    """
+
+    feasible: bool
+    violations: list[Violation] = field(default_factory=list)
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[dict[str, Any]] = field(default_factory=list)
+    clients: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_placement(inst: Instance, sol: Solution, out: list[Violation]):
+    L, J = inst.num_blocks, inst.num_servers
+    start = np.zeros(J, dtype=int)
+    end = np.zeros(J, dtype=int)
+    slots = np.zeros(J, dtype=np.int64)
+    seen: set[str] = set()
+    for p in sol.placement:
+        j = inst.server_index.get(p.server)
+        if j is None:
+            out.append(Violation("span", p.server, 0, f"server {p.server!r} is not in the instance"))
+            continue
+        if p.server in seen:
+            out.append(Violation("span", p.server, 0, f"server {p.server!r} is placed twice"))
+            continue
+        seen.add(p.server)
+        if not (0 <= p.start <= p.end <= L):
+            out.append(Violation("span", p.server, max(p.end - L, p.start - p.end, 0),
+                                 f"server {p.server!r}: span [{p.start}, {p.end}) is not inside [0, {L})"))
+            continue
+        start[j], end[j], slots[j] = p.start, p.end, p.cache_slots
+    m = end - start
+    used = inst.block_bytes * m + inst.cache_bytes_per_block_session * slots
+    for j in np.flatnonzero(used > inst.memory_bytes * (1 + _REL_TOL)):
+        sid = inst.servers[j].id
+        over = (used[j] - inst.memory_bytes[j]) / GB
+        out.append(Violation("memory", sid, float(over),
+                             f"server {sid!r}: {m[j]} blocks and {slots[j]} cache slots need {used[j] / GB:.3f} GB, "
+                             f"{over:.3f} GB more than its {inst.memory_bytes[j] / GB:.3f} GB"))
+    hosted = np.zeros(L + 1, dtype=int)
+    np.add.at(hosted, start[m > 0], 1)
+    np.add.at(hosted, end[m > 0], -1)
+    hosted = np.cumsum(hosted)[:L]
+    missing = np.flatnonzero(hosted == 0)
+    if missing.size:
+        out.append(Violation("coverage", "blocks", float(missing.size),
+                             f"{missing.size} blocks are hosted by no server (first: {missing[:10].tolist()})"))
+    return start, end, slots, used
+
+
+def _check_path(inst: Instance, path, start, end, k_path: int, out: list[Violation]):
+    """Check one path; return (client index, server indices, blocks) or None if unusable."""
+    where = f"paths[{k_path}]"
+    c = inst.client_index.get(path.client)
+    if c is None:
+        out.append(Violation("path", where, 0, f"{where}: client {path.client!r} is not in the instance"))
+        return None
+    if not path.hops:
+        out.append(Violation("path", where, 0, f"{where}: no hops"))
+        return None
+    servers, blocks = [], []
+    expected = 0
+    ok = True
+    for h, hop in enumerate(path.hops):
+        j = inst.server_index.get(hop.server)
+        tag = f"{where}.hops[{h}]"
+        if j is None:
+            out.append(Violation("path", tag, 0, f"{tag}: server {hop.server!r} is not in the instance"))
+            ok = False
+            continue
+        if hop.start != expected:
+            out.append(Violation("path", tag, abs(hop.start - expected),
+                                 f"{tag}: starts at block {hop.start}, expected {expected} (where the path stands)"))
+            ok = False
+        if hop.end <= hop.start:
+            out.append(Violation("path", tag, hop.start - hop.end + 1,
+                                 f"{tag}: runs no block ([{hop.start}, {hop.end})); every hop must add at least one"))
+            ok = False
+        if hop.start < start[j] or hop.end > end[j]:
+            out.append(Violation("path", tag, max(start[j] - hop.start, hop.end - end[j], 0),
+                                 f"{tag}: blocks [{hop.start}, {hop.end}) not all hosted by {hop.server!r} "
+                                 f"(it hosts [{start[j]}, {end[j]}))"))
+            ok = False
+        servers.append(j)
+        blocks.append(hop.end - hop.start)
+        expected = hop.end
+    if expected != inst.num_blocks:
+        out.append(Violation("path", where, abs(inst.num_blocks - expected),
+                             f"{where}: ends at block {expected}, expected {inst.num_blocks}"))
+        ok = False
+    return (c, np.array(servers), np.array(blocks)) if ok else None
+
+
+def evaluate(inst: Instance, sol: Solution) -> Evaluation:
+    """Check a solution's feasibility and compute its metrics.
+
+    Parameters
+    ----------
+    inst : Instance
+    sol : Solution
+
+    Returns
+    -------
+    Evaluation
+        ``feasible`` is False if any violation was found (all are listed) or if the solution
+        holds no placement (e.g. status ``infeasible``).
+
+    Notes
+    -----
+    Times follow the BPRR model (:func:`optim.perf.path_times`, arXiv 2512.21884 Sec. 2) and
+    the chain service time of arXiv 2604.14993 Eq. 2; waiting follows
+    :func:`optim.perf.admission_times`.
+    """
+    violations: list[Violation] = []
+    if not sol.status.has_solution:
+        return Evaluation(False, [Violation("status", sol.solver, 0,
+                                            f"no solution: {sol.status.value}: {sol.message}")])
+    start, end, slots, used = _check_placement(inst, sol, violations)
+
+    usable = []
+    for k, path in enumerate(sol.paths):
+        checked = _check_path(inst, path, start, end, k, violations)
+        if checked is not None:
+            usable.append((path, *checked))
+
+    shares = request_shares(inst)
+    carried = np.zeros(inst.num_clients, dtype=int)
+    has_path = np.zeros(inst.num_clients, dtype=bool)
+    for path in sol.paths:
+        c = inst.client_index.get(path.client)
+        if c is not None:
+            carried[c] += path.requests
+            has_path[c] = True
+    for c, cl in enumerate(inst.clients):
+        if cl.arrival_rate_per_s > 0 and not has_path[c]:
+            violations.append(Violation("routing", cl.id, 1, f"client {cl.id!r} has rate "
+                                        f"{cl.arrival_rate_per_s} req/s but no path"))
+        elif carried[c] != shares[c]:
+            violations.append(Violation("routing", cl.id, abs(int(carried[c] - shares[c])),
+                                        f"client {cl.id!r}: paths carry {carried[c]} requests, expected its share "
+                                        f"{shares[c]} of the {inst.workload.concurrent_requests} concurrent requests"))
+
+    path_rows, needs, durations, owners = [], [], [], []
+    for path, c, servers, blocks in usable:
+        t = path_times(inst, c, servers, blocks)
+        row = {"client": path.client, "servers": [inst.servers[j].id for j in servers],
+               "blocks": blocks.tolist(), "requests": path.requests, "prefill_s": t.prefill_s,
+               "decode_s_per_token": t.decode_s_per_token, "inference_s": t.inference_s,
+               "chain_service_time_s": chain_service_time(inst, c, servers, blocks)}
+        path_rows.append(row)
+        need = {}
+        for j, k in zip(servers.tolist(), blocks.tolist()):
+            need[j] = need.get(j, 0) + k
+            if k > slots[j]:
+                violations.append(Violation("cache", inst.servers[j].id, float(k - slots[j]),
+                                            f"server {inst.servers[j].id!r}: one request on {path.client!r}'s path needs "
+                                            f"{k} cache slots, it reserves {slots[j]}"))
+        for _ in range(path.requests):
+            needs.append(need)
+            durations.append(t.inference_s)
+            owners.append(len(path_rows) - 1)
+
+    feasible = not violations
+    durations_a = np.array(durations)
+    waits = np.zeros(len(needs))
+    if feasible and needs:
+        waits = admission_times(slots, needs, durations_a)
+    in_use = np.zeros(inst.num_servers, dtype=np.int64)
+    for need, w in zip(needs, waits):
+        if w == 0:
+            for j, k in need.items():
+                in_use[j] += k
+
+    server_rows = []
+    for j, s in enumerate(inst.servers):
+        server_rows.append({"server": s.id, "gpu": s.gpu, "city": s.city, "start": int(start[j]), "end": int(end[j]),
+                            "blocks": int(end[j] - start[j]), "cache_slots": int(slots[j]),
+                            "cache_slots_in_use_at_start": int(in_use[j]),
+                            "memory_used_gb": float(used[j] / GB), "memory_gb": s.memory_gb})
+
+    client_rows, summary = [], {}
+    if path_rows:
+        per_client = {}
+        for row in path_rows:
+            per_client.setdefault(row["client"], []).append(row)
+        rate_sum, acc = 0.0, np.zeros(3)
+        for c, cl in enumerate(inst.clients):
+            rows = per_client.get(cl.id, [])
+            if not rows:
+                continue
+            w = np.array([max(r["requests"], 0) for r in rows], dtype=float)
+            w = w / w.sum() if w.sum() > 0 else np.full(len(rows), 1 / len(rows))
+            vals = np.array([[r["inference_s"], r["prefill_s"], r["decode_s_per_token"]] for r in rows])
+            mean = w @ vals
+            client_rows.append({"client": cl.id, "arrival_rate_per_s": cl.arrival_rate_per_s,
+                                "requests": int(carried[c]), "inference_s": mean[0], "prefill_s": mean[1],
+                                "decode_s_per_token": mean[2]})
+            acc += cl.arrival_rate_per_s * mean
+            rate_sum += cl.arrival_rate_per_s
+        acc /= max(rate_sum, 1e-300)
+        summary = {"mean_inference_time_no_wait_s": float(acc[0]), "mean_prefill_time_s": float(acc[1]),
+                   "mean_decode_time_per_token_s": float(acc[2]), "requests": len(needs)}
+        if feasible and needs:
+            summary.update({"mean_inference_time_s": float(np.mean(durations_a + waits)),
+                            "mean_waiting_time_s": float(np.mean(waits)),
+                            "requests_waiting": int(np.sum(waits > 0))})
+    summary["servers_used"] = int(np.sum(end > start))
+    summary["memory_used_gb"] = float(used.sum() / GB)
+    return Evaluation(feasible, violations, server_rows, path_rows, client_rows, summary)
