@@ -108,14 +108,26 @@ class Client(_Frozen):
 
 
 class RTT(_Frozen):
-    """Round-trip times between every pair of clients and servers, in milliseconds.
+    """Round-trip times in milliseconds, in one of two layouts.
 
-    ``rtt_ms[i][k]`` is the RTT from ``ids[i]`` to ``ids[k]``; it may be asymmetric and violate the
-    triangle inequality, as measured data does.
+    - square (the usual): ``ids`` lists every client and server and ``rtt_ms[i][k]`` is the RTT from
+      ``ids[i]`` to ``ids[k]``;
+    - client x server block (for very large instances, where server-server RTTs are unknown and
+      unused): ``rows`` lists at least every client, ``cols`` at least every server.
+
+    RTTs may be asymmetric and violate the triangle inequality, as measured data does.
     """
 
-    ids: list[Id]
+    ids: list[Id] | None = Field(None, description="square layout: every client and server id")
+    rows: list[Id] | None = Field(None, description="block layout: source ids (every client)")
+    cols: list[Id] | None = Field(None, description="block layout: destination ids (every server)")
     rtt_ms: list[list[NonNegFloat]]
+
+    def index_of(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Row and column position of each id."""
+        rows = self.ids if self.ids is not None else (self.rows or [])
+        cols = self.ids if self.ids is not None else (self.cols or [])
+        return {k: i for i, k in enumerate(rows)}, {k: i for i, k in enumerate(cols)}
 
 
 class Workload(_Frozen):
@@ -227,17 +239,12 @@ class Instance(_Frozen):
                          for s in self.servers])
 
     @cached_property
-    def rtt_full_s(self) -> np.ndarray:
-        """RTT in seconds between all endpoints, in ``rtt.ids`` order, shape (N, N)."""
-        return np.asarray(self.rtt.rtt_ms, dtype=float) * MS
-
-    @cached_property
     def rtt_s(self) -> np.ndarray:
         """RTT client -> server in seconds, shape (C, J)."""
-        pos = {k: i for i, k in enumerate(self.rtt.ids)}
-        rows = [pos[c.id] for c in self.clients]
-        cols = [pos[s.id] for s in self.servers]
-        return self.rtt_full_s[np.ix_(rows, cols)]
+        row_of, col_of = self.rtt.index_of()
+        rows = [row_of[c.id] for c in self.clients]
+        cols = [col_of[s.id] for s in self.servers]
+        return np.asarray(self.rtt.rtt_ms, dtype=float)[np.ix_(rows, cols)] * MS
 
     @cached_property
     def decode_comm_s(self) -> np.ndarray:
@@ -272,24 +279,7 @@ def consistency_problems(inst: Instance) -> list[str]:
                 problems.append(f"{kind}[{i}].id: duplicate id {it.id!r} (already used in {seen[it.id]})")
             else:
                 seen[it.id] = f"{kind}[{i}]"
-    ids = inst.rtt.ids
-    n = len(ids)
-    if len(set(ids)) != n:
-        dup = sorted({x for x in ids if ids.count(x) > 1})
-        problems.append(f"rtt.ids: duplicate ids {dup}")
-    missing = sorted(set(seen) - set(ids))
-    extra = sorted(set(ids) - set(seen))
-    if missing:
-        problems.append(f"rtt.ids: no RTT row for {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
-                        "expected every client and server id")
-    if extra:
-        problems.append(f"rtt.ids: unknown ids {extra[:5]}; expected only client and server ids")
-    if len(inst.rtt.rtt_ms) != n:
-        problems.append(f"rtt.rtt_ms: {len(inst.rtt.rtt_ms)} rows for {n} ids; expected a square {n} x {n} matrix")
-    for i, row in enumerate(inst.rtt.rtt_ms):
-        if len(row) != n:
-            problems.append(f"rtt.rtt_ms[{i}]: {len(row)} columns; expected {n} (square matrix over rtt.ids)")
-            break
+    problems += _rtt_problems(inst.rtt, [c.id for c in inst.clients], [s.id for s in inst.servers])
     w = inst.workload
     if w.input_tokens_mean > w.input_tokens_max:
         problems.append(f"workload.input_tokens_mean: {w.input_tokens_mean} exceeds input_tokens_max {w.input_tokens_max}")
@@ -297,6 +287,46 @@ def consistency_problems(inst: Instance) -> list[str]:
         problems.append(f"workload.output_tokens_mean: {w.output_tokens_mean} exceeds output_tokens_max {w.output_tokens_max}")
     if sum(c.arrival_rate_per_s for c in inst.clients) <= 0:
         problems.append("clients[*].arrival_rate_per_s: all zero; expected a positive total arrival rate")
+    return problems
+
+
+def _rtt_problems(rtt: RTT, client_ids: list[str], server_ids: list[str]) -> list[str]:
+    problems = []
+    if rtt.ids is not None:
+        if rtt.rows is not None or rtt.cols is not None:
+            return ["rtt: give either ids (square matrix) or rows and cols (client x server block), not both"]
+        rows = cols = rtt.ids
+        need_rows = need_cols = set(client_ids) | set(server_ids)
+        what = "rtt.ids", "rtt.ids"
+    elif rtt.rows is not None and rtt.cols is not None:
+        rows, cols = rtt.rows, rtt.cols
+        need_rows, need_cols = set(client_ids), set(server_ids)
+        what = "rtt.rows", "rtt.cols"
+    else:
+        return ["rtt: missing ids; expected ids (square matrix over all clients and servers) or rows and cols"]
+    for name, ids, need, kind in ((what[0], rows, need_rows, "source"), (what[1], cols, need_cols, "destination")):
+        if len(set(ids)) != len(ids):
+            dup = sorted({x for x in ids if ids.count(x) > 1})
+            problems.append(f"{name}: duplicate ids {dup[:5]}")
+        missing = sorted(need - set(ids))
+        if missing:
+            more = " ..." if len(missing) > 5 else ""
+            problems.append(f"{name}: no {kind} entry for {missing[:5]}{more}; expected "
+                            + ("every client and server id" if rtt.ids is not None
+                               else "every client id" if kind == "source" else "every server id"))
+        if rtt.ids is not None:
+            extra = sorted(set(ids) - need)
+            if extra:
+                problems.append(f"{name}: unknown ids {extra[:5]}; expected only client and server ids")
+            break
+    shape = "square" if rtt.ids is not None else "rows x cols"
+    if len(rtt.rtt_ms) != len(rows):
+        problems.append(f"rtt.rtt_ms: {len(rtt.rtt_ms)} rows for {len(rows)} ids; expected a {shape} "
+                        f"{len(rows)} x {len(cols)} matrix")
+    for i, row in enumerate(rtt.rtt_ms):
+        if len(row) != len(cols):
+            problems.append(f"rtt.rtt_ms[{i}]: {len(row)} columns; expected {len(cols)} ({shape} matrix)")
+            break
     return problems
 
 

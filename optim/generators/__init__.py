@@ -1,0 +1,6 @@
+"""Instance generators: geographic (measured RTTs), the BPRR clustered scenario, random synthetic."""
+from .clustered import clustered_instance
+from .geo import geo_instance
+from .synthetic import random_instance
+
+__all__ = ["geo_instance", "clustered_instance", "random_instance"]

@@ -1,0 +1,292 @@
+"""The ``optim`` command line: a thin layer over the Python API.
+
+Exit codes: 0 solved / ok, 1 infeasible or no solution, 2 bad input (a one-paragraph message
+naming the field and the problem, never a traceback).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .errors import OptimError
+from .instance import Instance, instance_schema, load_instance
+from .io import write_json_atomic
+from .solution import Solution, Status, load_solution
+from .solvers import REGISTRY, solve
+from .validate import evaluate
+
+EXIT_OK, EXIT_INFEASIBLE, EXIT_BAD_INPUT = 0, 1, 2
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class OptimGroup(click.Group):
+    """Turns optim's own errors into exit code 2 with the message, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OptimError as e:
+            err.print(f"error: {e}", markup=False, soft_wrap=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except OSError as e:
+            err.print(f"error: {e.filename or ''}: {e.strerror}", markup=False)
+            sys.exit(EXIT_BAD_INPUT)
+
+
+@click.group(cls=OptimGroup)
+@click.version_option(package_name="optim")
+def main() -> None:
+    """Place transformer blocks on distributed GPU servers and route requests through them."""
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, allow_nan=False, default=str))
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _placement_table(inst: Instance, sol: Solution, ev) -> Table:
+    t = Table(title=f"{sol.solver} on {inst.name}: placement")
+    for col in ("server", "GPU", "city", "blocks", "span", "cache slots", "memory GB"):
+        t.add_column(col, justify="right" if col in ("blocks", "cache slots", "memory GB") else "left")
+    for row in ev.servers:
+        span = f"[{row['start']}, {row['end']})" if row["blocks"] else "-"
+        t.add_row(row["server"], row["gpu"] or "-", row["city"] or "-", str(row["blocks"]), span,
+                  str(row["cache_slots"]), f"{row['memory_used_gb']:.2f} / {row['memory_gb']:.2f}")
+    return t
+
+
+def _summary_lines(sol: Solution, ev) -> list[str]:
+    s = ev.summary
+    lines = [f"status: {sol.status.value}" + (f" ({sol.message})" if sol.message else ""),
+             f"solve time: {sol.solve_time_s:.3f} s"]
+    if sol.objective is not None:
+        lines.append(f"objective {sol.objective_name}: {sol.objective:.4f}")
+    if "mean_inference_time_s" in s:
+        lines += [f"mean inference time: {s['mean_inference_time_s']:.3f} s "
+                  f"(no waiting: {s['mean_inference_time_no_wait_s']:.3f} s; "
+                  f"{s['requests_waiting']} of {s['requests']} concurrent requests wait, "
+                  f"mean wait {s['mean_waiting_time_s']:.3f} s)",
+                  f"mean time to first token: {s['mean_prefill_time_s']:.3f} s, "
+                  f"decode: {s['mean_decode_time_per_token_s'] * 1e3:.1f} ms/token"]
+    if "theorem2_bound_s_per_token" in sol.details:
+        lines.append(f"Theorem-2 bound: {sol.details['theorem2_bound_s_per_token'] * 1e3:.1f} ms/token")
+    for p in ev.paths:
+        hops = " -> ".join(f"{sv}[{b}]" for sv, b in zip(p["servers"], p["blocks"]))
+        lines.append(f"path {p['client']} x{p['requests']}: {hops}  ({p['inference_s']:.3f} s)")
+    return lines
+
+
+@main.command("solve")
+@click.argument("instance_file", type=click.Path(dir_okay=False))
+@click.option("--solver", "solver_name", default="cg-bprr", show_default=True,
+              help="Solver name (see `optim solvers`).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the solution JSON here (atomically).")
+@click.option("--json", "as_json", is_flag=True, help="Print the solution and its evaluation as JSON.")
+@click.option("--seed", type=int, default=None, help="Seed, for solvers that take one.")
+@click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
+              help="Solver option (repeatable); VALUE is parsed as JSON when it can be.")
+def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json: bool, seed: int | None,
+              extra: tuple[str, ...]) -> None:
+    """Solve INSTANCE_FILE and print the placement, routing and predicted latency."""
+    inst = load_instance(instance_file)
+    options: dict[str, Any] = {}
+    for item in extra:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}; expected KEY=VALUE", param_hint="--option")
+        key, value = item.split("=", 1)
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.replace("-", "_")] = value
+    if seed is not None:
+        options["seed"] = seed
+    sol = solve(inst, solver_name, **options)
+    if output:
+        write_json_atomic(output, sol.model_dump(mode="json"))
+    ev = evaluate(inst, sol)
+    if as_json:
+        _print_json({"solution": sol.model_dump(mode="json"), "evaluation": ev.to_dict(), "feasible": ev.feasible,
+                     "status": sol.status.value})
+    else:
+        if sol.status.has_solution:
+            out.print(_placement_table(inst, sol, ev))
+        for line in _summary_lines(sol, ev):
+            out.print(line, markup=False)
+        if output:
+            out.print(f"solution written to {output}", markup=False)
+    sys.exit(EXIT_OK if sol.status.has_solution else EXIT_INFEASIBLE)
+
+
+@main.command("evaluate")
+@click.argument("instance_file", type=click.Path(dir_okay=False))
+@click.argument("solution_file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON.")
+def evaluate_cmd(instance_file: str, solution_file: str, as_json: bool) -> None:
+    """Check SOLUTION_FILE against INSTANCE_FILE: feasibility (every violation) and metrics."""
+    inst = load_instance(instance_file)
+    sol = load_solution(solution_file)
+    ev = evaluate(inst, sol)
+    if as_json:
+        _print_json(ev.to_dict())
+    else:
+        out.print(f"feasible: {str(ev.feasible).lower()}", markup=False)
+        for v in ev.violations:
+            out.print(f"  violation [{v.constraint}] {v.where}: {v.message}", markup=False)
+        if ev.servers and sol.status.has_solution:
+            out.print(_placement_table(inst, sol, ev))
+        for line in _summary_lines(sol, ev)[2:]:
+            out.print(line, markup=False)
+    sys.exit(EXIT_OK if ev.feasible else EXIT_INFEASIBLE)
+
+
+@main.command("solvers")
+@click.option("--json", "as_json", is_flag=True)
+def solvers_cmd(as_json: bool) -> None:
+    """List the registered solvers, their features and options."""
+    rows = [{"name": s.name, "available": s.is_available(), "features": sorted(s.features),
+             "options": s.options, "description": s.description} for s in REGISTRY.values()]
+    if as_json:
+        _print_json(rows)
+        return
+    t = Table(title="optim solvers")
+    for col in ("name", "available", "features", "options", "description"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], "yes" if r["available"] else "no", ", ".join(r["features"]),
+                  ", ".join(f"{k}={v}" for k, v in r["options"].items()), r["description"])
+    out.print(t)
+
+
+@main.command("schema")
+@click.argument("what", type=click.Choice(["instance", "solution"]))
+def schema_cmd(what: str) -> None:
+    """Print the JSON Schema of the instance or solution format."""
+    _print_json(instance_schema() if what == "instance" else Solution.model_json_schema())
+
+
+@main.command("models")
+def models_cmd() -> None:
+    """List the shipped model cards with their per-block sizes."""
+    from .modelcard import list_model_cards, load_model_card
+
+    t = Table(title="model cards")
+    for col in ("name", "blocks", "params/block", "fp16 GB", "int8 GB", "nf4 GB", "KV B/token/block"):
+        t.add_column(col, justify="left" if col == "name" else "right")
+    for name in list_model_cards():
+        c = load_model_card(name)
+        t.add_row(name, str(c.num_blocks), f"{c.params_per_block:,}",
+                  *(f"{c.block_bytes[d] / 1e9:.3f}" for d in ("fp16", "int8", "nf4")),
+                  f"{c.kv_cache_bytes_per_token_per_block:,}")
+    out.print(t)
+
+
+@main.command("gpus")
+def gpus_cmd() -> None:
+    """List the GPU profiles."""
+    from .gpu import gpu_profiles
+
+    t = Table(title="GPU profiles")
+    for col in ("name", "memory GB", "FP16 TFLOPS", "bandwidth GB/s", "measured times"):
+        t.add_column(col)
+    for p in gpu_profiles().values():
+        t.add_row(p.name, _fmt(p.memory_gb, 2), _fmt(p.fp16_tflops, 1), _fmt(p.memory_bandwidth_gb_per_s, 0),
+                  f"{p.measured.model} {p.measured.dtype}" if p.measured else "roofline")
+    out.print(t)
+
+
+def _emit_instance(inst: Instance, output: str | None) -> None:
+    data = inst.model_dump(mode="json", exclude_none=True)
+    if output:
+        write_json_atomic(output, data)
+        err.print(f"instance {inst.name} written to {output}", markup=False)
+    else:
+        _print_json(data)
+
+
+@main.group("generate")
+def generate() -> None:
+    """Generate instances (seeded, deterministic)."""
+
+
+_common = [
+    click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here (atomically) instead of stdout."),
+    click.option("--name", default=None, help="Instance name."),
+]
+
+
+def _with_common(f):
+    for opt in reversed(_common):
+        f = opt(f)
+    return f
+
+
+@generate.command("geo")
+@click.option("--servers", "num_servers", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--clients", "num_clients", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--region", default="europe", show_default=True,
+              help="europe, asia, north-america, south-america, africa, oceania or world.")
+@click.option("--model", default="llama-2-70b", show_default=True, help="Model card (see `optim models`).")
+@click.option("--dtype", type=click.Choice(["fp16", "int8", "nf4"]), default="nf4", show_default=True)
+@click.option("--eta", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Fraction of high-performance GPUs.")
+@click.option("--high-gpu", default="A100-80GB", show_default=True)
+@click.option("--low-gpu", default="L4", show_default=True)
+@click.option("--arrival-rate", type=float, default=0.2, show_default=True, help="Total lambda, requests/s.")
+@click.option("--input-tokens", type=float, default=2000, show_default=True)
+@click.option("--output-tokens", type=float, default=20, show_default=True)
+@click.option("--concurrent-requests", type=click.IntRange(min=1), default=16, show_default=True, help="|R|.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_with_common
+def generate_geo(region: str, output: str | None, name: str | None, **kw: Any) -> None:
+    """Servers and clients in real cities with measured WonderProxy RTTs."""
+    from .generators import geo_instance
+
+    _emit_instance(geo_instance(region=None if region == "world" else region, name=name, **kw), output)
+
+
+@generate.command("clustered")
+@click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True,
+              help="small: 2 A100 + 7 MIG; large: 5 A100 + 21 MIG.")
+@click.option("--client-clusters", default="0,1,2", show_default=True, help="Clusters holding a client.")
+@click.option("--arrival-rate", type=float, default=0.3, show_default=True)
+@click.option("--concurrent-requests", type=click.IntRange(min=1), default=70, show_default=True)
+@_with_common
+def generate_clustered(size: str, client_clusters: str, output: str | None, name: str | None, **kw: Any) -> None:
+    """The BPRR paper's clustered scenario (BLOOM-176B, A100 + MIG, 5/100 ms RTT)."""
+    from .generators import clustered_instance
+
+    try:
+        clusters = tuple(int(x) for x in client_clusters.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{client_clusters!r}; expected e.g. 0,1,2", param_hint="--client-clusters")
+    _emit_instance(clustered_instance(size, client_clusters=clusters, name=name, **kw), output)
+
+
+@generate.command("random")
+@click.option("--servers", "num_servers", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--clients", "num_clients", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--model", default="llama-2-70b", show_default=True)
+@click.option("--dtype", type=click.Choice(["fp16", "int8", "nf4"]), default="nf4", show_default=True)
+@click.option("--eta", type=click.FloatRange(0, 1), default=0.2, show_default=True)
+@click.option("--arrival-rate", type=float, default=1.0, show_default=True)
+@click.option("--concurrent-requests", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@_with_common
+def generate_random(output: str | None, name: str | None, **kw: Any) -> None:
+    """Random synthetic instance for scaling studies (RTT from distance)."""
+    from .generators import random_instance
+
+    _emit_instance(random_instance(name=name, **kw), output)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
