@@ -13,6 +13,7 @@ Notation (arXiv 2512.21884, BPRR, Sec. 1 of shared/papers/bprr_sun2025.md): L bl
 from __future__ import annotations
 
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,7 +21,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import InvalidInstanceError, OptimError
+from .errors import InvalidInstanceError, OptimError, UnknownModelError
 from .modelcard import Dtype, load_model_card
 from .units import GB, MS
 
@@ -59,7 +60,10 @@ class ModelSpec(_Frozen):
     def _fill_from_card(cls, data: Any) -> Any:
         if not isinstance(data, dict) or not data.get("card"):
             return data
-        card = load_model_card(str(data["card"]))  # raises UnknownModelError naming model.card
+        try:
+            card = load_model_card(str(data["card"]))
+        except UnknownModelError as err:
+            raise ValueError(f"card: {err.problems[0]}") from None
         dtype = data.get("dtype", "nf4")
         filled = {
             "name": card.display_name,
@@ -185,7 +189,7 @@ class Instance(_Frozen):
     def _consistent(self) -> "Instance":
         problems = consistency_problems(self)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     # ---- SI views -------------------------------------------------------------------------
@@ -331,16 +335,25 @@ def _rtt_problems(rtt: RTT, client_ids: list[str], server_ids: list[str]) -> lis
 
 
 def _format_validation_error(err: ValidationError) -> list[str]:
+    """One ``"<field path>: <reason> (got <value>)"`` string per problem pydantic found."""
     out = []
     for e in err.errors():
         loc = ""
         for part in e["loc"]:
             loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
         msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "value_error":
+            # our own validators: at the top, newline-joined "<path>: <reason>" problems; below it,
+            # a reason that may start with a sub-field ("card: unknown model ...")
+            if not loc:
+                out.extend(msg.split("\n"))
+            elif re.match(r"^[A-Za-z_]\w*: ", msg):
+                out.append(f"{loc}.{msg}")
+            else:
+                out.append(f"{loc}: {msg}")
+            continue
         got = e.get("input")
-        shown = ""
-        if e["type"] not in ("missing", "value_error") and not isinstance(got, (dict, list)):
-            shown = f" (got {got!r})"
+        shown = "" if e["type"] == "missing" or isinstance(got, (dict, list)) else f" (got {got!r})"
         out.append(f"{loc or 'instance'}: {msg}{shown}")
     return out
 

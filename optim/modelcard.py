@@ -81,6 +81,6 @@ def load_model_card(name: str) -> ModelCard:
     key = name.lower()
     if key not in list_model_cards():
         raise UnknownModelError(
-            f"model.card: unknown model {name!r}; shipped model cards: {', '.join(list_model_cards())}")
+            f"unknown model {name!r}; shipped model cards: {', '.join(list_model_cards())}")
     data = json.loads(resources.files("optim.cards").joinpath(f"{key}.json").read_text())
     return ModelCard.model_validate(data)

@@ -1,0 +1,126 @@
+"""The command line: acceptance flows, and malformed inputs that must exit 2 naming the field."""
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from optim.cli import main
+
+from test_latency import HAND
+
+
+def run(*args):
+    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return r.exit_code, r.output + (getattr(r, "stderr", "") or "")
+
+
+def write(tmp_path, data, name="inst.json"):
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else json.dumps(data))
+    return p
+
+
+def mutate(fn):
+    d = copy.deepcopy(HAND)
+    fn(d)
+    return d
+
+
+MALFORMED = {
+    "invalid json": ('{"model": ', "not valid JSON"),
+    "wrong type": (mutate(lambda d: d["servers"][0].update(memory_gb="lots")), "servers[0].memory_gb"),
+    "missing field": (mutate(lambda d: d.pop("workload")), "workload: Field required"),
+    "negative memory": (mutate(lambda d: d["servers"][1].update(memory_gb=-4)), "servers[1].memory_gb"),
+    "NaN token": (json.dumps(HAND).replace('"memory_gb": 10', '"memory_gb": NaN', 1), "NaN is not a number"),
+    "NaN string": (mutate(lambda d: d["servers"][0].update(decode_ms_per_block_per_token="nan")),
+                   "servers[0].decode_ms_per_block_per_token"),
+    "non-square rtt": (mutate(lambda d: d["rtt"]["rtt_ms"][2].pop()), "rtt.rtt_ms[2]"),
+    "duplicate ids": (mutate(lambda d: d["servers"][2].update(id="a")), "duplicate id 'a'"),
+    "unknown model": (mutate(lambda d: d.update(model={"card": "gpt-17"})), "unknown model 'gpt-17'"),
+    "zero blocks": (mutate(lambda d: d["model"].update(num_blocks=0)), "model.num_blocks"),
+    "negative rtt": (mutate(lambda d: d["rtt"]["rtt_ms"][0].__setitem__(1, -3)), "rtt.rtt_ms[0][1]"),
+    "zero tokens": (mutate(lambda d: d["workload"].update(input_tokens_max=0)), "workload.input_tokens_max"),
+    "mean above max": (mutate(lambda d: d["workload"].update(output_tokens_mean=9)), "workload.output_tokens_mean"),
+    "unknown field": (mutate(lambda d: d["servers"][0].update(memory_GB=3)), "servers[0].memory_GB"),
+    "rtt id missing": (mutate(lambda d: d["rtt"].update(ids=["x", "a", "b", "q"])), "rtt.ids"),
+    "wrong format": (mutate(lambda d: d.update(format="optim-instance/9")), "format"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_input_exits_2_naming_field(tmp_path, case):
+    data, needle = MALFORMED[case]
+    path = write(tmp_path, data)
+    out_file = tmp_path / "s.json"
+    code, out = run("solve", path, "--output", out_file)
+    assert code == 2, out
+    assert needle in out, out
+    assert "Traceback" not in out
+    assert not out_file.exists()  # nothing written on bad input
+
+
+def test_malformed_in_real_process_has_no_traceback(tmp_path):
+    path = write(tmp_path, MALFORMED["non-square rtt"][0])
+    r = subprocess.run([sys.executable, "-m", "optim.cli", "solve", str(path)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "rtt.rtt_ms[2]" in r.stderr and "Traceback" not in r.stderr + r.stdout
+
+
+def test_missing_file_exits_2(tmp_path):
+    code, out = run("solve", tmp_path / "nope.json")
+    assert code == 2 and "cannot read file" in out
+
+
+@pytest.mark.parametrize("solver", ["cg-bprr", "petals"])
+def test_solve_then_evaluate_geo_europe(tmp_path, instances_dir, solver):
+    out = tmp_path / "s.json"
+    code, text = run("solve", instances_dir / "geo-europe-20.json", "--solver", solver, "--output", out)
+    assert code == 0, text
+    assert "mean inference time" in text
+    code, text = run("evaluate", instances_dir / "geo-europe-20.json", out, "--json")
+    assert code == 0
+    assert json.loads(text)["feasible"] is True
+
+
+def test_generated_geo_instance_solves(tmp_path):
+    inst = tmp_path / "g.json"
+    code, text = run("generate", "geo", "--servers", 12, "--clients", 2, "--region", "asia", "--seed", 5, "-o", inst)
+    assert code == 0, text
+    for solver in ("cg-bprr", "petals"):
+        out = tmp_path / f"{solver}.json"
+        assert run("solve", inst, "--solver", solver, "-o", out)[0] == 0
+        code, text = run("evaluate", inst, out, "--json")
+        assert code == 0 and json.loads(text)["feasible"] is True
+
+
+def test_generators_are_deterministic(tmp_path):
+    a = run("generate", "geo", "--servers", 8, "--seed", 4)[1]
+    b = run("generate", "geo", "--servers", 8, "--seed", 4)[1]
+    c = run("generate", "geo", "--servers", 8, "--seed", 5)[1]
+    assert a == b and a != c
+    assert run("generate", "random", "--servers", 30, "--seed", 1)[1] == run("generate", "random", "--servers", 30,
+                                                                               "--seed", 1)[1]
+
+
+def test_infeasible_exit_code_1(tmp_path):
+    path = write(tmp_path, mutate(lambda d: [s.update(memory_gb=1) for s in d["servers"]]))
+    code, text = run("solve", path)
+    assert code == 1 and "below one model copy" in text
+
+
+def test_schema_and_listings():
+    code, text = run("schema", "instance")
+    assert code == 0 and "memory_gb" in json.loads(text)["$defs"]["Server"]["properties"]
+    code, text = run("solvers", "--json")
+    assert {r["name"] for r in json.loads(text)} >= {"cg-bprr", "petals"}
+    assert run("models")[0] == 0 and run("gpus")[0] == 0
+
+
+def test_solve_json_output(instances_dir):
+    code, text = run("solve", instances_dir / "bprr-clustered-9.json", "--json")
+    d = json.loads(text)
+    assert code == 0 and d["status"] == "feasible" and d["feasible"] is True
+    assert d["solution"]["details"]["theorem2_bound_s_per_token"] > 0

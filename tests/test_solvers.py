@@ -1,0 +1,134 @@
+"""Every solver's output goes through the validator; values checked against independent computations."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from optim import REGISTRY, evaluate, instance_from_dict, load_instance, solve
+from optim.errors import InvalidOptionError, UnknownSolverError
+from optim.solution import Status
+
+from conftest import small_instance_dicts
+
+SOLVERS = ["cg-bprr", "petals"]
+
+
+def independent_path_times(d, path):
+    """Recompute a path's BPRR times from the raw instance dict with plain Python (ms -> s)."""
+    srv = {s["id"]: s for s in d["servers"]}
+    pos = {k: i for i, k in enumerate(d["rtt"]["ids"])}
+    com, w = d["communication"], d["workload"]
+    l_in, l_out = w["input_tokens_mean"], w["output_tokens_mean"]
+    prefill = decode = 0.0
+    for sid, k in zip(path["servers"], path["blocks"]):
+        s, rtt = srv[sid], d["rtt"]["rtt_ms"][pos[path["client"]]][pos[sid]]
+        prefill += rtt + com["prefill_overhead_ms"] + com["prefill_overhead_ms_per_token"] * l_in
+        prefill += k * (s["prefill_ms_per_block"] + s["prefill_ms_per_block_per_token"] * l_in)
+        decode += rtt + com["decode_overhead_ms"] + k * s["decode_ms_per_block_per_token"]
+    return prefill / 1e3, decode / 1e3, (prefill + (l_out - 1) * decode) / 1e3
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(d=small_instance_dicts())
+def test_solver_output_valid_or_clearly_infeasible(solver, d):
+    inst = instance_from_dict(d)
+    sol = solve(inst, solver)
+    assert sol.status in (Status.FEASIBLE, Status.INFEASIBLE), sol.message
+    if sol.status is Status.INFEASIBLE:
+        assert sol.message
+        return
+    ev = evaluate(inst, sol)
+    assert ev.feasible, ev.violations
+    for p in ev.paths:
+        pre, dec, inf = independent_path_times(d, p)
+        assert p["prefill_s"] == pytest.approx(pre, rel=1e-9, abs=1e-12)
+        assert p["decode_s_per_token"] == pytest.approx(dec, rel=1e-9, abs=1e-12)
+        assert p["inference_s"] == pytest.approx(inf, rel=1e-9, abs=1e-12)
+        assert sum(p["blocks"]) == d["model"]["num_blocks"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(d=small_instance_dicts())
+def test_cg_bprr_within_theorem2_bound(d):
+    """Theorem 2 of arXiv 2512.21884: CG-BPRR's mean per-token time <= its bound."""
+    inst = instance_from_dict(d)
+    sol = solve(inst, "cg-bprr")
+    if sol.status is not Status.FEASIBLE:
+        return
+    per_token = sol.details["evaluation"]["mean_decode_time_per_token_s"]
+    assert per_token <= sol.details["theorem2_bound_s_per_token"] * (1 + 1e-9) + 1e-12
+
+
+def test_cg_bprr_routing_is_shortest_path_by_brute_force():
+    """On a small instance, cg-bprr's path equals the cheapest of all block-order-respecting paths."""
+    inst = load_instance("instances/bprr-clustered-9.json")
+    sol = solve(inst, "cg-bprr")
+    span = {p.server: (p.start, p.end) for p in sol.placement if p.end > p.start}
+    j_of = inst.server_index
+    L = inst.num_blocks
+
+    def best(c, b):  # cheapest per-token cost from boundary b (PETALS/BPRR hop semantics) by enumeration
+        if b == L:
+            return 0.0
+        costs = [inst.decode_comm_s[c, j_of[s]] + inst.decode_s[j_of[s]] * (e - b) + best(c, e)
+                 for s, (a, e) in span.items() if a <= b < e]
+        return min(costs) if costs else np.inf
+
+    ev = evaluate(inst, sol)
+    for c, p in enumerate(ev.paths):
+        assert p["decode_s_per_token"] == pytest.approx(best(inst.client_index[p["client"]], 0))
+
+
+def test_cg_bprr_beats_petals_on_clustered_9():
+    """BPRR paper: CG-BPRR has 60-80% lower inference time than PETALS on the clustered scenario."""
+    inst = load_instance("instances/bprr-clustered-9.json")
+    cg = solve(inst, "cg-bprr").details["evaluation"]["mean_inference_time_s"]
+    pe = solve(inst, "petals").details["evaluation"]["mean_inference_time_s"]
+    assert cg < pe
+    assert 1 - cg / pe > 0.5
+
+
+def test_cg_bprr_places_41_blocks_on_a100_like_the_paper():
+    inst = load_instance("instances/bprr-clustered-9.json")
+    sol = solve(inst, "cg-bprr")
+    assert sol.details["blocks_per_server"]["a100-0"] == 41
+
+
+def test_petals_block_counts_match_paper_rule():
+    """PETALS on an A100 (79.13 GB) with BLOOM-176B: (M - 2 GiB) / (s_m + 2 h 4096 x 2 B) = 49 blocks."""
+    inst = load_instance("instances/bprr-clustered-9.json")
+    sol = solve(inst, "petals")
+    assert sol.details["blocks_per_server"]["a100-0"] == 49
+    assert sol.details["blocks_per_server"]["mig-0"] == 4
+
+
+def test_petals_is_deterministic_per_seed():
+    inst = load_instance("instances/geo-world-40.json")
+    a, b = solve(inst, "petals", seed=3), solve(inst, "petals", seed=3)
+    assert a.placement == b.placement and a.paths == b.paths
+
+
+def test_infeasible_before_solver_runs():
+    from test_latency import HAND
+    d = dict(HAND, servers=[{**s, "memory_gb": 1.0} for s in HAND["servers"]])
+    inst = instance_from_dict(d)
+    for name in SOLVERS:
+        sol = solve(inst, name)
+        assert sol.status is Status.INFEASIBLE
+        assert "below one model copy" in sol.message
+
+
+def test_cg_bprr_infeasible_for_large_R_says_why():
+    inst = load_instance("instances/bprr-clustered-9.json")
+    sol = solve(inst, "cg-bprr", concurrent_requests=5000)
+    assert sol.status is Status.INFEASIBLE
+    assert "Corollary 1" in sol.message
+
+
+def test_registry_errors():
+    assert set(SOLVERS) <= set(REGISTRY)
+    inst = load_instance("instances/bprr-clustered-9.json")
+    with pytest.raises(UnknownSolverError, match="registered solvers"):
+        solve(inst, "nope")
+    with pytest.raises(InvalidOptionError, match="takes no option"):
+        solve(inst, "cg-bprr", seed=1)

@@ -1,0 +1,54 @@
+"""The validator lists every violation with the server or path and the amount."""
+from optim import evaluate, instance_from_dict
+from optim.solution import Hop, Path, ServerPlacement, Solution, Status
+
+from test_latency import HAND
+
+
+def sol(placement, paths):
+    return Solution(instance="hand-3", solver="t", status=Status.FEASIBLE, placement=placement, paths=paths)
+
+
+def test_reports_each_violation():
+    inst = instance_from_dict(HAND)
+    s = sol([ServerPlacement(server="a", start=0, end=2, cache_slots=10_000),  # 2 GB + 150 GB of cache
+             ServerPlacement(server="b", start=3, end=5, cache_slots=0),  # span outside [0, 4)
+             ServerPlacement(server="zz", start=0, end=1, cache_slots=0)],  # unknown server
+            [Path(client="x", requests=2, hops=[Hop(server="a", start=0, end=2), Hop(server="a", start=1, end=4)]),
+             Path(client="ghost", requests=0, hops=[Hop(server="a", start=0, end=4)])])
+    ev = evaluate(inst, s)
+    assert not ev.feasible
+    kinds = {(v.constraint, v.where) for v in ev.violations}
+    assert ("memory", "a") in kinds
+    assert ("span", "b") in kinds
+    assert ("span", "zz") in kinds
+    assert ("coverage", "blocks") in kinds
+    assert ("path", "paths[0].hops[1]") in kinds  # starts at 1, expected 2; and runs blocks a lacks
+    assert ("path", "paths[1]") in kinds  # unknown client
+    mem = next(v for v in ev.violations if v.constraint == "memory")
+    assert mem.amount == __import__("pytest").approx(2 + 150 - 10)
+
+
+def test_routing_share_and_missing_path():
+    inst = instance_from_dict(HAND)
+    s = sol([ServerPlacement(server="c", start=0, end=4, cache_slots=10)],
+            [Path(client="x", requests=1, hops=[Hop(server="c", start=0, end=4)])])
+    ev = evaluate(inst, s)
+    assert [v.constraint for v in ev.violations] == ["routing"]
+    s = sol([ServerPlacement(server="c", start=0, end=4, cache_slots=10)], [])
+    ev = evaluate(inst, s)
+    assert any(v.constraint == "routing" and "no path" in v.message for v in ev.violations)
+
+
+def test_single_request_larger_than_cache_is_infeasible():
+    inst = instance_from_dict(HAND)
+    s = sol([ServerPlacement(server="c", start=0, end=4, cache_slots=3)],
+            [Path(client="x", requests=2, hops=[Hop(server="c", start=0, end=4)])])
+    ev = evaluate(inst, s)
+    assert [v.constraint for v in ev.violations] == ["cache"]
+
+
+def test_infeasible_status_is_not_feasible():
+    inst = instance_from_dict(HAND)
+    ev = evaluate(inst, Solution(instance="x", solver="t", status=Status.INFEASIBLE, message="why"))
+    assert not ev.feasible and "why" in ev.violations[0].message
