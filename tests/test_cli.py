@@ -64,7 +64,8 @@ def test_malformed_input_exits_2_naming_field(tmp_path, case):
 
 def test_malformed_in_real_process_has_no_traceback(tmp_path):
     path = write(tmp_path, MALFORMED["non-square rtt"][0])
-    r = subprocess.run([sys.executable, "-m", "optim.cli", "solve", str(path)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "optim.cli", "solve", str(path)], capture_output=True, text=True,
+                       cwd=tmp_path)
     assert r.returncode == 2
     assert "rtt.rtt_ms[2]" in r.stderr and "Traceback" not in r.stderr + r.stdout
 

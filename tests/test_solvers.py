@@ -7,7 +7,7 @@ from optim import REGISTRY, evaluate, instance_from_dict, load_instance, solve
 from optim.errors import InvalidOptionError, UnknownSolverError
 from optim.solution import Status
 
-from conftest import small_instance_dicts
+from conftest import INSTANCES, small_instance_dicts
 
 SOLVERS = ["cg-bprr", "petals"]
 
@@ -61,7 +61,7 @@ def test_cg_bprr_within_theorem2_bound(d):
 
 def test_cg_bprr_routing_is_shortest_path_by_brute_force():
     """On a small instance, cg-bprr's path equals the cheapest of all block-order-respecting paths."""
-    inst = load_instance("instances/bprr-clustered-9.json")
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
     sol = solve(inst, "cg-bprr")
     span = {p.server: (p.start, p.end) for p in sol.placement if p.end > p.start}
     j_of = inst.server_index
@@ -81,7 +81,7 @@ def test_cg_bprr_routing_is_shortest_path_by_brute_force():
 
 def test_cg_bprr_beats_petals_on_clustered_9():
     """BPRR paper: CG-BPRR has 60-80% lower inference time than PETALS on the clustered scenario."""
-    inst = load_instance("instances/bprr-clustered-9.json")
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
     cg = solve(inst, "cg-bprr").details["evaluation"]["mean_inference_time_s"]
     pe = solve(inst, "petals").details["evaluation"]["mean_inference_time_s"]
     assert cg < pe
@@ -89,21 +89,21 @@ def test_cg_bprr_beats_petals_on_clustered_9():
 
 
 def test_cg_bprr_places_41_blocks_on_a100_like_the_paper():
-    inst = load_instance("instances/bprr-clustered-9.json")
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
     sol = solve(inst, "cg-bprr")
     assert sol.details["blocks_per_server"]["a100-0"] == 41
 
 
 def test_petals_block_counts_match_paper_rule():
     """PETALS on an A100 (79.13 GB) with BLOOM-176B: (M - 2 GiB) / (s_m + 2 h 4096 x 2 B) = 49 blocks."""
-    inst = load_instance("instances/bprr-clustered-9.json")
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
     sol = solve(inst, "petals")
     assert sol.details["blocks_per_server"]["a100-0"] == 49
     assert sol.details["blocks_per_server"]["mig-0"] == 4
 
 
 def test_petals_is_deterministic_per_seed():
-    inst = load_instance("instances/geo-world-40.json")
+    inst = load_instance(INSTANCES / "geo-world-40.json")
     a, b = solve(inst, "petals", seed=3), solve(inst, "petals", seed=3)
     assert a.placement == b.placement and a.paths == b.paths
 
@@ -119,7 +119,7 @@ def test_infeasible_before_solver_runs():
 
 
 def test_cg_bprr_infeasible_for_large_R_says_why():
-    inst = load_instance("instances/bprr-clustered-9.json")
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
     sol = solve(inst, "cg-bprr", concurrent_requests=5000)
     assert sol.status is Status.INFEASIBLE
     assert "Corollary 1" in sol.message
@@ -127,7 +127,7 @@ def test_cg_bprr_infeasible_for_large_R_says_why():
 
 def test_registry_errors():
     assert set(SOLVERS) <= set(REGISTRY)
-    inst = load_instance("instances/bprr-clustered-9.json")
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
     with pytest.raises(UnknownSolverError, match="registered solvers"):
         solve(inst, "nope")
     with pytest.raises(InvalidOptionError, match="takes no option"):
