@@ -21,7 +21,7 @@ from .solvers import REGISTRY, solve
 from .validate import evaluate
 
 EXIT_OK, EXIT_INFEASIBLE, EXIT_BAD_INPUT = 0, 1, 2
-out = Console(highlight=False)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)  # no wrapping when piped
 err = Console(stderr=True, highlight=False)
 
 
