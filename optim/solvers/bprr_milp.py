@@ -1,0 +1,399 @@
+"""Exact BPRR: block placement and request routing as a MILP (Pyomo), solved by HiGHS.
+
+Problem of arXiv 2512.21884 Sec. 3 (shared/papers/bprr_sun2025.md): place contiguous blocks on
+servers and route the |R| concurrent requests so that memory for blocks and the requests'
+caches fits (13b), every request runs blocks 0..L-1 in order (13c-13f, Lemma 1), and the mean
+per-token time (13a) is least.
+
+Formulation (not the paper's per-request McCormick one, whose LP bound is weak; see
+shared/design/milp-notes.md). Requests of one client are interchangeable, so they are aggregated
+into integer flows on a DAG over block boundaries 0..L:
+
+- ``z[j, a, e]`` in {0, 1}: server j hosts blocks [a, e) (at most one span; none = empty);
+  only spans whose blocks fit in M_j are generated.
+- ``f[c, j, b, e]`` in Z+: requests of client c entering server j at boundary b and running
+  blocks [b, e) there, leaving at its span end e (each block runs at the first path server
+  hosting it, Lemma 1: a_j <= b < e_j).
+- link: ``f[c, j, b, e] <= n_c sum_{a <= b} z[j, a, e]``;
+- flow conservation at every boundary v of every client: out - in = n_c at 0, -n_c at L, else 0
+  (13c); together with the link this is (13d-13f);
+- memory: ``s_m sum (e - a) z[j, a, e] + s_c sum (e - b) f[c, j, b, e] <= M_j`` (13b);
+- objective: ``sum_c (lambda_c / lambda) (1 / n_c) sum f[c, j, b, e] (A_cj + B_j (e - b))`` with A, B
+  from :func:`optim.perf.hop_cost_coefficients` (``decode``: t_cj + tau_j k as in (13a), per token;
+  ``inference``: the whole request time): the arrival-rate-weighted mean the validator reports.
+
+**Aggregation is exact.** Any per-request solution (f^r binary per request) gives an aggregated
+one by summing the requests of each client, with the same memory use and objective (both are
+linear in the flows); conversely an integer flow of value n_c on a DAG decomposes into n_c unit
+paths (flow decomposition), one per request, with the same sums. So both have the same optimum;
+``tests/test_bprr_milp.py`` checks it against brute force.
+
+The model is written once in Pyomo, exported as MPS with symbolic names, and solved with highspy
+(which takes a warm start and honours the time limit, unlike ``appsi_highs``, see
+milp-notes.md).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+
+import numpy as np
+import pyomo.environ as pyo
+
+from ..instance import Instance
+from ..perf import free_cache_slots, hop_cost_coefficients, request_shares
+from ..routing import shortest_hops
+from ..solution import Hop, Path, ServerPlacement, Solution, Status
+from .base import register
+
+
+@dataclass
+class BPRRModel:
+    """A built BPRR MILP: the Pyomo model and the index sets that name its variables."""
+
+    model: pyo.ConcreteModel
+    spans: list[tuple[int, int, int]]  #: (j, a, e)
+    flows: list[tuple[int, int, int, int]]  #: (c, j, b, e)
+    shares: np.ndarray  #: n_c, shape (C,)
+    objective: str
+
+
+def _max_blocks(inst: Instance) -> np.ndarray:
+    return np.minimum(np.floor(inst.memory_bytes / inst.block_bytes + 1e-9), inst.num_blocks).astype(int)
+
+
+def define_variables(m: pyo.ConcreteModel, inst: Instance, shares: np.ndarray) -> tuple[list, list]:
+    """Span binaries z[j,a,e] (blocks fit alone) and flow integers f[c,j,b,e] (clients with n_c > 0)."""
+    L = inst.num_blocks
+    mx = _max_blocks(inst)
+    spans = [(j, a, e) for j in range(inst.num_servers) for a in range(L) for e in range(a + 1, min(a + mx[j], L) + 1)]
+    flows = [(c, j, b, e) for c in np.flatnonzero(shares > 0).tolist()
+             for j in range(inst.num_servers) for b in range(L) for e in range(b + 1, min(b + mx[j], L) + 1)]
+    m.z = pyo.Var(spans, domain=pyo.Binary)
+    m.f = pyo.Var(flows, domain=pyo.NonNegativeIntegers, bounds=lambda _, c, j, b, e: (0, int(shares[c])))
+    return spans, flows
+
+
+def add_one_span(m: pyo.ConcreteModel, inst: Instance, spans: list) -> None:
+    """Each server hosts at most one contiguous span: sum_{a,e} z[j,a,e] <= 1."""
+    by_server: dict[int, list] = {}
+    for key in spans:
+        by_server.setdefault(key[0], []).append(key)
+    m.one_span = pyo.Constraint(list(by_server), rule=lambda m, j: sum(m.z[k] for k in by_server[j]) <= 1)
+
+
+def add_links(m: pyo.ConcreteModel, flows: list, shares: np.ndarray) -> None:
+    """A hop of server j entered at b and left at e needs a span [a, e) with a <= b (Lemma 1)."""
+    m.link = pyo.Constraint(flows, rule=lambda m, c, j, b, e: m.f[c, j, b, e] <= int(shares[c]) * sum(
+        m.z[j, a, e] for a in range(b + 1) if (j, a, e) in m.z))
+
+
+def add_flow_conservation(m: pyo.ConcreteModel, inst: Instance, flows: list, shares: np.ndarray) -> None:
+    """(13c): at each boundary v of client c, outflow - inflow = n_c at 0, -n_c at L, 0 between."""
+    L = inst.num_blocks
+    out_of: dict[tuple, list] = {}
+    into: dict[tuple, list] = {}
+    for c, j, b, e in flows:
+        out_of.setdefault((c, b), []).append((c, j, b, e))
+        into.setdefault((c, e), []).append((c, j, b, e))
+    keys = [(c, v) for c in np.flatnonzero(shares > 0).tolist() for v in range(L + 1)]
+
+    def rule(m, c, v):
+        net = sum(m.f[k] for k in out_of.get((c, v), [])) - sum(m.f[k] for k in into.get((c, v), []))
+        rhs = int(shares[c]) if v == 0 else -int(shares[c]) if v == L else 0
+        if isinstance(net, int):
+            return pyo.Constraint.Feasible if net == rhs else pyo.Constraint.Infeasible
+        return net == rhs
+
+    m.flow = pyo.Constraint(keys, rule=rule)
+
+
+def add_memory(m: pyo.ConcreteModel, inst: Instance, spans: list, flows: list) -> None:
+    """(13b): s_m (blocks hosted) + s_c (cache slots the routed requests hold) <= M_j, in GB."""
+    sm, sc = inst.block_bytes / 1e9, inst.cache_bytes_per_block_session / 1e9
+    blocks: dict[int, list] = {}
+    slots: dict[int, list] = {}
+    for j, a, e in spans:
+        blocks.setdefault(j, []).append((j, a, e))
+    for c, j, b, e in flows:
+        slots.setdefault(j, []).append((c, j, b, e))
+    m.memory = pyo.Constraint(list(blocks), rule=lambda m, j: sm * sum((e - a) * m.z[j, a, e] for _, a, e in blocks[j])
+                              + sc * sum((e - b) * m.f[c, j, b, e] for c, _, b, e in slots.get(j, []))
+                              <= inst.memory_bytes[j] / 1e9)
+
+
+def define_objective(m: pyo.ConcreteModel, inst: Instance, flows: list, shares: np.ndarray, objective: str) -> None:
+    """(13a), weighted as the validator weighs clients: ``sum_c (lambda_c / lambda) (1 / n_c)
+    sum f[c, j, b, e] (A_cj + B_j (e - b))``, the arrival-rate-weighted mean per-token (``decode``)
+    or whole-request (``inference``) time, seconds. Clients with no share of |R| do not enter."""
+    A, B = hop_cost_coefficients(inst, objective)
+    carried = inst.arrival_rates * (shares > 0)
+    w = np.divide(carried / carried.sum(), shares, out=np.zeros(len(shares)), where=shares > 0)
+    m.obj = pyo.Objective(expr=sum(float(w[c] * (A[c, j] + B[j] * (e - b))) * m.f[c, j, b, e] for c, j, b, e in flows),
+                          sense=pyo.minimize)
+
+
+def build_bprr_model(inst: Instance, objective: str = "decode") -> BPRRModel:
+    """Build the aggregated BPRR MILP (no solving, no I/O).
+
+    Parameters
+    ----------
+    inst : Instance
+    objective : {"decode", "inference"}
+        Mean per-token decode time (the paper's objective) or mean whole-request time, seconds.
+
+    Returns
+    -------
+    BPRRModel
+
+    Notes
+    -----
+    O(J L m_max) span binaries and O(C J L m_max) flow integers, m_max the most blocks a server holds.
+    """
+    shares = request_shares(inst)
+    m = pyo.ConcreteModel(name=f"bprr-{inst.name}")
+    spans, flows = define_variables(m, inst, shares)
+    add_one_span(m, inst, spans)
+    add_links(m, flows, shares)
+    add_flow_conservation(m, inst, flows, shares)
+    add_memory(m, inst, spans, flows)
+    define_objective(m, inst, flows, shares, objective)
+    return BPRRModel(m, spans, flows, shares, objective)
+
+
+@dataclass
+class MilpResult:
+    """What a backend returns: status, incumbent values by variable name, objective, bound, gap."""
+
+    status: Status
+    values: dict[str, float]
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    message: str = ""
+
+
+def write_mps(bm: BPRRModel, folder: str) -> tuple[str, dict[str, str]]:
+    """Write the model as MPS with symbolic names; return the path and {pyomo name: MPS name}."""
+    path = str(FsPath(folder) / "bprr.mps")
+    _, smap_id = bm.model.write(path, format="mps", io_options={"symbolic_solver_labels": True})
+    smap = bm.model.solutions.symbol_map[smap_id]
+    names = {v.name: smap.getSymbol(v) for v in bm.model.component_data_objects(pyo.Var) if smap.getSymbol(v)}
+    return path, names
+
+
+@contextlib.contextmanager
+def _native_stdout_silenced():
+    """HiGHS prints a banner from C++ on construction whatever its options; keep stdout (and so
+    ``--json`` output) clean by pointing file descriptor 1 at /dev/null meanwhile."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def solve_highs(mps: str, warm: dict[str, float], time_limit: float | None, mip_gap: float,
+                threads: int | None) -> MilpResult:
+    """Solve an MPS file with highspy, warm-started; statuses mapped to :class:`Status`.
+
+    HiGHS model statuses: https://ergo-code.github.io/HiGHS/stable/structures/enums/#HighsModelStatus
+    """
+    import highspy
+
+    with _native_stdout_silenced():
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.readModel(mps)
+    h.setOptionValue("mip_rel_gap", float(mip_gap))
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(time_limit))
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    names = list(h.getLp().col_names_)
+    if warm:
+        sol = highspy.HighsSolution()
+        sol.col_value = [float(warm.get(n, 0.0)) for n in names]
+        sol.value_valid = True
+        h.setSolution(sol)
+    with _native_stdout_silenced():
+        h.run()
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    values = dict(zip(names, h.getSolution().col_value)) if has else {}
+    obj = info.objective_function_value if has else None
+    bound = info.mip_dual_bound if np.isfinite(info.mip_dual_bound) else None
+    gap = info.mip_gap if has and np.isfinite(info.mip_gap) else None
+    S = highspy.HighsModelStatus
+    if ms == S.kOptimal:
+        status, gap = Status.OPTIMAL, (gap if gap is not None else 0.0)
+    elif ms == S.kInfeasible:
+        status = Status.INFEASIBLE
+    elif ms == S.kTimeLimit:
+        status = Status.TIME_LIMIT if has else Status.INFEASIBLE
+    else:
+        status = Status.FEASIBLE if has else Status.ERROR
+    return MilpResult(status, values, obj, bound, gap, h.modelStatusToString(ms))
+
+
+def warm_start_from(bm: BPRRModel, inst: Instance, sol: Solution, names: dict[str, str]) -> dict[str, float]:
+    """MPS-named values of a heuristic solution (placement + path request counts) for the warm start."""
+    if not sol.status.has_solution:
+        return {}
+    warm: dict[str, float] = {}
+    for p in sol.placement:
+        if p.end > p.start:
+            key = f"z[{inst.server_index[p.server]},{p.start},{p.end}]"
+            if key in names:
+                warm[names[key]] = 1.0
+    for path in sol.paths:
+        c = inst.client_index[path.client]
+        for hop in path.hops:
+            key = f"f[{c},{inst.server_index[hop.server]},{hop.start},{hop.end}]"
+            if key in names and path.requests:
+                warm[names[key]] = warm.get(names[key], 0.0) + path.requests
+    return warm
+
+
+def decompose_paths(inst: Instance, bm: BPRRModel, flow: dict[tuple, int]) -> list[tuple[int, list, int]]:
+    """Split each client's integer flow on the boundary DAG into paths with request counts."""
+    out = []
+    for c in np.flatnonzero(bm.shares > 0).tolist():
+        left = {k[1:]: v for k, v in flow.items() if k[0] == c and v > 0}
+        while True:
+            hops, b = [], 0
+            while b < inst.num_blocks:
+                nxt = next(((j, bb, e) for (j, bb, e), v in sorted(left.items()) if bb == b and v > 0), None)
+                if nxt is None:
+                    break
+                hops.append(nxt)
+                b = nxt[2]
+            if not hops or b < inst.num_blocks:
+                break
+            n = min(left[h] for h in hops)
+            for h in hops:
+                left[h] -= n
+            out.append((c, hops, n))
+    return out
+
+
+def _objective_name(objective: str) -> str:
+    return "mean_decode_time_per_token_s" if objective == "decode" else "mean_inference_time_no_wait_s"
+
+
+def _objective_terms(inst: Instance, bm: BPRRModel, sol: Solution) -> tuple[list[float], list[float]]:
+    """Weights and hop costs of a solution's routed requests, in the MILP objective's terms."""
+    A, B = hop_cost_coefficients(inst, bm.objective)
+    carried = inst.arrival_rates * (bm.shares > 0)
+    w = np.divide(carried / carried.sum(), bm.shares, out=np.zeros(len(bm.shares)), where=bm.shares > 0)
+    weights, costs = [], []
+    for path in sol.paths:
+        c = inst.client_index[path.client]
+        for hop in path.hops:
+            j = inst.server_index[hop.server]
+            weights.append(w[c] * path.requests)
+            costs.append(float(A[c, j] + B[j] * (hop.end - hop.start)))
+    return weights, costs
+
+
+def simple_bound(inst: Instance, shares: np.ndarray, objective: str) -> float:
+    """A valid lower bound on the objective when the solver proves none: every request makes at
+    least one hop and runs all L blocks, so its cost is at least ``min_j A_cj + L min_j B_j``."""
+    A, B = hop_cost_coefficients(inst, objective)
+    carried = inst.arrival_rates * (shares > 0)
+    return float(np.sum(carried / carried.sum() * (A.min(axis=1) + inst.num_blocks * B.min())))
+
+
+def _with_bound(objective: float | None, bound: float | None, fallback: float) -> tuple[float, float | None]:
+    bound = fallback if bound is None else max(bound, fallback)
+    gap = None if objective is None else max(objective - bound, 0.0) / max(abs(objective), 1e-300)
+    return bound, gap
+
+
+@register("bprr-milp", "Exact BPRR placement and routing: aggregated-flow MILP (Pyomo) on HiGHS, warm-started "
+          "from cg-bprr, with time limit, bound and gap (arXiv 2512.21884 Sec. 3)",
+          features=("placement", "routing", "exact", "bound"))
+def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | None = 60.0, mip_gap: float = 1e-4,
+              threads: int | None = None, warm_start: bool = True) -> Solution:
+    """Solve BPRR exactly (or to the time limit) with HiGHS.
+
+    Parameters
+    ----------
+    objective : {"decode", "inference"}
+        Mean per-token decode time (paper) or mean whole-request time, seconds.
+    time_limit : float or None
+        Seconds for HiGHS (model building comes on top).
+    mip_gap : float
+        Relative optimality gap at which to stop.
+    threads : int, optional
+    warm_start : bool
+        Start from the cg-bprr solution when it is feasible.
+
+    Returns
+    -------
+    Solution
+        ``optimal``, ``time_limit`` (incumbent, ``bound``, ``gap``), or ``infeasible``; never
+        nothing when the warm start was feasible (it is returned if HiGHS returns no incumbent).
+    """
+    from .cg_bprr import cg_bprr
+
+    t0 = time.perf_counter()
+    bm = build_bprr_model(inst, objective)
+    build_s = time.perf_counter() - t0
+    warm_sol = cg_bprr(inst, routing_objective=objective) if warm_start else None
+    with tempfile.TemporaryDirectory() as tmp:
+        mps, names = write_mps(bm, tmp)
+        warm = warm_start_from(bm, inst, warm_sol, names) if warm_sol is not None else {}
+        res = solve_highs(mps, warm, time_limit, mip_gap, threads)
+    details = {"backend": "highs", "build_time_s": build_s, "highs_status": res.message,
+               "variables": len(bm.spans) + len(bm.flows), "warm_start": bool(warm)}
+    fallback = simple_bound(inst, bm.shares, objective)
+    if res.status is not Status.OPTIMAL and res.status is not Status.INFEASIBLE:
+        res.bound, res.gap = _with_bound(res.objective, res.bound, fallback)
+        details["bound_source"] = "HiGHS dual bound or the one-hop bound, whichever is higher"
+    if not res.values:
+        if warm_sol is not None and warm_sol.status.has_solution and res.status is not Status.INFEASIBLE:
+            warm_obj = float(sum(w * v for w, v in zip(*_objective_terms(inst, bm, warm_sol))))
+            bound, gap = _with_bound(warm_obj, res.bound, fallback)
+            return warm_sol.model_copy(update={
+                "solver": "bprr-milp", "status": Status.TIME_LIMIT, "objective": warm_obj, "bound": bound, "gap": gap,
+                "objective_name": _objective_name(objective), "details": {**details, "returned": "warm start"}})
+        return Solution(instance=inst.name, solver="bprr-milp", status=res.status, details=details,
+                        message=f"HiGHS: {res.message}")
+    inv = {v: k for k, v in names.items()}
+    span = {}
+    flow: dict[tuple, int] = {}
+    for name, val in res.values.items():
+        key = inv.get(name, "")
+        if key.startswith("z[") and val > 0.5:
+            j, a, e = map(int, key[2:-1].split(","))
+            span[j] = (a, e)
+        elif key.startswith("f[") and val > 0.5:
+            flow[tuple(map(int, key[2:-1].split(",")))] = int(round(val))
+    start = np.array([span.get(j, (0, 0))[0] for j in range(inst.num_servers)])
+    end = np.array([span.get(j, (0, 0))[1] for j in range(inst.num_servers)])
+    slots = np.maximum(free_cache_slots(inst, end - start), 0)
+    placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]), cache_slots=int(slots[j]))
+                 for j, s in enumerate(inst.servers)]
+    paths = [Path(client=inst.clients[c].id, requests=n,
+                  hops=[Hop(server=inst.servers[j].id, start=b, end=e) for j, b, e in hops])
+             for c, hops, n in decompose_paths(inst, bm, flow)]
+    A, B = hop_cost_coefficients(inst, objective)
+    for c in range(inst.num_clients):  # clients with a rate but no share of |R| still get a (shortest) path
+        if bm.shares[c] == 0 and inst.arrival_rates[c] > 0:
+            hops, _ = shortest_hops(start, end, inst.num_blocks, A[c], B)
+            paths.append(Path(client=inst.clients[c].id, requests=0,
+                              hops=[Hop(server=inst.servers[j].id, start=a, end=b) for j, a, b in hops]))
+    return Solution(instance=inst.name, solver="bprr-milp", status=res.status, objective=res.objective,
+                    objective_name=_objective_name(objective), bound=res.bound, gap=res.gap, placement=placement, paths=paths,
+                    details=details, options={"objective": objective, "time_limit": time_limit, "mip_gap": mip_gap})
