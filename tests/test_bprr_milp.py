@@ -116,7 +116,7 @@ def test_milp_optimal_on_clustered_9_and_no_worse_than_heuristics():
 
 def test_time_limited_solve_returns_incumbent_bound_and_gap():
     inst = load_instance(INSTANCES / "bprr-clustered-26.json")
-    sol = solve(inst, "bprr-milp", time_limit=3)
+    sol = solve(inst, "bprr-milp", time_limit=3, warm_start=True)
     assert sol.status in (Status.OPTIMAL, Status.TIME_LIMIT)
     assert sol.placement and sol.paths
     assert sol.bound is not None and sol.gap is not None

@@ -61,6 +61,7 @@ class BPRRModel:
     flows: list[tuple[int, int, int, int]]  #: (c, j, b, e)
     shares: np.ndarray  #: n_c, shape (C,)
     objective: str
+    symmetry_constraints: int = 0
 
 
 def _max_blocks(inst: Instance) -> np.ndarray:
@@ -127,6 +128,29 @@ def add_memory(m: pyo.ConcreteModel, inst: Instance, spans: list, flows: list) -
                               <= inst.memory_bytes[j] / 1e9)
 
 
+def identical_server_groups(inst: Instance) -> list[list[int]]:
+    """Groups (size >= 2, index order) of servers with equal memory, times and client RTTs."""
+    groups: dict[tuple, list[int]] = {}
+    for j, s in enumerate(inst.servers):
+        key = (s.memory_gb, s.prefill_ms_per_block, s.prefill_ms_per_block_per_token,
+               s.decode_ms_per_block_per_token, tuple(np.round(inst.rtt_s[:, j], 12)))
+        groups.setdefault(key, []).append(j)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def add_symmetry_breaking(m: pyo.ConcreteModel, inst: Instance, spans: list) -> int:
+    """Identical servers in index order have non-increasing span ends (empty servers last):
+    ``sum e z[i, a, e] >= sum e z[j, a, e]`` for consecutive i < j of a group. Returns the count."""
+    pairs = [(g[k], g[k + 1]) for g in identical_server_groups(inst) for k in range(len(g) - 1)]
+    by_server: dict[int, list] = {}
+    for j, a, e in spans:
+        by_server.setdefault(j, []).append((j, a, e))
+    m.sym = pyo.Constraint(range(len(pairs)), rule=lambda m, k: sum(e * m.z[key] for key in by_server.get(pairs[k][0], [])
+                                                                    for e in [key[2]])
+                           >= sum(e * m.z[key] for key in by_server.get(pairs[k][1], []) for e in [key[2]]))
+    return len(pairs)
+
+
 def define_objective(m: pyo.ConcreteModel, inst: Instance, flows: list, shares: np.ndarray, objective: str) -> None:
     """(13a), weighted as the validator weighs clients: ``sum_c (lambda_c / lambda) (1 / n_c)
     sum f[c, j, b, e] (A_cj + B_j (e - b))``, the arrival-rate-weighted mean per-token (``decode``)
@@ -162,8 +186,9 @@ def build_bprr_model(inst: Instance, objective: str = "decode") -> BPRRModel:
     add_links(m, flows, shares)
     add_flow_conservation(m, inst, flows, shares)
     add_memory(m, inst, spans, flows)
+    sym = add_symmetry_breaking(m, inst, spans)
     define_objective(m, inst, flows, shares, objective)
-    return BPRRModel(m, spans, flows, shares, objective)
+    return BPRRModel(m, spans, flows, shares, objective, sym)
 
 
 @dataclass
@@ -176,6 +201,7 @@ class MilpResult:
     bound: float | None
     gap: float | None
     message: str = ""
+    run_time_s: float = 0.0
 
 
 def write_mps(bm: BPRRModel, folder: str) -> tuple[str, dict[str, str]]:
@@ -240,26 +266,31 @@ def solve_highs(mps: str, warm: dict[str, float], time_limit: float | None, mip_
     elif ms == S.kInfeasible:
         status = Status.INFEASIBLE
     elif ms == S.kTimeLimit:
-        status = Status.TIME_LIMIT if has else Status.INFEASIBLE
+        status = Status.TIME_LIMIT  # with or without an incumbent: not a proof of infeasibility
     else:
         status = Status.FEASIBLE if has else Status.ERROR
-    return MilpResult(status, values, obj, bound, gap, h.modelStatusToString(ms))
+    return MilpResult(status, values, obj, bound, gap, h.modelStatusToString(ms), h.getRunTime())
 
 
 def warm_start_from(bm: BPRRModel, inst: Instance, sol: Solution, names: dict[str, str]) -> dict[str, float]:
     """MPS-named values of a heuristic solution (placement + path request counts) for the warm start."""
     if not sol.status.has_solution:
         return {}
+    # relabel identical servers so that span ends are non-increasing, as the symmetry breaking demands
+    end_of = {inst.server_index[p.server]: p.end for p in sol.placement}
+    relabel = {j: j for j in range(inst.num_servers)}
+    for g in identical_server_groups(inst):
+        relabel.update(dict(zip(sorted(g, key=lambda j: -end_of.get(j, 0)), g)))
     warm: dict[str, float] = {}
     for p in sol.placement:
         if p.end > p.start:
-            key = f"z[{inst.server_index[p.server]},{p.start},{p.end}]"
+            key = f"z[{relabel[inst.server_index[p.server]]},{p.start},{p.end}]"
             if key in names:
                 warm[names[key]] = 1.0
     for path in sol.paths:
         c = inst.client_index[path.client]
         for hop in path.hops:
-            key = f"f[{c},{inst.server_index[hop.server]},{hop.start},{hop.end}]"
+            key = f"f[{c},{relabel[inst.server_index[hop.server]]},{hop.start},{hop.end}]"
             if key in names and path.requests:
                 warm[names[key]] = warm.get(names[key], 0.0) + path.requests
     return warm
@@ -356,7 +387,8 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
         warm = warm_start_from(bm, inst, warm_sol, names) if warm_sol is not None else {}
         res = solve_highs(mps, warm, time_limit, mip_gap, threads)
     details = {"backend": "highs", "build_time_s": build_s, "highs_status": res.message,
-               "variables": len(bm.spans) + len(bm.flows), "warm_start": bool(warm)}
+               "highs_time_s": res.run_time_s, "variables": len(bm.spans) + len(bm.flows),
+               "symmetry_constraints": bm.symmetry_constraints, "warm_start": bool(warm)}
     fallback = simple_bound(inst, bm.shares, objective)
     if res.status is not Status.OPTIMAL and res.status is not Status.INFEASIBLE:
         res.bound, res.gap = _with_bound(res.objective, res.bound, fallback)
