@@ -92,9 +92,15 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the solution JSON here (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the solution and its evaluation as JSON.")
 @click.option("--seed", type=int, default=None, help="Seed, for solvers that take one.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds, for exact solvers (model building comes on top).")
+@click.option("--mip-gap", type=click.FloatRange(0, 1), default=None, help="Relative optimality gap to stop at.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Solver threads.")
+@click.option("--backend", default=None, help="MILP backend: highs or ortools.")
 @click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
               help="Solver option (repeatable); VALUE is parsed as JSON when it can be.")
 def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json: bool, seed: int | None,
+              time_limit: float | None, mip_gap: float | None, threads: int | None, backend: str | None,
               extra: tuple[str, ...]) -> None:
     """Solve INSTANCE_FILE and print the placement, routing and predicted latency."""
     inst = load_instance(instance_file)
@@ -107,8 +113,10 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
             options[key.replace("-", "_")] = json.loads(value)
         except json.JSONDecodeError:
             options[key.replace("-", "_")] = value
-    if seed is not None:
-        options["seed"] = seed
+    for key, value in (("seed", seed), ("time_limit", time_limit), ("mip_gap", mip_gap), ("threads", threads),
+                       ("backend", backend)):
+        if value is not None:  # only what was given, so solvers without the option are not refused
+            options[key] = value
     sol = solve(inst, solver_name, **options)
     if output:
         write_json_atomic(output, sol.model_dump(mode="json"))

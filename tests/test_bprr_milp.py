@@ -129,3 +129,21 @@ def test_infeasible_reported_before_solver_runs():
     inst = instance_from_dict(dict(HAND, servers=[{**s, "memory_gb": 1.0} for s in HAND["servers"]]))
     sol = solve(inst, "bprr-milp")
     assert sol.status is Status.INFEASIBLE and "below one model copy" in sol.message
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 5, 8])
+def test_highs_and_ortools_agree(seed):
+    inst = instance_from_dict(tiny_instance(np.random.default_rng(seed)))
+    a = solve(inst, "bprr-milp", mip_gap=0.0)
+    b = solve(inst, "bprr-milp", mip_gap=0.0, backend="ortools")
+    assert a.status is b.status
+    if a.status is Status.OPTIMAL:
+        assert b.objective == pytest.approx(a.objective, rel=1e-6)
+        assert evaluate(inst, b).feasible
+
+
+def test_unknown_backend_is_refused():
+    from optim.errors import InvalidOptionError
+    inst = instance_from_dict(tiny_instance(np.random.default_rng(0)))
+    with pytest.raises(InvalidOptionError, match="backend"):
+        solve(inst, "bprr-milp", backend="gurobi")

@@ -45,6 +45,7 @@ from pathlib import Path as FsPath
 import numpy as np
 import pyomo.environ as pyo
 
+from ..errors import InvalidOptionError
 from ..instance import Instance
 from ..perf import free_cache_slots, hop_cost_coefficients, request_shares
 from ..routing import shortest_hops
@@ -272,6 +273,49 @@ def solve_highs(mps: str, warm: dict[str, float], time_limit: float | None, mip_
     return MilpResult(status, values, obj, bound, gap, h.modelStatusToString(ms), h.getRunTime())
 
 
+def solve_ortools(mps: str, warm: dict[str, float], time_limit: float | None, mip_gap: float,
+                  threads: int | None, engine: str = "scip") -> MilpResult:
+    """Solve the same MPS file with OR-Tools' model builder (SCIP by default), hinted with the
+    warm start. Statuses: https://developers.google.com/optimization/reference/python/linear_solver/python/model_builder
+    """
+    from ortools.linear_solver.python import model_builder as mb
+
+    model = mb.Model()
+    model.import_from_mps_file(mps)
+    variables = [model.var_from_index(i) for i in range(model.num_variables)]
+    for v in variables:
+        if v.name in warm:
+            model.add_hint(v, warm[v.name])
+    solver = mb.Solver(engine)
+    if not solver.solver_is_supported():
+        return MilpResult(Status.ERROR, {}, None, None, None, f"OR-Tools was built without {engine}")
+    if time_limit is not None:
+        solver.set_time_limit_in_seconds(float(time_limit))
+    if engine == "scip":
+        params = [f"limits/gap = {float(mip_gap)}"] + ([f"parallel/maxnthreads = {int(threads)}"] if threads else [])
+        solver.set_solver_specific_parameters("\n".join(params))
+    st = solver.solve(model)
+    S = mb.SolveStatus
+    has = st in (S.OPTIMAL, S.FEASIBLE)
+    values = {v.name: float(solver.value(v)) for v in variables} if has else {}
+    obj = float(solver.objective_value) if has else None
+    bound = float(solver.best_objective_bound) if has and np.isfinite(solver.best_objective_bound) else None
+    gap = None if obj is None or bound is None else max(obj - bound, 0.0) / max(abs(obj), 1e-300)
+    if st == S.OPTIMAL:
+        status = Status.OPTIMAL
+    elif st == S.INFEASIBLE:
+        status = Status.INFEASIBLE
+    elif st in (S.FEASIBLE, S.NOT_SOLVED):
+        status = Status.TIME_LIMIT if time_limit is not None and solver.wall_time >= 0.95 * time_limit else (
+            Status.FEASIBLE if has else Status.ERROR)
+    else:
+        status = Status.ERROR
+    return MilpResult(status, values, obj, bound, gap, f"OR-Tools {engine}: {st.name}", float(solver.wall_time))
+
+
+BACKENDS = {"highs": solve_highs, "ortools": solve_ortools}
+
+
 def warm_start_from(bm: BPRRModel, inst: Instance, sol: Solution, names: dict[str, str]) -> dict[str, float]:
     """MPS-named values of a heuristic solution (placement + path request counts) for the warm start."""
     if not sol.status.has_solution:
@@ -355,7 +399,7 @@ def _with_bound(objective: float | None, bound: float | None, fallback: float) -
           "from cg-bprr, with time limit, bound and gap (arXiv 2512.21884 Sec. 3)",
           features=("placement", "routing", "exact", "bound"))
 def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | None = 60.0, mip_gap: float = 1e-4,
-              threads: int | None = None, warm_start: bool = True) -> Solution:
+              threads: int | None = None, warm_start: bool = True, backend: str = "highs") -> Solution:
     """Solve BPRR exactly (or to the time limit) with HiGHS.
 
     Parameters
@@ -369,6 +413,8 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
     threads : int, optional
     warm_start : bool
         Start from the cg-bprr solution when it is feasible.
+    backend : {"highs", "ortools"}
+        HiGHS through highspy, or SCIP through OR-Tools' model builder; both read the same MPS file.
 
     Returns
     -------
@@ -378,6 +424,8 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
     """
     from .cg_bprr import cg_bprr
 
+    if backend not in BACKENDS:
+        raise InvalidOptionError(f"backend: {backend!r}; expected one of {', '.join(BACKENDS)}")
     t0 = time.perf_counter()
     bm = build_bprr_model(inst, objective)
     build_s = time.perf_counter() - t0
@@ -385,14 +433,14 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
     with tempfile.TemporaryDirectory() as tmp:
         mps, names = write_mps(bm, tmp)
         warm = warm_start_from(bm, inst, warm_sol, names) if warm_sol is not None else {}
-        res = solve_highs(mps, warm, time_limit, mip_gap, threads)
-    details = {"backend": "highs", "build_time_s": build_s, "highs_status": res.message,
-               "highs_time_s": res.run_time_s, "variables": len(bm.spans) + len(bm.flows),
+        res = BACKENDS[backend](mps, warm, time_limit, mip_gap, threads)
+    details = {"backend": backend, "build_time_s": build_s, "backend_status": res.message,
+               "backend_time_s": res.run_time_s, "variables": len(bm.spans) + len(bm.flows),
                "symmetry_constraints": bm.symmetry_constraints, "warm_start": bool(warm)}
     fallback = simple_bound(inst, bm.shares, objective)
     if res.status is not Status.OPTIMAL and res.status is not Status.INFEASIBLE:
         res.bound, res.gap = _with_bound(res.objective, res.bound, fallback)
-        details["bound_source"] = "HiGHS dual bound or the one-hop bound, whichever is higher"
+        details["bound_source"] = "the backend's dual bound or the one-hop bound, whichever is higher"
     if not res.values:
         if warm_sol is not None and warm_sol.status.has_solution and res.status is not Status.INFEASIBLE:
             warm_obj = float(sum(w * v for w, v in zip(*_objective_terms(inst, bm, warm_sol))))
@@ -401,7 +449,7 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
                 "solver": "bprr-milp", "status": Status.TIME_LIMIT, "objective": warm_obj, "bound": bound, "gap": gap,
                 "objective_name": _objective_name(objective), "details": {**details, "returned": "warm start"}})
         return Solution(instance=inst.name, solver="bprr-milp", status=res.status, details=details,
-                        message=f"HiGHS: {res.message}")
+                        message=res.message)
     inv = {v: k for k, v in names.items()}
     span = {}
     flow: dict[tuple, int] = {}
@@ -428,4 +476,4 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
                               hops=[Hop(server=inst.servers[j].id, start=a, end=b) for j, a, b in hops]))
     return Solution(instance=inst.name, solver="bprr-milp", status=res.status, objective=res.objective,
                     objective_name=_objective_name(objective), bound=res.bound, gap=res.gap, placement=placement, paths=paths,
-                    details=details, options={"objective": objective, "time_limit": time_limit, "mip_gap": mip_gap})
+                    details=details)
