@@ -205,12 +205,12 @@ class MilpResult:
     run_time_s: float = 0.0
 
 
-def write_mps(bm: BPRRModel, folder: str) -> tuple[str, dict[str, str]]:
-    """Write the model as MPS with symbolic names; return the path and {pyomo name: MPS name}."""
-    path = str(FsPath(folder) / "bprr.mps")
-    _, smap_id = bm.model.write(path, format="mps", io_options={"symbolic_solver_labels": True})
-    smap = bm.model.solutions.symbol_map[smap_id]
-    names = {v.name: smap.getSymbol(v) for v in bm.model.component_data_objects(pyo.Var) if smap.getSymbol(v)}
+def write_mps(model: pyo.ConcreteModel, folder: str) -> tuple[str, dict[str, str]]:
+    """Write a Pyomo model as MPS with symbolic names; return the path and {pyomo name: MPS name}."""
+    path = str(FsPath(folder) / "model.mps")
+    _, smap_id = model.write(path, format="mps", io_options={"symbolic_solver_labels": True})
+    smap = model.solutions.symbol_map[smap_id]
+    names = {v.name: smap.getSymbol(v) for v in model.component_data_objects(pyo.Var) if smap.getSymbol(v)}
     return path, names
 
 
@@ -431,7 +431,7 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
     build_s = time.perf_counter() - t0
     warm_sol = cg_bprr(inst, routing_objective=objective) if warm_start else None
     with tempfile.TemporaryDirectory() as tmp:
-        mps, names = write_mps(bm, tmp)
+        mps, names = write_mps(bm.model, tmp)
         warm = warm_start_from(bm, inst, warm_sol, names) if warm_sol is not None else {}
         res = BACKENDS[backend](mps, warm, time_limit, mip_gap, threads)
     details = {"backend": backend, "build_time_s": build_s, "backend_status": res.message,

@@ -1,0 +1,278 @@
+"""Max-throughput placement: the Helix MILP (ASPLOS'25, arXiv 2406.01566; shared/papers/petals_and_helix.md Sec. 2.1).
+
+Variables per server i: start block ``s_i`` (integer), one-hot block count ``b[i, k]`` (k = 1..K_i, none
+= unused server), flows ``f`` on source -> i, i -> j, i -> sink edges in tokens/s, and edge switches
+``d``. Constraints (Helix's, with its ``remove_redundant`` simplification: only "enabled => valid"):
+
+- ``sum_k b[i, k] <= 1``; ``e_i = s_i + sum_k k b[i, k] <= L``;
+- source -> i only if ``s_i = 0``: ``s_i <= L (1 - d)``; i -> sink only if ``e_i = L``;
+- i -> j only if ``s_j <= e_i < e_j`` (partial inference: j runs blocks [e_i, e_j), the hop rule
+  every optim routing uses, Lemma 1 of arXiv 2512.21884);
+- conservation at each server; node capacity ``sum_in f <= sum_k T_i(k) b[i, k]``;
+  edge capacity ``f <= C_ij d``;
+- objective: max ``sum_i f[source, i]`` tokens/s;
+- cut: ``L sum_i f[source, i] <= sum_{i,k} k T_i(k) b[i, k]`` (every token passes L blocks; Helix's
+  upper bound ``sum_i max_k k T_i(k) / L`` as a constraint).
+
+Helix takes T_i(k) from profiles; optim uses the decode roofline at full batch:
+``T_i(k) = min(S_i(k) / (k tau_i), f_i / (2 P k))`` tokens/s, with ``S_i(k) = floor((M_i - s_m k) / (s_c k))``
+sessions (one decode step reads k blocks once for the whole batch, until compute-bound).
+Edge capacity ``C_ij = min(bw_i, bw_j) / (hidden x 16 bit)`` tokens/s (Helix: bandwidth / activation
+size); edges may be pruned to the ``prune_links`` largest per server, as Helix does (12).
+Warm start: the PETALS placement with its maximum flow (networkx). Link latency does not enter
+(as in Helix); the validator reports the latency of the resulting paths.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+
+import networkx as nx
+import numpy as np
+import pyomo.environ as pyo
+
+from ..errors import InvalidOptionError
+from ..instance import Instance
+from ..perf import free_cache_slots, request_shares
+from ..solution import Hop, Path, ServerPlacement, Solution, Status
+from ..units import MBIT_PER_S
+from .base import register
+from .bprr_milp import BACKENDS, write_mps
+
+DEFAULT_BANDWIDTH_MBPS = 1000.0
+
+
+def node_throughput(inst: Instance) -> np.ndarray:
+    """T_i(k) in tokens/s for k = 0..L, shape (J, L + 1); 0 where k blocks and one session do not fit."""
+    L, J = inst.num_blocks, inst.num_servers
+    k = np.arange(L + 1)[None, :].repeat(J, 0)
+    sessions = np.zeros((J, L + 1))
+    for kk in range(1, L + 1):
+        sessions[:, kk] = np.maximum(free_cache_slots(inst, np.full(J, kk)), 0) // kk
+    prefill_rate = 1.0 / np.maximum(np.array([s.prefill_ms_per_block_per_token * 1e-3 for s in inst.servers]), 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bw_bound = sessions / (k * inst.decode_s[:, None])
+        compute_bound = prefill_rate[:, None] / k  # tokens/s per block when compute-bound, over k blocks
+    T = np.where(k > 0, np.minimum(bw_bound, compute_bound), 0.0)
+    return np.nan_to_num(T, nan=0.0, posinf=0.0)
+
+
+def edge_capacity(inst: Instance) -> np.ndarray:
+    """C_ij in tokens/s between servers, shape (J, J): min bandwidth / (hidden x 16 bit)."""
+    bw = np.array([(s.bandwidth_mbps or DEFAULT_BANDWIDTH_MBPS) * MBIT_PER_S for s in inst.servers])
+    return np.minimum(bw[:, None], bw[None, :]) / ((inst.model.hidden_size or 4096) * 16)
+
+
+def build_throughput_model(inst: Instance, prune_links: int | None = None) -> tuple[pyo.ConcreteModel, dict]:
+    """The Helix MILP in Pyomo (no solving). Returns the model and its index data."""
+    L, J = inst.num_blocks, inst.num_servers
+    T = node_throughput(inst)
+    K = [int(np.max(np.flatnonzero(T[i] > 0), initial=0)) for i in range(J)]
+    C = edge_capacity(inst)
+    cap_node = T.max(axis=1)
+    edges = [(i, j) for i in range(J) for j in range(J) if i != j and K[i] > 0 and K[j] > 0]
+    if prune_links:
+        keep = set()
+        for i in range(J):
+            out = sorted((e for e in edges if e[0] == i), key=lambda e: -C[e])[:prune_links]
+            keep.update(out)
+        edges = sorted(keep)
+    m = pyo.ConcreteModel(name=f"throughput-{inst.name}")
+    used = [i for i in range(J) if K[i] > 0]
+    m.I = pyo.Set(initialize=used)
+    m.IK = pyo.Set(dimen=2, initialize=[(i, k) for i in used for k in range(1, K[i] + 1)])
+    m.E = pyo.Set(dimen=2, initialize=edges)
+    m.s = pyo.Var(m.I, domain=pyo.NonNegativeIntegers, bounds=(0, L - 1))
+    m.b = pyo.Var(m.IK, domain=pyo.Binary)
+    m.fs = pyo.Var(m.I, bounds=lambda _, i: (0, cap_node[i]))  # source -> i
+    m.ft = pyo.Var(m.I, bounds=lambda _, i: (0, cap_node[i]))  # i -> sink
+    m.f = pyo.Var(m.E, bounds=lambda _, i, j: (0, min(C[i, j], cap_node[i], cap_node[j])))
+    m.ds = pyo.Var(m.I, domain=pyo.Binary)
+    m.dt = pyo.Var(m.I, domain=pyo.Binary)
+    m.d = pyo.Var(m.E, domain=pyo.Binary)
+    m.e = pyo.Expression(m.I, rule=lambda m, i: m.s[i] + sum(k * m.b[i, k] for k in range(1, K[i] + 1)))
+    m.one_count = pyo.Constraint(m.I, rule=lambda m, i: sum(m.b[i, k] for k in range(1, K[i] + 1)) <= 1)
+    m.fits = pyo.Constraint(m.I, rule=lambda m, i: m.e[i] <= L)
+    m.src_ok = pyo.Constraint(m.I, rule=lambda m, i: m.s[i] <= L * (1 - m.ds[i]))
+    m.snk_ok = pyo.Constraint(m.I, rule=lambda m, i: L - m.e[i] <= L * (1 - m.dt[i]))
+    m.hop_start = pyo.Constraint(m.E, rule=lambda m, i, j: m.s[j] - m.e[i] <= L * (1 - m.d[i, j]))
+    m.hop_adds = pyo.Constraint(m.E, rule=lambda m, i, j: m.e[i] + 1 - m.e[j] <= (L + 1) * (1 - m.d[i, j]))
+    m.src_cap = pyo.Constraint(m.I, rule=lambda m, i: m.fs[i] <= cap_node[i] * m.ds[i])
+    m.snk_cap = pyo.Constraint(m.I, rule=lambda m, i: m.ft[i] <= cap_node[i] * m.dt[i])
+    m.edge_cap = pyo.Constraint(m.E, rule=lambda m, i, j: m.f[i, j] <= min(C[i, j], cap_node[i], cap_node[j]) * m.d[i, j])
+    into = {i: [e for e in edges if e[1] == i] for i in used}
+    outof = {i: [e for e in edges if e[0] == i] for i in used}
+    m.conserve = pyo.Constraint(m.I, rule=lambda m, i: m.fs[i] + sum(m.f[e] for e in into[i])
+                                == m.ft[i] + sum(m.f[e] for e in outof[i]))
+    m.node_cap = pyo.Constraint(m.I, rule=lambda m, i: m.fs[i] + sum(m.f[e] for e in into[i])
+                                <= sum(float(T[i, k]) * m.b[i, k] for k in range(1, K[i] + 1)))
+    # valid cut (Helix's upper bound, as a constraint): every token passes L blocks, server i runs at
+    # most k T_i(k) block-tokens/s
+    m.block_work = pyo.Constraint(expr=L * sum(m.fs[i] for i in m.I)
+                                  <= sum(float(k * T[i, k]) * m.b[i, k] for i, k in m.IK))
+    m.obj = pyo.Objective(expr=-sum(m.fs[i] for i in m.I), sense=pyo.minimize)  # max tokens/s
+    return m, {"T": T, "K": K, "C": C, "edges": edges, "used": used, "cap_node": cap_node}
+
+
+def max_flow_on_placement(inst: Instance, start: np.ndarray, end: np.ndarray, T: np.ndarray, C: np.ndarray,
+                          edges: list | None = None) -> tuple[float, dict]:
+    """Maximum tokens/s through a fixed placement (networkx max flow with node splitting)."""
+    g = nx.DiGraph()
+    J = inst.num_servers
+    allowed = set(edges) if edges is not None else None
+    for i in range(J):
+        m = int(end[i] - start[i])
+        if m <= 0:
+            continue
+        g.add_edge(("in", i), ("out", i), capacity=float(T[i, m]))
+        if start[i] == 0:
+            g.add_edge("source", ("in", i))
+        if end[i] == inst.num_blocks:
+            g.add_edge(("out", i), "sink")
+    for i in range(J):
+        for j in range(J):
+            if i != j and end[i] > start[i] and end[j] > start[j] and start[j] <= end[i] < end[j]:
+                if allowed is None or (i, j) in allowed:
+                    g.add_edge(("out", i), ("in", j), capacity=float(C[i, j]))
+    if "source" not in g or "sink" not in g:
+        return 0.0, {}
+    value, flow = nx.maximum_flow(g, "source", "sink")
+    return float(value), flow
+
+
+@register("throughput-milp", "Max-throughput placement, the Helix MILP (start block, one-hot block count, "
+          "max flow with node and link capacities) on HiGHS, warm-started from petals",
+          features=("placement", "routing", "exact", "bound", "throughput"))
+def throughput_milp(inst: Instance, *, time_limit: float | None = 60.0, mip_gap: float = 1e-4,
+                    threads: int | None = None, prune_links: int | None = None, warm_start: bool = True,
+                    backend: str = "highs") -> Solution:
+    """Maximise tokens/s through the placement (Helix, ASPLOS'25).
+
+    Parameters
+    ----------
+    time_limit, mip_gap, threads, backend
+        As for ``bprr-milp``.
+    prune_links : int, optional
+        Keep only this many highest-capacity outgoing links per server (Helix keeps 12).
+    warm_start : bool
+        Start from the petals placement with its max flow.
+
+    Returns
+    -------
+    Solution
+        ``objective`` in tokens/s (``objective_name = "throughput_tokens_per_s"``), ``bound`` an upper
+        bound; paths are the flow's server chains, each client's share of |R| split over them in
+        proportion to their flow.
+    """
+    from .petals import petals
+
+    if backend not in BACKENDS:
+        raise InvalidOptionError(f"backend: {backend!r}; expected one of {', '.join(BACKENDS)}")
+    t0 = time.perf_counter()
+    m, data = build_throughput_model(inst, prune_links)
+    build_s = time.perf_counter() - t0
+    T, C, edges = data["T"], data["C"], data["edges"]
+    warm_value = None
+    with tempfile.TemporaryDirectory() as tmp:
+        mps, names = write_mps(m, tmp)
+        warm: dict[str, float] = {}
+        if warm_start:
+            ps = petals(inst)
+            if ps.status.has_solution:
+                start = np.array([p.start for p in ps.placement])
+                end = np.array([p.end for p in ps.placement])
+                warm_value, flow = max_flow_on_placement(inst, start, end, T, C, edges)
+                warm = _warm_values(inst, data, start, end, flow, names)
+        res = BACKENDS[backend](mps, warm, time_limit, mip_gap, threads)
+    details = {"backend": backend, "build_time_s": build_s, "backend_status": res.message,
+               "backend_time_s": res.run_time_s, "edges": len(edges), "warm_start_tokens_per_s": warm_value}
+    if not res.values:
+        return Solution(instance=inst.name, solver="throughput-milp", status=res.status if res.status is not
+                        Status.TIME_LIMIT else Status.ERROR, message=res.message, details=details)
+    inv = {v: k for k, v in names.items()}
+    vals = {inv.get(n, n): v for n, v in res.values.items()}
+    start = np.zeros(inst.num_servers, dtype=int)
+    end = np.zeros(inst.num_servers, dtype=int)
+    for i in data["used"]:
+        k = next((k for k in range(1, data["K"][i] + 1) if vals.get(f"b[{i},{k}]", 0) > 0.5), 0)
+        if k:
+            start[i] = int(round(vals.get(f"s[{i}]", 0)))
+            end[i] = start[i] + k
+    value, flow = max_flow_on_placement(inst, start, end, T, C, edges)
+    placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]),
+                                 cache_slots=int(max(free_cache_slots(inst, end - start)[j], 0)))
+                 for j, s in enumerate(inst.servers)]
+    chains = _decompose(flow)
+    paths = _client_paths(inst, chains, start, end)
+    bound = -res.bound if res.bound is not None else None
+    gap = None if bound is None or value <= 0 else max(bound - value, 0.0) / value
+    return Solution(instance=inst.name, solver="throughput-milp", status=res.status, objective=value,
+                    objective_name="throughput_tokens_per_s", bound=bound, gap=gap, placement=placement,
+                    paths=paths, details={**details, "chains": [[inst.servers[j].id for j in c] for c, _ in chains]})
+
+
+def _warm_values(inst, data, start, end, flow, names) -> dict[str, float]:
+    vals: dict[str, float] = {}
+    for i in data["used"]:
+        k = int(end[i] - start[i])
+        if 0 < k <= data["K"][i]:
+            vals[f"s[{i}]"] = float(start[i])
+            vals[f"b[{i},{k}]"] = 1.0
+    for u, nbrs in flow.items():
+        for v, x in nbrs.items():
+            if x <= 0:
+                continue
+            if u == "source":
+                vals[f"fs[{v[1]}]"], vals[f"ds[{v[1]}]"] = x, 1.0
+            elif v == "sink":
+                vals[f"ft[{u[1]}]"], vals[f"dt[{u[1]}]"] = x, 1.0
+            elif u[0] == "out" and v[0] == "in":
+                vals[f"f[{u[1]},{v[1]}]"], vals[f"d[{u[1]},{v[1]}]"] = x, 1.0
+    return {names[k]: v for k, v in vals.items() if k in names}
+
+
+def _decompose(flow: dict) -> list[tuple[list[int], float]]:
+    """Split a source-sink flow (node-split graph) into server chains with their tokens/s."""
+    left = {u: dict(v) for u, v in flow.items()}
+    chains = []
+    while True:
+        node, chain, amounts = "source", [], []
+        while node != "sink":
+            nxt = next((v for v, x in sorted(left.get(node, {}).items(), key=lambda kv: str(kv[0])) if x > 1e-9), None)
+            if nxt is None:
+                return chains
+            amounts.append(left[node][nxt])
+            if isinstance(nxt, tuple) and nxt[0] == "in":
+                chain.append(nxt[1])
+            node = nxt
+        amount = min(amounts)
+        node = "source"
+        while node != "sink":
+            nxt = next(v for v, x in sorted(left[node].items(), key=lambda kv: str(kv[0])) if x > 1e-9)
+            left[node][nxt] -= amount
+            node = nxt
+        chains.append((chain, amount))
+
+
+def _client_paths(inst: Instance, chains, start, end) -> list[Path]:
+    """Each client's share of |R| spread over the chains in proportion to their flow (largest remainder)."""
+    if not chains:
+        return []
+    rates = np.array([a for _, a in chains])
+    paths = []
+    for c, n in enumerate(request_shares(inst)):
+        if n == 0 and inst.arrival_rates[c] <= 0:
+            continue
+        exact = n * rates / rates.sum()
+        k = np.floor(exact).astype(int)
+        k[np.argsort(-(exact - k), kind="stable")[: n - int(k.sum())]] += 1
+        if n == 0:
+            k[np.argmax(rates)] = 0
+        for (chain, _), cnt in zip(chains, k):
+            if cnt > 0 or (n == 0 and chain is chains[int(np.argmax(rates))][0]):
+                hops, b = [], 0
+                for j in chain:
+                    hops.append(Hop(server=inst.servers[j].id, start=b, end=int(end[j])))
+                    b = int(end[j])
+                paths.append(Path(client=inst.clients[c].id, requests=int(cnt), hops=hops))
+    return paths
