@@ -156,6 +156,31 @@ def evaluate_cmd(instance_file: str, solution_file: str, as_json: bool) -> None:
     sys.exit(EXIT_OK if ev.feasible else EXIT_INFEASIBLE)
 
 
+@main.command("bound")
+@click.argument("instance_file", type=click.Path(dir_okay=False))
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Seconds for the MILP that gives the bound.")
+@click.option("--objective", type=click.Choice(["decode", "inference"]), default="decode", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bound_cmd(instance_file: str, time_limit: float, objective: str, as_json: bool) -> None:
+    """Best bound of the BPRR MILP and every solver's optimality gap against it."""
+    from .bounds import gap_report
+
+    rep = gap_report(load_instance(instance_file), time_limit, objective)
+    if as_json:
+        _print_json(rep)
+        return
+    t = Table(title=f"{rep['instance']}: {rep['objective']} against the bprr-milp bound "
+                    f"{_fmt(rep['bound'], 5)} s ({rep['bound_status']})")
+    for col in ("solver", "status", "value s", "gap", "caches fit", "time s"):
+        t.add_column(col)
+    for r in rep["rows"]:
+        t.add_row(r["solver"], r["status"], _fmt(r["value"], 5), "-" if r["gap"] is None else f"{100 * r['gap']:.2f}%",
+                  "-" if r["cache_fits"] is None else ("yes" if r["cache_fits"] else "no (requests wait)"),
+                  _fmt(r["solve_time_s"], 2))
+    out.print(t)
+
+
 @main.command("solvers")
 @click.option("--json", "as_json", is_flag=True)
 def solvers_cmd(as_json: bool) -> None:

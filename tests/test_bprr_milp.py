@@ -147,3 +147,18 @@ def test_unknown_backend_is_refused():
     inst = instance_from_dict(tiny_instance(np.random.default_rng(0)))
     with pytest.raises(InvalidOptionError, match="backend"):
         solve(inst, "bprr-milp", backend="gurobi")
+
+
+def test_gap_report_against_proven_optimum():
+    from optim.bounds import gap_report
+    for seed in range(20):
+        inst = instance_from_dict(tiny_instance(np.random.default_rng(seed)))
+        rep = gap_report(inst, time_limit=30)
+        if rep["bound_status"] == "optimal":
+            break
+    rows = {r["solver"]: r for r in rep["rows"]}
+    assert rows["bprr-milp"]["gap"] == pytest.approx(0, abs=1e-6)
+    for name in ("cg-bprr", "petals"):
+        r = rows[name]
+        if r["value"] is not None and r["cache_fits"]:
+            assert r["gap"] >= -1e-6  # no cache-feasible solution beats the proven optimum
