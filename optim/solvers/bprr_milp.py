@@ -152,13 +152,19 @@ def add_symmetry_breaking(m: pyo.ConcreteModel, inst: Instance, spans: list) -> 
     return len(pairs)
 
 
+def request_weights(inst: Instance, shares: np.ndarray) -> np.ndarray:
+    """Weight of one request of client c in the validator's arrival-rate-weighted mean:
+    ``(lambda_c / lambda') / n_c``, lambda' the rate of clients with a share of |R|. Shape (C,)."""
+    carried = inst.arrival_rates * (shares > 0)
+    return np.divide(carried / carried.sum(), shares, out=np.zeros(len(shares)), where=shares > 0)
+
+
 def define_objective(m: pyo.ConcreteModel, inst: Instance, flows: list, shares: np.ndarray, objective: str) -> None:
     """(13a), weighted as the validator weighs clients: ``sum_c (lambda_c / lambda) (1 / n_c)
     sum f[c, j, b, e] (A_cj + B_j (e - b))``, the arrival-rate-weighted mean per-token (``decode``)
     or whole-request (``inference``) time, seconds. Clients with no share of |R| do not enter."""
     A, B = hop_cost_coefficients(inst, objective)
-    carried = inst.arrival_rates * (shares > 0)
-    w = np.divide(carried / carried.sum(), shares, out=np.zeros(len(shares)), where=shares > 0)
+    w = request_weights(inst, shares)
     m.obj = pyo.Objective(expr=sum(float(w[c] * (A[c, j] + B[j] * (e - b))) * m.f[c, j, b, e] for c, j, b, e in flows),
                           sense=pyo.minimize)
 
@@ -366,27 +372,21 @@ def _objective_name(objective: str) -> str:
     return "mean_decode_time_per_token_s" if objective == "decode" else "mean_inference_time_no_wait_s"
 
 
-def _objective_terms(inst: Instance, bm: BPRRModel, sol: Solution) -> tuple[list[float], list[float]]:
-    """Weights and hop costs of a solution's routed requests, in the MILP objective's terms."""
+def _objective_value(inst: Instance, bm: BPRRModel, sol: Solution) -> float:
+    """A solution's value in the MILP objective's terms (for a returned warm start)."""
     A, B = hop_cost_coefficients(inst, bm.objective)
-    carried = inst.arrival_rates * (bm.shares > 0)
-    w = np.divide(carried / carried.sum(), bm.shares, out=np.zeros(len(bm.shares)), where=bm.shares > 0)
-    weights, costs = [], []
-    for path in sol.paths:
-        c = inst.client_index[path.client]
-        for hop in path.hops:
-            j = inst.server_index[hop.server]
-            weights.append(w[c] * path.requests)
-            costs.append(float(A[c, j] + B[j] * (hop.end - hop.start)))
-    return weights, costs
+    w = request_weights(inst, bm.shares)
+    return float(sum(w[inst.client_index[p.client]] * p.requests
+                     * (A[inst.client_index[p.client], inst.server_index[h.server]]
+                        + B[inst.server_index[h.server]] * (h.end - h.start))
+                     for p in sol.paths for h in p.hops))
 
 
 def simple_bound(inst: Instance, shares: np.ndarray, objective: str) -> float:
     """A valid lower bound on the objective when the solver proves none: every request makes at
     least one hop and runs all L blocks, so its cost is at least ``min_j A_cj + L min_j B_j``."""
     A, B = hop_cost_coefficients(inst, objective)
-    carried = inst.arrival_rates * (shares > 0)
-    return float(np.sum(carried / carried.sum() * (A.min(axis=1) + inst.num_blocks * B.min())))
+    return float(np.sum(request_weights(inst, shares) * shares * (A.min(axis=1) + inst.num_blocks * B.min())))
 
 
 def _with_bound(objective: float | None, bound: float | None, fallback: float) -> tuple[float, float | None]:
@@ -443,7 +443,7 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
         details["bound_source"] = "the backend's dual bound or the one-hop bound, whichever is higher"
     if not res.values:
         if warm_sol is not None and warm_sol.status.has_solution and res.status is not Status.INFEASIBLE:
-            warm_obj = float(sum(w * v for w, v in zip(*_objective_terms(inst, bm, warm_sol))))
+            warm_obj = _objective_value(inst, bm, warm_sol)
             bound, gap = _with_bound(warm_obj, res.bound, fallback)
             return warm_sol.model_copy(update={
                 "solver": "bprr-milp", "status": Status.TIME_LIMIT, "objective": warm_obj, "bound": bound, "gap": gap,
