@@ -162,3 +162,11 @@ def test_gap_report_against_proven_optimum():
         r = rows[name]
         if r["value"] is not None and r["cache_fits"]:
             assert r["gap"] >= -1e-6  # no cache-feasible solution beats the proven optimum
+
+
+def test_model_too_large_for_time_limit_returns_warm_start_with_bound():
+    inst = load_instance(INSTANCES / "geo-world-40.json")
+    sol = solve(inst, "bprr-milp", time_limit=20)
+    assert sol.status is Status.TIME_LIMIT and "too large" in sol.details["returned"]
+    assert sol.bound is not None and 0 <= sol.gap < 1 and sol.bound <= sol.objective
+    assert evaluate(inst, sol).feasible

@@ -89,10 +89,15 @@ def add_one_span(m: pyo.ConcreteModel, inst: Instance, spans: list) -> None:
     m.one_span = pyo.Constraint(list(by_server), rule=lambda m, j: sum(m.z[k] for k in by_server[j]) <= 1)
 
 
-def add_links(m: pyo.ConcreteModel, flows: list, shares: np.ndarray) -> None:
-    """A hop of server j entered at b and left at e needs a span [a, e) with a <= b (Lemma 1)."""
-    m.link = pyo.Constraint(flows, rule=lambda m, c, j, b, e: m.f[c, j, b, e] <= int(shares[c]) * sum(
-        m.z[j, a, e] for a in range(b + 1) if (j, a, e) in m.z))
+def add_links(m: pyo.ConcreteModel, spans: list, flows: list, shares: np.ndarray) -> None:
+    """A hop of server j entered at b and left at e needs a span [a, e) with a <= b (Lemma 1):
+    ``f[c, j, b, e] <= n_c p[j, b, e]`` with ``p[j, b, e] = sum_{a <= b} z[j, a, e]``, kept as a
+    variable by ``p[j, b, e] = p[j, b - 1, e] + z[j, b, e]`` so each row has two or three terms."""
+    keys = sorted({(j, b, e) for _, j, b, e in flows} | {(j, a, e) for j, a, e in spans})
+    m.p = pyo.Var(keys, bounds=(0, 1))
+    m.p_def = pyo.Constraint(keys, rule=lambda m, j, b, e: m.p[j, b, e] == (m.p[j, b - 1, e] if (j, b - 1, e) in m.p
+                                                                            else 0) + m.z[j, b, e])
+    m.link = pyo.Constraint(flows, rule=lambda m, c, j, b, e: m.f[c, j, b, e] <= int(shares[c]) * m.p[j, b, e])
 
 
 def add_flow_conservation(m: pyo.ConcreteModel, inst: Instance, flows: list, shares: np.ndarray) -> None:
@@ -190,7 +195,7 @@ def build_bprr_model(inst: Instance, objective: str = "decode") -> BPRRModel:
     m = pyo.ConcreteModel(name=f"bprr-{inst.name}")
     spans, flows = define_variables(m, inst, shares)
     add_one_span(m, inst, spans)
-    add_links(m, flows, shares)
+    add_links(m, spans, flows, shares)
     add_flow_conservation(m, inst, flows, shares)
     add_memory(m, inst, spans, flows)
     sym = add_symmetry_breaking(m, inst, spans)
@@ -211,12 +216,20 @@ class MilpResult:
     run_time_s: float = 0.0
 
 
-def write_mps(model: pyo.ConcreteModel, folder: str) -> tuple[str, dict[str, str]]:
-    """Write a Pyomo model as MPS with symbolic names; return the path and {pyomo name: MPS name}."""
-    path = str(FsPath(folder) / "model.mps")
-    _, smap_id = model.write(path, format="mps", io_options={"symbolic_solver_labels": True})
+def write_mps(model: pyo.ConcreteModel, folder: str) -> tuple[str, dict[tuple, str]]:
+    """Write a Pyomo model for the backends; return the path and {(variable, index): column label}.
+
+    CPLEX LP format through Pyomo's LP writer with plain labels (x1, x2, ...): its MPS writer and
+    symbolic names took 109 s and 43 s on a 466k-variable model. HiGHS and OR-Tools both read LP."""
+    path = str(FsPath(folder) / "model.lp")
+    _, smap_id = model.write(path, io_options={"symbolic_solver_labels": False})  # format from ".lp"
     smap = model.solutions.symbol_map[smap_id]
-    names = {v.name: smap.getSymbol(v) for v in model.component_data_objects(pyo.Var) if smap.getSymbol(v)}
+    names = {}
+    for comp in model.component_objects(pyo.Var, descend_into=True):
+        for idx, v in comp.items():
+            sym = smap.byObject.get(id(v))
+            if sym is not None:
+                names[(comp.local_name, idx)] = sym
     return path, names
 
 
@@ -286,6 +299,15 @@ def solve_ortools(mps: str, warm: dict[str, float], time_limit: float | None, mi
     """
     from ortools.linear_solver.python import model_builder as mb
 
+    if mps.endswith(".lp"):  # OR-Tools' LP reader rejects CPLEX-LP comments: let HiGHS convert to MPS
+        import highspy
+
+        with _native_stdout_silenced():
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            h.readModel(mps)
+            mps = mps[:-3] + ".mps"
+            h.writeModel(mps)
     model = mb.Model()
     model.import_from_mps_file(mps)
     variables = [model.var_from_index(i) for i in range(model.num_variables)]
@@ -322,7 +344,7 @@ def solve_ortools(mps: str, warm: dict[str, float], time_limit: float | None, mi
 BACKENDS = {"highs": solve_highs, "ortools": solve_ortools}
 
 
-def warm_start_from(bm: BPRRModel, inst: Instance, sol: Solution, names: dict[str, str]) -> dict[str, float]:
+def warm_start_from(bm: BPRRModel, inst: Instance, sol: Solution, names: dict[tuple, str]) -> dict[str, float]:
     """MPS-named values of a heuristic solution (placement + path request counts) for the warm start."""
     if not sol.status.has_solution:
         return {}
@@ -334,13 +356,13 @@ def warm_start_from(bm: BPRRModel, inst: Instance, sol: Solution, names: dict[st
     warm: dict[str, float] = {}
     for p in sol.placement:
         if p.end > p.start:
-            key = f"z[{relabel[inst.server_index[p.server]]},{p.start},{p.end}]"
+            key = ("z", (relabel[inst.server_index[p.server]], p.start, p.end))
             if key in names:
                 warm[names[key]] = 1.0
     for path in sol.paths:
         c = inst.client_index[path.client]
         for hop in path.hops:
-            key = f"f[{c},{relabel[inst.server_index[hop.server]]},{hop.start},{hop.end}]"
+            key = ("f", (c, relabel[inst.server_index[hop.server]], hop.start, hop.end))
             if key in names and path.requests:
                 warm[names[key]] = warm.get(names[key], 0.0) + path.requests
     return warm
@@ -395,11 +417,25 @@ def _with_bound(objective: float | None, bound: float | None, fallback: float) -
     return bound, gap
 
 
+#: variables (spans + flows) Pyomo builds and writes per second, measured on this project's 2-core
+#: machine (geo-world-40: 466k in 42 s; clustered-26: 82k in 8 s)
+PREP_VARIABLES_PER_S = 10_000.0
+
+
+def model_size(inst: Instance) -> int:
+    """Span binaries + flow integers :func:`build_bprr_model` would create, without building."""
+    L = inst.num_blocks
+    a = np.arange(L)
+    spans = np.minimum(_max_blocks(inst)[:, None], L - a[None, :]).clip(min=0).sum()
+    return int(spans * (1 + np.count_nonzero(request_shares(inst))))
+
+
 @register("bprr-milp", "Exact BPRR placement and routing: aggregated-flow MILP (Pyomo) on HiGHS, warm-started "
           "from cg-bprr, with time limit, bound and gap (arXiv 2512.21884 Sec. 3)",
           features=("placement", "routing", "exact", "bound"))
 def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | None = 60.0, mip_gap: float = 1e-4,
-              threads: int | None = None, warm_start: bool = True, backend: str = "highs") -> Solution:
+              threads: int | None = None, warm_start: bool = True, backend: str = "highs",
+              skip_if_too_large: bool = True) -> Solution:
     """Solve BPRR exactly (or to the time limit) with HiGHS.
 
     Parameters
@@ -414,7 +450,11 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
     warm_start : bool
         Start from the cg-bprr solution when it is feasible.
     backend : {"highs", "ortools"}
-        HiGHS through highspy, or SCIP through OR-Tools' model builder; both read the same MPS file.
+        HiGHS through highspy, or SCIP through OR-Tools' model builder; both read the same model file.
+    skip_if_too_large : bool
+        When building and writing the model would alone take longer than ``time_limit``
+        (``model_size / PREP_VARIABLES_PER_S``), return the warm start with the one-hop bound and
+        status ``time_limit`` at once, saying so, instead of overrunning the limit.
 
     Returns
     -------
@@ -427,6 +467,21 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
     if backend not in BACKENDS:
         raise InvalidOptionError(f"backend: {backend!r}; expected one of {', '.join(BACKENDS)}")
     t0 = time.perf_counter()
+    size = model_size(inst)
+    if skip_if_too_large and time_limit is not None and size / PREP_VARIABLES_PER_S > time_limit:
+        warm_sol = cg_bprr(inst, routing_objective=objective)
+        if warm_sol.status.has_solution:
+            shares = request_shares(inst)
+            bm = BPRRModel(pyo.ConcreteModel(), [], [], shares, objective)
+            value = _objective_value(inst, bm, warm_sol)
+            bound, gap = _with_bound(value, None, simple_bound(inst, shares, objective))
+            return warm_sol.model_copy(update={
+                "solver": "bprr-milp", "status": Status.TIME_LIMIT, "objective": value, "bound": bound, "gap": gap,
+                "objective_name": _objective_name(objective),
+                "message": (f"model of {size:,} variables takes about {size / PREP_VARIABLES_PER_S:.0f} s to build, "
+                            f"more than the {time_limit:g} s limit: returned the cg-bprr warm start with the one-hop "
+                            "bound"),
+                "details": {"backend": backend, "variables": size, "returned": "warm start (model too large)"}})
     bm = build_bprr_model(inst, objective)
     build_s = time.perf_counter() - t0
     warm_sol = cg_bprr(inst, routing_objective=objective) if warm_start else None
@@ -454,12 +509,12 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
     span = {}
     flow: dict[tuple, int] = {}
     for name, val in res.values.items():
-        key = inv.get(name, "")
-        if key.startswith("z[") and val > 0.5:
-            j, a, e = map(int, key[2:-1].split(","))
+        var, idx = inv.get(name, (None, None))
+        if var == "z" and val > 0.5:
+            j, a, e = idx
             span[j] = (a, e)
-        elif key.startswith("f[") and val > 0.5:
-            flow[tuple(map(int, key[2:-1].split(",")))] = int(round(val))
+        elif var == "f" and val > 0.5:
+            flow[idx] = int(round(val))
     start = np.array([span.get(j, (0, 0))[0] for j in range(inst.num_servers)])
     end = np.array([span.get(j, (0, 0))[1] for j in range(inst.num_servers)])
     slots = np.maximum(free_cache_slots(inst, end - start), 0)

@@ -190,13 +190,13 @@ def throughput_milp(inst: Instance, *, time_limit: float | None = 60.0, mip_gap:
         return Solution(instance=inst.name, solver="throughput-milp", status=res.status if res.status is not
                         Status.TIME_LIMIT else Status.ERROR, message=res.message, details=details)
     inv = {v: k for k, v in names.items()}
-    vals = {inv.get(n, n): v for n, v in res.values.items()}
+    vals = {inv[n]: v for n, v in res.values.items() if n in inv}
     start = np.zeros(inst.num_servers, dtype=int)
     end = np.zeros(inst.num_servers, dtype=int)
     for i in data["used"]:
-        k = next((k for k in range(1, data["K"][i] + 1) if vals.get(f"b[{i},{k}]", 0) > 0.5), 0)
+        k = next((k for k in range(1, data["K"][i] + 1) if vals.get(("b", (i, k)), 0) > 0.5), 0)
         if k:
-            start[i] = int(round(vals.get(f"s[{i}]", 0)))
+            start[i] = int(round(vals.get(("s", i), 0)))
             end[i] = start[i] + k
     value, flow = max_flow_on_placement(inst, start, end, T, C, edges)
     placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]),
@@ -212,22 +212,22 @@ def throughput_milp(inst: Instance, *, time_limit: float | None = 60.0, mip_gap:
 
 
 def _warm_values(inst, data, start, end, flow, names) -> dict[str, float]:
-    vals: dict[str, float] = {}
+    vals: dict[tuple, float] = {}
     for i in data["used"]:
         k = int(end[i] - start[i])
         if 0 < k <= data["K"][i]:
-            vals[f"s[{i}]"] = float(start[i])
-            vals[f"b[{i},{k}]"] = 1.0
+            vals[("s", i)] = float(start[i])
+            vals[("b", (i, k))] = 1.0
     for u, nbrs in flow.items():
         for v, x in nbrs.items():
             if x <= 0:
                 continue
             if u == "source":
-                vals[f"fs[{v[1]}]"], vals[f"ds[{v[1]}]"] = x, 1.0
+                vals[("fs", v[1])], vals[("ds", v[1])] = x, 1.0
             elif v == "sink":
-                vals[f"ft[{u[1]}]"], vals[f"dt[{u[1]}]"] = x, 1.0
+                vals[("ft", u[1])], vals[("dt", u[1])] = x, 1.0
             elif u[0] == "out" and v[0] == "in":
-                vals[f"f[{u[1]},{v[1]}]"], vals[f"d[{u[1]},{v[1]}]"] = x, 1.0
+                vals[("f", (u[1], v[1]))], vals[("d", (u[1], v[1]))] = x, 1.0
     return {names[k]: v for k, v in vals.items() if k in names}
 
 
