@@ -36,6 +36,9 @@ def main() -> None:
     ap.add_argument("--time-limits", default="60,300")
     ap.add_argument("--backends", default="highs,ortools")
     ap.add_argument("--quick", action="store_true", help="fewer, smaller instances")
+    ap.add_argument("--helix-sizes", default="24,42",
+                    help="server counts for throughput-milp alone on LLaMA-2-70B (Helix: 10-50 min on Gurobi)")
+    ap.add_argument("--skip-bprr", action="store_true", help="only the Helix-size throughput-milp runs")
     args = ap.parse_args()
     console = Console(highlight=False, width=160)
     t = Table(title="bprr-milp (mean decode time per token, ms) against the heuristics")
@@ -45,7 +48,7 @@ def main() -> None:
     tp = Table(title="throughput-milp (tokens/s) against petals' placement")
     for col in ("instance", "limit s", "status", "time s", "tokens/s", "upper bound", "gap", "petals tokens/s"):
         tp.add_column(col)
-    for name, inst in instances(args.quick):
+    for name, inst in ([] if args.skip_bprr else instances(args.quick)):
         heur = {s: solve(inst, s).details.get("evaluation", {}).get("mean_decode_time_per_token_s")
                 for s in ("cg-bprr", "petals")}
         for limit in (float(x) for x in args.time_limits.split(",")):
@@ -61,7 +64,17 @@ def main() -> None:
                        "-" if th.bound is None else f"{th.bound:.1f}",
                        "-" if th.gap is None else f"{100 * th.gap:.1f}%",
                        f"{th.details.get('warm_start_tokens_per_s') or 0:.1f}")
-    console.print(t)
+    for n in (int(x) for x in args.helix_sizes.split(",") if x):
+        inst = geo_instance(n, num_clients=1, region=None, seed=n, eta=0.3, high_gpu="A100-40GB", low_gpu="T4")
+        for limit in (float(x) for x in args.time_limits.split(",")):
+            th = solve(inst, "throughput-milp", time_limit=limit, prune_links=12)
+            tp.add_row(f"helix-size geo-{n} (12 links)", f"{limit:.0f}", th.status.value, f"{th.solve_time_s:.1f}",
+                       "-" if th.objective is None else f"{th.objective:.1f}",
+                       "-" if th.bound is None else f"{th.bound:.1f}",
+                       "-" if th.gap is None else f"{100 * th.gap:.1f}%",
+                       f"{th.details.get('warm_start_tokens_per_s') or 0:.1f}")
+    if not args.skip_bprr:
+        console.print(t)
     console.print(tp)
 
 
