@@ -28,9 +28,9 @@ linear in the flows); conversely an integer flow of value n_c on a DAG decompose
 paths (flow decomposition), one per request, with the same sums. So both have the same optimum;
 ``tests/test_bprr_milp.py`` checks it against brute force.
 
-The model is written once in Pyomo, exported as MPS with symbolic names, and solved with highspy
-(which takes a warm start and honours the time limit, unlike ``appsi_highs``, see
-milp-notes.md).
+The model is written once in Pyomo, exported as an LP file (plain labels, mapped back to the Pyomo
+variables), and solved with highspy (which takes a warm start and honours the time limit, unlike
+``appsi_highs``, see milp-notes.md) or with SCIP through OR-Tools' model builder on the same file.
 """
 from __future__ import annotations
 
@@ -216,7 +216,7 @@ class MilpResult:
     run_time_s: float = 0.0
 
 
-def write_mps(model: pyo.ConcreteModel, folder: str) -> tuple[str, dict[tuple, str]]:
+def write_model(model: pyo.ConcreteModel, folder: str) -> tuple[str, dict[tuple, str]]:
     """Write a Pyomo model for the backends; return the path and {(variable, index): column label}.
 
     CPLEX LP format through Pyomo's LP writer with plain labels (x1, x2, ...): its MPS writer and
@@ -248,9 +248,9 @@ def _native_stdout_silenced():
         os.close(saved)
 
 
-def solve_highs(mps: str, warm: dict[str, float], time_limit: float | None, mip_gap: float,
+def solve_highs(model_file: str, warm: dict[str, float], time_limit: float | None, mip_gap: float,
                 threads: int | None) -> MilpResult:
-    """Solve an MPS file with highspy, warm-started; statuses mapped to :class:`Status`.
+    """Solve a model file (LP or MPS) with highspy, warm-started; statuses mapped to :class:`Status`.
 
     HiGHS model statuses: https://ergo-code.github.io/HiGHS/stable/structures/enums/#HighsModelStatus
     """
@@ -259,7 +259,7 @@ def solve_highs(mps: str, warm: dict[str, float], time_limit: float | None, mip_
     with _native_stdout_silenced():
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        h.readModel(mps)
+        h.readModel(model_file)
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
@@ -292,24 +292,24 @@ def solve_highs(mps: str, warm: dict[str, float], time_limit: float | None, mip_
     return MilpResult(status, values, obj, bound, gap, h.modelStatusToString(ms), h.getRunTime())
 
 
-def solve_ortools(mps: str, warm: dict[str, float], time_limit: float | None, mip_gap: float,
+def solve_ortools(model_file: str, warm: dict[str, float], time_limit: float | None, mip_gap: float,
                   threads: int | None, engine: str = "scip") -> MilpResult:
-    """Solve the same MPS file with OR-Tools' model builder (SCIP by default), hinted with the
+    """Solve the same model file with OR-Tools' model builder (SCIP by default), hinted with the
     warm start. Statuses: https://developers.google.com/optimization/reference/python/linear_solver/python/model_builder
     """
     from ortools.linear_solver.python import model_builder as mb
 
-    if mps.endswith(".lp"):  # OR-Tools' LP reader rejects CPLEX-LP comments: let HiGHS convert to MPS
+    if model_file.endswith(".lp"):  # OR-Tools' LP reader rejects CPLEX-LP comments: let HiGHS convert to MPS
         import highspy
 
         with _native_stdout_silenced():
             h = highspy.Highs()
             h.setOptionValue("output_flag", False)
-            h.readModel(mps)
-            mps = mps[:-3] + ".mps"
-            h.writeModel(mps)
+            h.readModel(model_file)
+            model_file = model_file[:-3] + ".mps"
+            h.writeModel(model_file)
     model = mb.Model()
-    model.import_from_mps_file(mps)
+    model.import_from_mps_file(model_file)
     variables = [model.var_from_index(i) for i in range(model.num_variables)]
     for v in variables:
         if v.name in warm:
@@ -345,7 +345,7 @@ BACKENDS = {"highs": solve_highs, "ortools": solve_ortools}
 
 
 def warm_start_from(bm: BPRRModel, inst: Instance, sol: Solution, names: dict[tuple, str]) -> dict[str, float]:
-    """MPS-named values of a heuristic solution (placement + path request counts) for the warm start."""
+    """Column-labelled values of a heuristic solution (placement + path request counts) for the warm start."""
     if not sol.status.has_solution:
         return {}
     # relabel identical servers so that span ends are non-increasing, as the symmetry breaking demands
@@ -486,9 +486,9 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
     build_s = time.perf_counter() - t0
     warm_sol = cg_bprr(inst, routing_objective=objective) if warm_start else None
     with tempfile.TemporaryDirectory() as tmp:
-        mps, names = write_mps(bm.model, tmp)
+        model_file, names = write_model(bm.model, tmp)
         warm = warm_start_from(bm, inst, warm_sol, names) if warm_sol is not None else {}
-        res = BACKENDS[backend](mps, warm, time_limit, mip_gap, threads)
+        res = BACKENDS[backend](model_file, warm, time_limit, mip_gap, threads)
     details = {"backend": backend, "build_time_s": build_s, "backend_status": res.message,
                "backend_time_s": res.run_time_s, "variables": len(bm.spans) + len(bm.flows),
                "symmetry_constraints": bm.symmetry_constraints, "warm_start": bool(warm)}

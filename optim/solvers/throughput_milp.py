@@ -37,7 +37,7 @@ from ..perf import free_cache_slots, request_shares
 from ..solution import Hop, Path, ServerPlacement, Solution, Status
 from ..units import MBIT_PER_S
 from .base import register
-from .bprr_milp import BACKENDS, write_mps
+from .bprr_milp import BACKENDS, write_model
 
 DEFAULT_BANDWIDTH_MBPS = 1000.0
 
@@ -174,7 +174,7 @@ def throughput_milp(inst: Instance, *, time_limit: float | None = 60.0, mip_gap:
     T, C, edges = data["T"], data["C"], data["edges"]
     warm_value = None
     with tempfile.TemporaryDirectory() as tmp:
-        mps, names = write_mps(m, tmp)
+        model_file, names = write_model(m, tmp)
         warm: dict[str, float] = {}
         if warm_start:
             ps = petals(inst)
@@ -183,7 +183,7 @@ def throughput_milp(inst: Instance, *, time_limit: float | None = 60.0, mip_gap:
                 end = np.array([p.end for p in ps.placement])
                 warm_value, flow = max_flow_on_placement(inst, start, end, T, C, edges)
                 warm = _warm_values(inst, data, start, end, flow, names)
-        res = BACKENDS[backend](mps, warm, time_limit, mip_gap, threads)
+        res = BACKENDS[backend](model_file, warm, time_limit, mip_gap, threads)
     details = {"backend": backend, "build_time_s": build_s, "backend_status": res.message,
                "backend_time_s": res.run_time_s, "edges": len(edges), "warm_start_tokens_per_s": warm_value}
     if not res.values:
