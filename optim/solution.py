@@ -69,6 +69,15 @@ class Path(_Frozen):
     requests: int = Field(ge=0)
 
 
+class Chain(_Frozen):
+    """A server chain (arXiv 2604.14993): hops running every block once, in order, able to hold
+    ``capacity`` concurrent jobs (c_k), each taking ``service_time_s`` (T_k, Eq. 2)."""
+
+    hops: list[Hop]
+    capacity: int = Field(ge=0)
+    service_time_s: float = Field(gt=0)
+
+
 class Solution(_Frozen):
     """A solver's answer: status, objective, bound, gap, placement and routing.
 
@@ -89,6 +98,7 @@ class Solution(_Frozen):
     options: dict[str, Any] = Field(default_factory=dict)
     placement: list[ServerPlacement] = Field(default_factory=list)
     paths: list[Path] = Field(default_factory=list)
+    chains: list[Chain] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -11,7 +11,13 @@ Feasibility (every violation is listed with the server or path, the constraint a
   (Lemma 1 of arXiv 2512.21884: a_j <= a_i + m_i <= a_j + m_j - 1);
 - ``routing``: every client with a positive rate has a path, and each client's paths carry its
   share of the |R| concurrent requests (:func:`optim.perf.request_shares`);
-- ``cache``: no single request needs more cache slots on a server than it reserves.
+- ``cache``: no single request needs more cache slots on a server than it reserves;
+- ``chain``: server chains (if the solution has them) are valid paths whose slots fit,
+  ``sum_k m_ij c_k <= slots_j`` (Eq. 3 of arXiv 2604.14993).
+
+Queueing: the chains (the solution's, or GCA's on its placement, :mod:`optim.perf.gca`) give
+nu = sum mu_k c_k, rho = lambda / nu and the Theorem-4 bounds on the mean response time under JFFC
+(:func:`optim.perf.ctmc.theorem4_bounds`), reported in ``Evaluation.queueing``.
 
 Over-commitment of the cache by the |R| concurrent requests is not infeasible: the excess
 requests wait (:mod:`optim.perf.contention`), and the waiting shows in the metrics.
@@ -24,8 +30,11 @@ from typing import Any
 import numpy as np
 
 from .instance import Instance
+from .errors import UnstableSystemError
 from .perf import admission_times, chain_service_time, path_times, request_shares
-from .solution import Solution
+from .perf.ctmc import theorem4_bounds
+from .perf.gca import chain_cost_coefficients, greedy_cache_allocation
+from .solution import Chain, Path, Solution
 from .units import GB
 
 _REL_TOL = 1e-9
@@ -57,6 +66,8 @@ class Evaluation:
     paths: list[dict[str, Any]] = field(default_factory=list)
     clients: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    chains: list[dict[str, Any]] = field(default_factory=list)
+    queueing: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,9 +112,9 @@ def _check_placement(inst: Instance, sol: Solution, out: list[Violation]):
     return start, end, slots, used
 
 
-def _check_path(inst: Instance, path, start, end, k_path: int, out: list[Violation]):
-    """Check one path; return (client index, server indices, blocks) or None if unusable."""
-    where = f"paths[{k_path}]"
+def _check_path(inst: Instance, path, start, end, k_path: int, out: list[Violation], kind: str = "paths"):
+    """Check one path (or chain); return (client index, server indices, blocks) or None if unusable."""
+    where = f"{kind}[{k_path}]"
     c = inst.client_index.get(path.client)
     if c is None:
         out.append(Violation("path", where, 0, f"{where}: client {path.client!r} is not in the instance"))
@@ -257,6 +268,62 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
             summary.update({"mean_inference_time_s": float(np.mean(durations_a + waits)),
                             "mean_waiting_time_s": float(np.mean(waits)),
                             "requests_waiting": int(np.sum(waits > 0))})
+    if not violations:
+        chain_rows, queueing = _queueing(inst, sol, start, end, slots, violations)
+    else:
+        chain_rows, queueing = [], {}
+    feasible = not violations
     summary["servers_used"] = int(np.sum(end > start))
     summary["memory_used_gb"] = float(used.sum() / GB)
-    return Evaluation(feasible, violations, server_rows, path_rows, client_rows, summary)
+    return Evaluation(feasible, violations, server_rows, path_rows, client_rows, summary, chain_rows, queueing)
+
+
+def _queueing(inst: Instance, sol: Solution, start, end, slots, violations: list[Violation]):
+    """Chains (the solution's, else GCA's), their Eq. 3 slot use, nu, rho and the Theorem-4 bounds."""
+    A, B = chain_cost_coefficients(inst)
+    chains = []  # (servers, blocks, capacity, T_k)
+    if sol.chains:
+        use = np.zeros(inst.num_servers, dtype=np.int64)
+        for k, ch in enumerate(sol.chains):
+            checked = _check_path(inst, _as_path(inst, ch), start, end,
+                                  k, violations, kind="chains")
+            if checked is None:
+                continue
+            _, servers, blocks = checked
+            T = float(np.sum(A[servers] + B[servers] * blocks))
+            if abs(T - ch.service_time_s) > 1e-6 * max(T, 1e-9):
+                violations.append(Violation("chain", f"chains[{k}]", abs(T - ch.service_time_s),
+                                            f"chains[{k}]: service_time_s {ch.service_time_s:.6g} s, but Eq. 2 gives "
+                                            f"{T:.6g} s"))
+            np.add.at(use, servers, blocks * ch.capacity)
+            chains.append((servers, blocks, ch.capacity, T))
+        for j in np.flatnonzero(use > slots):
+            sid = inst.servers[j].id
+            violations.append(Violation("chain", sid, float(use[j] - slots[j]),
+                                        f"server {sid!r}: chains hold {use[j]} cache slots, it has {slots[j]} (Eq. 3)"))
+        source = "solution"
+    else:
+        for ch in greedy_cache_allocation(inst, start, end, slots):
+            hops = np.array(ch.hops)
+            chains.append((hops[:, 0], hops[:, 2] - hops[:, 1], ch.capacity, ch.service_time_s))
+        source = "gca"
+    rows = [{"servers": [inst.servers[j].id for j in sv], "blocks": bl.tolist(), "capacity": int(c),
+             "service_time_s": T, "rate_per_s": 1.0 / T} for sv, bl, c, T in chains]
+    mu = np.array([1.0 / T for *_, T in chains])
+    cap = np.array([c for _, _, c, _ in chains], dtype=np.int64)
+    nu = float(np.sum(mu * cap)) if chains else 0.0
+    lam = inst.total_arrival_rate
+    q: dict[str, Any] = {"chains_from": source, "num_chains": len(chains), "total_capacity": int(cap.sum()),
+                         "nu_per_s": nu, "arrival_rate_per_s": lam, "rho": lam / nu if nu > 0 else float("inf")}
+    try:
+        b = theorem4_bounds(mu, cap, lam) if chains and cap.sum() > 0 else None
+    except UnstableSystemError as err:
+        b, q["unstable"] = None, str(err)
+    if b is not None:
+        q.update(response_time_lower_s=b.lower_s, response_time_upper_s=b.upper_s)
+    return rows, q
+
+
+def _as_path(inst: Instance, ch: Chain) -> Path:
+    """A chain's hops as a path, so the path checks (Lemma 1, spans) apply to it."""
+    return Path(client=inst.clients[0].id, hops=ch.hops, requests=0)

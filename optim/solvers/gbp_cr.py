@@ -1,0 +1,138 @@
+"""GBP-CR + GCA: server-chain composition (arXiv 2604.14993, Alg. 1 and 2; shared/papers/server_chains_and_nsga2.md A3, A4).
+
+GBP-CR for a given c (sessions every hosted block reserves cache for) gives each server
+``m_j(c) = min(floor(M_j / (s_m + s_c c)), L)`` blocks (Eq. 6) and, with ``t_j(c) = tau^c_j + tau^p_j m_j(c)``
+and ``t~_j(c) = t_j(c) / m_j(c)`` (Eq. 8), fills disjoint chains with servers in increasing t~_j: each
+server continues the current chain where it stands (the last one shifted back to end at block L),
+and a completed chain adds 1/T to nu; it stops once ``nu >= lambda / (rho-bar c)`` (leftover servers
+get no blocks). GCA then allocates the caches of that placement into chains with capacities.
+
+c is chosen by running GBP-CR + GCA for each candidate and minimising the Theorem-4 lower bound on
+the mean response time (the paper's recommended rule, Sec. 3.2.3), among c in 1..c_max,
+``c_max = floor((max_j M_j - s_m) / s_c)``; above 256 candidates, a geometric grid of 256 values.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UnstableSystemError
+from ..instance import Instance
+from ..perf import free_cache_slots, request_shares
+from ..perf.ctmc import theorem4_bounds
+from ..perf.gca import chain_cost_coefficients, chain_rates, greedy_cache_allocation
+from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
+from .base import register
+
+MAX_CANDIDATES = 256
+
+
+def gbp_cr_placement(inst: Instance, c: int, with_rate: bool = False):
+    """GBP-CR (Alg. 1) for a given c: spans (start, end) and the number of chains formed.
+
+    Returns
+    -------
+    start, end : arrays of int, shape (J,)
+    chains : int
+        Complete disjoint chains formed (0 if the servers cannot complete one).
+    nu : float
+        Only with ``with_rate``: sum over the chains of 1 / sum_j t_j(c) (the rate of Eq. 7, per slot).
+    """
+    L = inst.num_blocks
+    m = np.minimum(np.floor(inst.memory_bytes / (inst.block_bytes + inst.cache_bytes_per_block_session * c)),
+                   L).astype(np.int64)
+    A, B = chain_cost_coefficients(inst)
+    t = A + B * m
+    usable = np.flatnonzero(m > 0)
+    order = usable[np.argsort(t[usable] / m[usable], kind="stable")]
+    target = inst.total_arrival_rate / (inst.workload.target_load * c)
+    start = np.zeros(inst.num_servers, dtype=np.int64)
+    end = np.zeros(inst.num_servers, dtype=np.int64)
+    a, T, nu, chains = 0, 0.0, 0.0, 0
+    placed = []
+    for j in order:
+        s = min(a, L - int(m[j]))
+        start[j], end[j] = s, s + m[j]
+        placed.append(j)
+        T += t[j]
+        a = min(a + int(m[j]), L)
+        if a >= L:
+            nu += 1.0 / T
+            chains += 1
+            placed = []
+            if nu >= target:
+                break
+            a, T = 0, 0.0
+    for j in placed:  # servers of an unfinished last chain hold nothing useful
+        start[j] = end[j] = 0
+    return (start, end, chains, nu) if with_rate else (start, end, chains)
+
+
+def _evaluate_c(inst: Instance, c: int):
+    start, end, k = gbp_cr_placement(inst, c)
+    if k == 0:
+        return None
+    chains = greedy_cache_allocation(inst, start, end)
+    if not chains:
+        return None
+    mu, cap = chain_rates(chains)
+    try:
+        b = theorem4_bounds(mu, cap, inst.total_arrival_rate)
+    except UnstableSystemError:
+        return None
+    return b.lower_s, start, end, chains, b
+
+
+def candidate_cs(inst: Instance) -> np.ndarray:
+    """1..c_max, or a geometric grid of MAX_CANDIDATES values when c_max is larger."""
+    c_max = int((inst.memory_bytes.max() - inst.block_bytes) // inst.cache_bytes_per_block_session)
+    if c_max < 1:
+        return np.array([], dtype=int)
+    if c_max <= MAX_CANDIDATES:
+        return np.arange(1, c_max + 1)
+    return np.unique(np.round(np.geomspace(1, c_max, MAX_CANDIDATES)).astype(int))
+
+
+@register("gbp-cr", "Server-chain composition: GBP-CR placement + GCA cache allocation, c chosen by the "
+          "Theorem-4 lower bound (arXiv 2604.14993 Alg. 1-2)", features=("placement", "chains", "queueing"))
+def gbp_cr(inst: Instance, *, c: int | None = None) -> Solution:
+    """Solve with GBP-CR + GCA.
+
+    Parameters
+    ----------
+    c : int, optional
+        Sessions per hosted block to reserve cache for; default: the candidate minimising the
+        Theorem-4 lower bound on the mean response time under JFFC.
+
+    Returns
+    -------
+    Solution
+        ``chains`` (hops, capacity, service time), the placement, client paths on the fastest chain
+        (BPRR view, for the latency metrics), and ``details`` with c, nu, rho and both bounds;
+        ``infeasible`` when no c gives a stable system (lambda >= nu for all).
+    """
+    cands = [int(c)] if c is not None else candidate_cs(inst).tolist()
+    best = None
+    tried = 0
+    for cc in cands:
+        res = _evaluate_c(inst, cc)
+        tried += 1
+        if res is not None and (best is None or res[0] < best[0]):
+            best = (*res, cc)
+    if best is None:
+        return Solution(instance=inst.name, solver="gbp-cr", status=Status.INFEASIBLE,
+                        message=(f"no c in {cands[0]}..{cands[-1]} gives chains whose total rate exceeds the arrival "
+                                 f"rate {inst.total_arrival_rate:g}/s" if cands else "no server holds a block"))
+    _, start, end, chains, bounds, cc = best
+    slots = np.maximum(free_cache_slots(inst, end - start), 0)
+    placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]), cache_slots=int(slots[j]))
+                 for j, s in enumerate(inst.servers)]
+    chain_out = [Chain(hops=[Hop(server=inst.servers[j].id, start=b, end=e) for j, b, e in ch.hops],
+                       capacity=ch.capacity, service_time_s=ch.service_time_s) for ch in chains]
+    fastest = chain_out[0].hops
+    paths = [Path(client=cl.id, requests=int(n), hops=fastest) for cl, n in zip(inst.clients, request_shares(inst))
+             if n > 0 or cl.arrival_rate_per_s > 0]
+    details = {"c": cc, "candidates_tried": tried, "nu_per_s": bounds.total_rate_per_s, "rho": bounds.rho,
+               "response_time_lower_s": bounds.lower_s, "response_time_upper_s": bounds.upper_s}
+    return Solution(instance=inst.name, solver="gbp-cr", status=Status.FEASIBLE, placement=placement, paths=paths,
+                    chains=chain_out, objective=bounds.lower_s, objective_name="response_time_lower_bound_s",
+                    details=details)
