@@ -82,6 +82,21 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
     for p in ev.paths:
         hops = " -> ".join(f"{sv}[{b}]" for sv, b in zip(p["servers"], p["blocks"]))
         lines.append(f"path {p['client']} x{p['requests']}: {hops}  ({p['inference_s']:.3f} s)")
+    q = ev.queueing
+    if q:
+        line = (f"chains ({q['chains_from']}): {q['num_chains']}, total capacity {q['total_capacity']}, "
+                f"nu = {q['nu_per_s']:.4g}/s, lambda = {q['arrival_rate_per_s']:.4g}/s, rho = {q['rho']:.3f}")
+        if "response_time_lower_s" in q:
+            line += (f"; mean response time under JFFC in [{q['response_time_lower_s']:.3f}, "
+                     f"{q['response_time_upper_s']:.3f}] s (Theorem 4)")
+        elif "unstable" in q:
+            line += "; unstable: " + q["unstable"]
+        lines.append(line)
+        for k, ch in enumerate(ev.chains[:10]):
+            hops = " -> ".join(f"{sv}[{b}]" for sv, b in zip(ch["servers"], ch["blocks"]))
+            lines.append(f"  chain {k}: {hops}  T = {ch['service_time_s']:.3f} s, c = {ch['capacity']}")
+        if len(ev.chains) > 10:
+            lines.append(f"  ... {len(ev.chains) - 10} more chains (--json lists all)")
     return lines
 
 

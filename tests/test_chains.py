@@ -148,3 +148,33 @@ def test_gbp_cr_beats_baselines_on_paper_setting():
         sol = solve(inst, name)
         lower[name] = evaluate(inst, sol).queueing["response_time_lower_s"]
     assert lower["gbp-cr"] < lower["petals"] and lower["gbp-cr"] < lower["cg-bprr"]
+
+
+def gca_capacity_to_target(chains, target):
+    """Total capacity GCA's chains need, fastest first, to reach the service rate ``target``."""
+    total, rate = 0, 0.0
+    for ch in chains:
+        need = int(np.ceil((target - rate) * ch.service_time_s - 1e-9))
+        take = min(ch.capacity, max(need, 0))
+        total, rate = total + take, rate + take / ch.service_time_s
+        if rate >= target * (1 - 1e-12):
+            return total
+    return None
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_gca_against_bpca_milp(seed):
+    """bpca-milp (Eq. 5) is the optimum: GCA's chains need at least its total capacity for lambda / rho-bar."""
+    rng = np.random.default_rng(seed)
+    inst = equal_memory_instance(rng)
+    sol = solve(inst, "bpca-milp", placement_solver="cg-bprr")
+    if sol.status is not Status.OPTIMAL:
+        return
+    assert evaluate(inst, sol).feasible
+    start = np.array([p.start for p in sol.placement])
+    end = np.array([p.end for p in sol.placement])
+    target = inst.total_arrival_rate / inst.workload.target_load
+    gca = gca_capacity_to_target(greedy_cache_allocation(inst, start, end), target)
+    assert sum(c.capacity for c in sol.chains) == round(sol.objective)
+    if gca is not None:
+        assert sol.objective <= gca + 1e-9

@@ -67,10 +67,17 @@ def gbp_cr_placement(inst: Instance, c: int, with_rate: bool = False):
     return (start, end, chains, nu) if with_rate else (start, end, chains)
 
 
-def _evaluate_c(inst: Instance, c: int):
+def _evaluate_c(inst: Instance, c: int, cache: dict):
     start, end, k = gbp_cr_placement(inst, c)
     if k == 0:
         return None
+    key = start.tobytes() + end.tobytes()  # many c give the same placement: GCA and bounds once per placement
+    if key not in cache:
+        cache[key] = _evaluate_placement(inst, start, end)
+    return cache[key]
+
+
+def _evaluate_placement(inst: Instance, start: np.ndarray, end: np.ndarray):
     chains = greedy_cache_allocation(inst, start, end)
     if not chains:
         return None
@@ -113,8 +120,9 @@ def gbp_cr(inst: Instance, *, c: int | None = None) -> Solution:
     cands = [int(c)] if c is not None else candidate_cs(inst).tolist()
     best = None
     tried = 0
+    cache: dict = {}
     for cc in cands:
-        res = _evaluate_c(inst, cc)
+        res = _evaluate_c(inst, cc, cache)
         tried += 1
         if res is not None and (best is None or res[0] < best[0]):
             best = (*res, cc)
@@ -131,7 +139,7 @@ def gbp_cr(inst: Instance, *, c: int | None = None) -> Solution:
     fastest = chain_out[0].hops
     paths = [Path(client=cl.id, requests=int(n), hops=fastest) for cl, n in zip(inst.clients, request_shares(inst))
              if n > 0 or cl.arrival_rate_per_s > 0]
-    details = {"c": cc, "candidates_tried": tried, "nu_per_s": bounds.total_rate_per_s, "rho": bounds.rho,
+    details = {"c": cc, "candidates_tried": tried, "distinct_placements": len(cache), "nu_per_s": bounds.total_rate_per_s, "rho": bounds.rho,
                "response_time_lower_s": bounds.lower_s, "response_time_upper_s": bounds.upper_s}
     return Solution(instance=inst.name, solver="gbp-cr", status=Status.FEASIBLE, placement=placement, paths=paths,
                     chains=chain_out, objective=bounds.lower_s, objective_name="response_time_lower_bound_s",
