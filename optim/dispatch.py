@@ -1,8 +1,10 @@
 """Dispatch policies over server chains: JFFC, JSQ, SED (arXiv 2604.14993, Alg. 3 and its baselines).
 
 Each policy is a small state machine over K chains with service rates mu_k and capacities c_k:
-``arrive()`` places a job and returns the chain it starts on (or None if it waits),
-``complete(k)`` frees a slot on chain k and returns the chain a waiting job starts on (or None).
+``arrive()`` places a job and returns ``(chain, started)``: the chain it starts on, or the chain
+whose queue it joined (None for JFFC's central queue) with ``started`` False;
+``complete(k)`` frees a slot on chain k and returns k if a waiting job (from the central queue, or
+chain k's own) starts there, else None.
 They hold counts only (no clock), so a simulator owns time and randomness.
 
 - **JFFC** (Join the Fastest Free Chain, Alg. 3): an arrival goes to the fastest chain with a free
@@ -20,6 +22,7 @@ import numpy as np
 
 class _Policy:
     name = ""
+    central_queue = False  #: True when waiting jobs share one FIFO queue
 
     def __init__(self, rates: np.ndarray, capacities: np.ndarray):
         self.mu = np.asarray(rates, dtype=float)
@@ -37,6 +40,7 @@ class JFFC(_Policy):
     """Join the Fastest Free Chain with a central FIFO queue (Alg. 3)."""
 
     name = "jffc"
+    central_queue = True
 
     def __init__(self, rates, capacities):
         super().__init__(rates, capacities)
@@ -47,14 +51,14 @@ class JFFC(_Policy):
     def waiting(self) -> int:
         return self.queue
 
-    def arrive(self) -> int | None:
+    def arrive(self) -> tuple[int | None, bool]:
         free = self.order[self.busy[self.order] < self.cap[self.order]]
         if free.size == 0:
             self.queue += 1
-            return None
+            return None, False
         k = int(free[0])
         self.busy[k] += 1
-        return k
+        return k, True
 
     def complete(self, k: int) -> int | None:
         if self.queue:
@@ -76,15 +80,15 @@ class _LocalQueues(_Policy):
     def _score(self) -> np.ndarray:
         raise NotImplementedError
 
-    def arrive(self) -> int | None:
+    def arrive(self) -> tuple[int | None, bool]:
         score = self._score()
         score[self.cap == 0] = np.inf
         k = int(np.lexsort((-self.mu, score))[0])
         if self.busy[k] < self.cap[k]:
             self.busy[k] += 1
-            return k
+            return k, True
         self.queued[k] += 1
-        return None
+        return k, False
 
     def complete(self, k: int) -> int | None:
         if self.queued[k]:
