@@ -125,3 +125,16 @@ def test_solve_json_output(instances_dir):
     d = json.loads(text)
     assert code == 0 and d["status"] == "feasible" and d["feasible"] is True
     assert d["solution"]["details"]["theorem2_bound_s_per_token"] > 0
+
+
+def test_simulate_command_agrees_with_bounds(tmp_path, instances_dir):
+    sol = tmp_path / "s.json"
+    assert run("solve", instances_dir / "geo-europe-20.json", "--solver", "gbp-cr", "-o", sol)[0] == 0
+    png, rec = tmp_path / "cdf.png", tmp_path / "r.csv"
+    code, text = run("simulate", instances_dir / "geo-europe-20.json", sol, "--requests", 4000, "--service",
+                     "exponential", "--plot", png, "--records", rec)
+    assert code == 0, text
+    assert "is within them" in text
+    assert png.stat().st_size > 1000 and rec.read_text().startswith("request,client,arrival_s")
+    code, text = run("simulate", instances_dir / "geo-europe-20.json", sol, "--policy", "nope", "--requests", 10)
+    assert code == 2 and "policy" in text
