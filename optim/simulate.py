@@ -10,10 +10,12 @@ are the solution's own or, for solvers without chains, GCA's on its placement (a
 project's 2-core machine, 100,000 M/M/10 jobs take 2.0 s in simpy against 0.4 s in a bare heapq loop;
 simpy meets the 100,000-requests-in-10-s target, so the library is used.
 
-**Service time** of request i on chain k (``service="model"``): Eq. 2 of arXiv 2604.14993 with the
-request's own lengths, ``sum_j tau^c_j + m_ij (t_o,j + t^I_j l_in,i + t^O_j (l_out,i - 1))``; the first
-token comes after the communication and prefill part. ``service="exponential"``: exponential with
-the chain's mean T_k at the workload's mean lengths (the CTMC's assumption, to check Theorem 4).
+**Service time** of request i on chain k (``service="model"``): the BPRR inference time of the
+chain's path with the request's own lengths (arXiv 2512.21884 Sec. 2: prefill
+``sum_j t^I_j + m_ij tau^I_j(l_in,i)``, then ``l_out,i - 1`` decode steps of ``sum_j t_j + m_ij tau_j``),
+communication at the rate-weighted client RTT; the first token comes after the prefill.
+``service="exponential"``: exponential with the chain's Eq. 2 time T_k of arXiv 2604.14993 (the
+CTMC's assumption, the T_k ``optim evaluate`` bounds with), to check Theorem 4.
 
 Records: one row per request (arrival, start, first token, completion, chain, servers, waited);
 summary: mean, median, P95, P99 of response, waiting and service time, with 95% confidence
@@ -65,34 +67,34 @@ def trace_arrivals(rate: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 @dataclass
 class ChainSet:
-    """Chains as arrays: servers (list per chain), blocks per hop, capacity c_k, and Eq. 2 parts."""
+    """Chains as arrays, fastest first: servers and blocks per hop, capacity c_k, and the parts of
+    the BPRR request time (prefill fixed and per input token, decode per token) and Eq. 2's T_k."""
 
     servers: list[np.ndarray]
     blocks: list[np.ndarray]
     capacity: np.ndarray
-    comm_s: np.ndarray  #: sum_j tau^c_j
-    fixed_s: np.ndarray  #: sum_j m_ij t_o,j
-    per_input_s: np.ndarray  #: sum_j m_ij t^I_j
-    per_output_s: np.ndarray  #: sum_j m_ij t^O_j
-
-    def service_s(self, k: int, l_in: float, l_out: float) -> float:
-        return float(self.comm_s[k] + self.fixed_s[k] + self.per_input_s[k] * l_in
-                     + self.per_output_s[k] * (l_out - 1))
+    prefill_s: np.ndarray  #: sum_j (rtt_j + prefill overhead) + m_ij t_o,j
+    prefill_s_per_token: np.ndarray  #: sum_j prefill overhead per token + m_ij t^I_j
+    decode_s_per_token: np.ndarray  #: sum_j (rtt_j + decode overhead) + m_ij tau_j
+    eq2_s: np.ndarray  #: T_k of Eq. 2 at the workload's mean lengths
 
     def first_token_s(self, k: int, l_in: float) -> float:
-        return float(self.comm_s[k] + self.fixed_s[k] + self.per_input_s[k] * l_in)
+        return float(self.prefill_s[k] + self.prefill_s_per_token[k] * l_in)
+
+    def service_s(self, k: int, l_in: float, l_out: float) -> float:
+        return self.first_token_s(k, l_in) + float(self.decode_s_per_token[k]) * (l_out - 1)
 
 
 def chains_of(inst: Instance, sol: Solution) -> ChainSet:
-    """The solution's chains, or GCA's on its placement; as a :class:`ChainSet`, fastest first."""
+    """The solution's chains, or GCA's on its placement; as a :class:`ChainSet`, fastest first (Eq. 2)."""
     if not sol.status.has_solution:
         raise OptimError(f"solution has no placement (status {sol.status.value}): nothing to simulate")
     idx = inst.server_index
     if sol.chains:
         raw = [([idx[h.server] for h in ch.hops], [h.end - h.start for h in ch.hops], ch.capacity) for ch in sol.chains]
     else:
-        start = np.array([0] * inst.num_servers)
-        end = np.array([0] * inst.num_servers)
+        start = np.zeros(inst.num_servers, dtype=np.int64)
+        end = np.zeros(inst.num_servers, dtype=np.int64)
         slots = np.zeros(inst.num_servers, dtype=np.int64)
         for p in sol.placement:
             start[idx[p.server]], end[idx[p.server]], slots[idx[p.server]] = p.start, p.end, p.cache_slots
@@ -101,20 +103,23 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
     raw = [r for r in raw if r[2] > 0]
     if not raw:
         raise OptimError("the solution's placement yields no chain with a free cache slot: nothing can be served")
-    A, _ = chain_cost_coefficients(inst)
+    A, B = chain_cost_coefficients(inst)
+    com = inst.communication
+    rtt = (inst.arrival_rates / inst.total_arrival_rate) @ inst.rtt_s
     pf = np.array([s.prefill_ms_per_block * MS for s in inst.servers])
     pt = np.array([s.prefill_ms_per_block_per_token * MS for s in inst.servers])
     servers = [np.array(r[0]) for r in raw]
     blocks = [np.array(r[1], dtype=float) for r in raw]
-    cs = ChainSet(servers, blocks, np.array([r[2] for r in raw], dtype=np.int64),
-                  np.array([A[s].sum() for s in servers]), np.array([(pf[s] * b).sum() for s, b in zip(servers, blocks)]),
-                  np.array([(pt[s] * b).sum() for s, b in zip(servers, blocks)]),
-                  np.array([(inst.decode_s[s] * b).sum() for s, b in zip(servers, blocks)]))
-    w = inst.workload
-    T = np.array([cs.service_s(k, w.input_tokens_mean, w.output_tokens_mean) for k in range(len(servers))])
-    order = np.argsort(T, kind="stable")
-    return ChainSet([servers[k] for k in order], [blocks[k] for k in order], cs.capacity[order], cs.comm_s[order],
-                    cs.fixed_s[order], cs.per_input_s[order], cs.per_output_s[order])
+    eq2 = np.array([float(np.sum(A[s] + B[s] * b)) for s, b in zip(servers, blocks)])
+    order = np.argsort(eq2, kind="stable")
+    servers = [servers[k] for k in order]
+    blocks = [blocks[k] for k in order]
+    return ChainSet(
+        servers, blocks, np.array([raw[k][2] for k in order], dtype=np.int64),
+        np.array([np.sum(rtt[s] + com.prefill_overhead_ms * MS + pf[s] * b) for s, b in zip(servers, blocks)]),
+        np.array([np.sum(com.prefill_overhead_ms_per_token * MS + pt[s] * b) for s, b in zip(servers, blocks)]),
+        np.array([np.sum(rtt[s] + com.decode_overhead_ms * MS + inst.decode_s[s] * b) for s, b in zip(servers, blocks)]),
+        eq2[order])
 
 
 @dataclass
@@ -144,8 +149,7 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
     else:
         t_arr, l_in, l_out = trace_arrivals(lam, n)
     client = rng.choice(inst.num_clients, n, p=inst.arrival_rates / lam)
-    K = len(chains.servers)
-    mean_T = np.array([chains.service_s(k, w.input_tokens_mean, w.output_tokens_mean) for k in range(K)])
+    mean_T = _mean_service(chains, inst, service)
     pol = POLICIES[policy](1.0 / mean_T, chains.capacity)
     start = np.full(n, np.nan)
     first = np.full(n, np.nan)
@@ -153,7 +157,7 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
     chain_of = np.full(n, -1)
     expo = rng.exponential(1.0, n) if service == "exponential" else None
     central: collections.deque = collections.deque()
-    local = [collections.deque() for _ in range(K)]
+    local = [collections.deque() for _ in range(len(chains.servers))]
     in_use = np.zeros(inst.num_servers, dtype=np.int64)
     env = simpy.Environment()
 
@@ -166,7 +170,8 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
         start[i], chain_of[i] = env.now, k
         if service == "exponential":
             dur = mean_T[k] * expo[i]
-            ft = dur * chains.first_token_s(k, w.input_tokens_mean) / mean_T[k]
+            ft = dur * chains.first_token_s(k, w.input_tokens_mean) / chains.service_s(k, w.input_tokens_mean,
+                                                                                       w.output_tokens_mean)
         else:
             dur = chains.service_s(k, l_in[i], l_out[i])
             ft = chains.first_token_s(k, l_in[i])
@@ -202,6 +207,14 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
             "servers": np.array(["->".join(inst.servers[j].id for j in chains.servers[k]) for k in chain_of]),
             "input_tokens": l_in, "output_tokens": l_out, "waited_s": start - t_arr,
             "response_s": done - t_arr, "service_s": done - start}
+
+
+def _mean_service(chains: ChainSet, inst: Instance, service: str) -> np.ndarray:
+    """Mean service time per chain under the chosen service model, seconds, shape (K,)."""
+    if service == "exponential":
+        return chains.eq2_s
+    w = inst.workload
+    return np.array([chains.service_s(k, w.input_tokens_mean, w.output_tokens_mean) for k in range(len(chains.servers))])
 
 
 def _stats(x: np.ndarray) -> dict[str, float]:
@@ -252,9 +265,7 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     if requests < 1 or replications < 1:
         raise InvalidOptionError(f"requests, replications: {requests}, {replications}; expected >= 1")
     chains = chains_of(inst, sol)
-    w = inst.workload
-    nu = float(np.sum(chains.capacity / np.array([chains.service_s(k, w.input_tokens_mean, w.output_tokens_mean)
-                                                  for k in range(len(chains.servers))])))
+    nu = float(np.sum(chains.capacity / _mean_service(chains, inst, service)))
     if inst.total_arrival_rate >= nu:
         raise UnstableSystemError(f"arrival rate {inst.total_arrival_rate:g}/s is not below the chains' total rate "
                                   f"nu = {nu:g}/s: queues grow without bound")
