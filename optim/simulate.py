@@ -149,7 +149,7 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
     else:
         t_arr, l_in, l_out = trace_arrivals(lam, n)
     client = rng.choice(inst.num_clients, n, p=inst.arrival_rates / lam)
-    mean_T = _mean_service(chains, inst, service)
+    mean_T = mean_service_s(chains, inst, service)
     pol = POLICIES[policy](1.0 / mean_T, chains.capacity)
     start = np.full(n, np.nan)
     first = np.full(n, np.nan)
@@ -205,12 +205,146 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
     return {"request": np.arange(n), "client": np.array([inst.clients[c].id for c in client]), "arrival_s": t_arr,
             "start_s": start, "first_token_s": first, "completion_s": done, "chain": chain_of,
             "servers": np.array(["->".join(inst.servers[j].id for j in chains.servers[k]) for k in chain_of]),
-            "input_tokens": l_in, "output_tokens": l_out, "waited_s": start - t_arr,
+            "input_tokens": l_in, "output_tokens": l_out, "waited_s": np.maximum(start - t_arr, 0.0),
             "response_s": done - t_arr, "service_s": done - start}
 
 
-def _mean_service(chains: ChainSet, inst: Instance, service: str) -> np.ndarray:
-    """Mean service time per chain under the chosen service model, seconds, shape (K,)."""
+PATH_POLICIES = ("petals", "ws-rr")
+PETALS_PENALTY_S, PETALS_HOP_S, PETALS_MAX_BACKOFF_S = 10.0, 0.018, 60.0
+
+
+def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n: int, rng: np.random.Generator,
+                    debug: bool) -> dict[str, np.ndarray]:
+    """Path-based routing on the placement's cache slots, request by request (no chains).
+
+    - ``petals``: PETALS' min-latency Dijkstra (rtt/2 + 18 ms per hop, 1/inference_rps per block, 10 s
+      penalty on a server without cache for its whole span); if the chosen path lacks slots the client
+      retries after 1, 2, 4, ... s (at most 60 s), re-routing each time.
+    - ``ws-rr``: BPRR's waiting-penalised shortest path (arXiv 2512.21884 Sec. 6): hop cost = the time
+      until the server frees enough slots for its whole span + the hop's share of the request time;
+      the request then waits, first come first served, until its path has the slots.
+    """
+    import simpy
+
+    from .routing import shortest_hops
+
+    idx = inst.server_index
+    L, J = inst.num_blocks, inst.num_servers
+    start_b = np.zeros(J, dtype=np.int64)
+    end_b = np.zeros(J, dtype=np.int64)
+    cap = np.zeros(J, dtype=np.int64)
+    for p in sol.placement:
+        start_b[idx[p.server]], end_b[idx[p.server]], cap[idx[p.server]] = p.start, p.end, p.cache_slots
+    m = end_b - start_b
+    lam = inst.total_arrival_rate
+    w, com = inst.workload, inst.communication
+    if arrivals == "poisson":
+        t_arr = poisson_arrivals(lam, n, rng)
+        l_in, l_out = np.full(n, w.input_tokens_mean), np.full(n, w.output_tokens_mean)
+    else:
+        t_arr, l_in, l_out = trace_arrivals(lam, n)
+    client = rng.choice(inst.num_clients, n, p=inst.arrival_rates / lam)
+    pf = np.array([s.prefill_ms_per_block * MS for s in inst.servers])
+    pt = np.array([s.prefill_ms_per_block_per_token * MS for s in inst.servers])
+    free = cap.copy()
+    running: list[tuple[float, list]] = []  # (finish time, hops) of requests holding slots
+    queue: collections.deque = collections.deque()  # ws-rr: (request, hops) waiting for their path
+    start = np.full(n, np.nan)
+    first = np.full(n, np.nan)
+    done = np.full(n, np.nan)
+    route = np.empty(n, dtype=object)
+    env = simpy.Environment()
+
+    def times(i, hops):
+        c = client[i]
+        pre = sum(inst.rtt_s[c, j] + (com.prefill_overhead_ms + com.prefill_overhead_ms_per_token * l_in[i]) * MS
+                  + (e - b) * (pf[j] + pt[j] * l_in[i]) for j, b, e in hops)
+        dec = sum(inst.rtt_s[c, j] + com.decode_overhead_ms * MS + (e - b) * inst.decode_s[j] for j, b, e in hops)
+        return pre, pre + (l_out[i] - 1) * dec
+
+    def fits(hops):
+        return all(free[j] >= e - b for j, b, e in hops)
+
+    def begin(i, hops):
+        for j, b, e in hops:
+            free[j] -= e - b
+        if debug and np.any(free < 0):
+            raise AssertionError("cache slots over-committed")
+        pre, dur = times(i, hops)
+        start[i], first[i], route[i] = env.now, env.now + pre, hops
+        running.append((env.now + dur, hops))
+        env.process(finish(i, hops, dur))
+
+    def finish(i, hops, dur):
+        yield env.timeout(dur)
+        done[i] = env.now
+        for j, b, e in hops:
+            free[j] += e - b
+        running.remove(next(r for r in running if r[1] is hops))
+        while queue and fits(queue[0][1]):
+            k, h = queue.popleft()
+            begin(k, h)
+
+    def wait_until_free(j, need):
+        if free[j] >= need:
+            return 0.0
+        have = free[j]
+        for t_end, hops in sorted(running, key=lambda r: r[0]):
+            have += sum(e - b for jj, b, e in hops if jj == j)
+            if have >= need:
+                return t_end - env.now
+        return 3600.0  # the server never has that many slots: effectively unusable
+
+    def route_petals(c):
+        delay = np.minimum(inst.rtt_s[c] / 2, 5.0)
+        A = delay + PETALS_HOP_S + np.where(end_b == L, delay, 0.0)
+        return shortest_hops(start_b, end_b, L, A, inst.decode_s, np.where(free < m, PETALS_PENALTY_S, 0.0))[0]
+
+    def route_wsrr(c, i):
+        steps = l_out[i] - 1
+        A = (inst.rtt_s[c] + (com.prefill_overhead_ms + com.prefill_overhead_ms_per_token * l_in[i]) * MS
+             + steps * (inst.rtt_s[c] + com.decode_overhead_ms * MS))
+        B = pf + pt * l_in[i] + steps * inst.decode_s
+        waits = np.array([wait_until_free(j, m[j]) if m[j] > 0 else 0.0 for j in range(J)])
+        return shortest_hops(start_b, end_b, L, A, B, waits)[0]
+
+    def petals_request(i):
+        backoff = 1.0
+        while True:
+            hops = route_petals(client[i])
+            if fits(hops):
+                begin(i, hops)
+                return
+            yield env.timeout(backoff)
+            backoff = min(2 * backoff, PETALS_MAX_BACKOFF_S)
+
+    def source():
+        for i in range(n):
+            yield env.timeout(t_arr[i] - env.now)
+            if policy == "petals":
+                env.process(petals_request(i))
+            else:
+                hops = route_wsrr(client[i], i)
+                if not queue and fits(hops):
+                    begin(i, hops)
+                else:
+                    queue.append((i, hops))
+
+    env.process(source())
+    env.run()
+    if debug and (np.isnan(done).any() or np.any(free != cap)):
+        raise AssertionError("requests lost or slots not released at the end of the run")
+    return {"request": np.arange(n), "client": np.array([inst.clients[c].id for c in client]), "arrival_s": t_arr,
+            "start_s": start, "first_token_s": first, "completion_s": done, "chain": np.full(n, -1),
+            "servers": np.array(["->".join(inst.servers[j].id for j, _, _ in h) for h in route]),
+            "input_tokens": l_in, "output_tokens": l_out, "waited_s": np.maximum(start - t_arr, 0.0),
+            "response_s": done - t_arr, "service_s": done - start}
+
+
+def mean_service_s(chains: ChainSet, inst: Instance, service: str) -> np.ndarray:
+    """Mean service time per chain under the chosen service model (``model``: the BPRR request time
+    at the workload's mean lengths; ``exponential``: Eq. 2's T_k), seconds, shape (K,). The chains'
+    total rate is ``sum(chains.capacity / mean_service_s(...))``."""
     if service == "exponential":
         return chains.eq2_s
     w = inst.workload
@@ -230,7 +364,9 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
 
     Parameters
     ----------
-    policy : {"jffc", "jsq", "sed"}
+    policy : {"jffc", "jsq", "sed", "petals", "ws-rr"}
+        Chain policies dispatch over the chains; ``petals`` and ``ws-rr`` route each request over
+        the placement's cache slots (see :func:`_simulate_paths`); ``service`` does not apply to them.
     arrivals : {"poisson", "trace"}
         Poisson at the instance's total rate, or the Azure trace scaled to that rate.
     service : {"model", "exponential"}
@@ -256,16 +392,22 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     UnstableSystemError
         lambda >= nu of the chains (the queue would grow without bound).
     """
-    if policy not in POLICIES:
-        raise InvalidOptionError(f"policy: {policy!r}; expected one of {', '.join(POLICIES)}")
+    if policy not in POLICIES and policy not in PATH_POLICIES:
+        raise InvalidOptionError(f"policy: {policy!r}; expected one of {', '.join([*POLICIES, *PATH_POLICIES])}")
     if arrivals not in ("poisson", "trace"):
         raise InvalidOptionError(f"arrivals: {arrivals!r}; expected 'poisson' or 'trace'")
     if service not in ("model", "exponential"):
         raise InvalidOptionError(f"service: {service!r}; expected 'model' or 'exponential'")
     if requests < 1 or replications < 1:
         raise InvalidOptionError(f"requests, replications: {requests}, {replications}; expected >= 1")
+    if policy in PATH_POLICIES:
+        if not sol.status.has_solution:
+            raise OptimError(f"solution has no placement (status {sol.status.value}): nothing to simulate")
+        return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
+                                 lambda rng: _simulate_paths(inst, sol, policy, arrivals, requests, rng, debug),
+                                 {"service": "model (per path)"})
     chains = chains_of(inst, sol)
-    nu = float(np.sum(chains.capacity / _mean_service(chains, inst, service)))
+    nu = float(np.sum(chains.capacity / mean_service_s(chains, inst, service)))
     if inst.total_arrival_rate >= nu:
         raise UnstableSystemError(f"arrival rate {inst.total_arrival_rate:g}/s is not below the chains' total rate "
                                   f"nu = {nu:g}/s: queues grow without bound")
@@ -274,20 +416,28 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
         slots = np.zeros(inst.num_servers, dtype=np.int64)
         for p in sol.placement:
             slots[inst.server_index[p.server]] = p.cache_slots
+    return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
+                             lambda rng: _simulate_once(inst, chains, policy, arrivals, requests, rng, service, debug,
+                                                        slots),
+                             {"service": service, "nu_per_s": nu, "rho": inst.total_arrival_rate / nu,
+                              "chains": len(chains.servers)})
+
+
+def _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress, run_one,
+                      extra) -> SimulationResult:
+    """Run seeded replications and aggregate their statistics with 95% confidence half-widths."""
     per_rep, first_records = [], None
     skip = int(warmup_fraction * requests)
     for r in range(replications):
-        rec = _simulate_once(inst, chains, policy, arrivals, requests, np.random.default_rng([seed, r]), service,
-                             debug, slots)
+        rec = run_one(np.random.default_rng([seed, r]))
         if first_records is None:
             first_records = rec
         per_rep.append({name: _stats(rec[col][skip:]) for name, col in
                         (("response_s", "response_s"), ("waiting_s", "waited_s"), ("service_s", "service_s"))})
         if progress is not None:
             progress(r)
-    summary: dict[str, Any] = {"policy": policy, "arrivals": arrivals, "service": service, "requests": requests,
-                               "replications": replications, "seed": seed, "nu_per_s": nu,
-                               "rho": inst.total_arrival_rate / nu, "chains": len(chains.servers)}
+    summary: dict[str, Any] = {"policy": policy, "arrivals": arrivals, "requests": requests,
+                               "replications": replications, "seed": seed, **extra}
     from scipy import stats as st
 
     for name in ("response_s", "waiting_s", "service_s"):

@@ -87,3 +87,24 @@ def test_trace_is_scaled_to_the_target_rate():
     assert len(t) / (t[-1] + (t[-1] - t[0]) / (len(t) - 1)) == pytest.approx(1.0, rel=1e-9)
     t2, _, _ = trace_arrivals(2.57, 20_000)  # longer than the trace: repeated
     assert len(t2) == 20_000 and np.all(np.diff(t2) >= 0)
+
+
+@pytest.mark.parametrize("solver,policy", [("petals", "petals"), ("cg-bprr", "ws-rr")])
+def test_path_policies_complete_every_request(solver, policy):
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
+    sol = solve(inst, solver)
+    r = simulate(inst, sol, policy=policy, requests=200, seed=1, debug=True)
+    rec = r.records
+    assert np.all(np.isfinite(rec["completion_s"])) and len(rec["request"]) == 200
+    assert np.all(rec["waited_s"] >= 0) and np.all(rec["service_s"] > 0)
+    again = simulate(inst, sol, policy=policy, requests=200, seed=1)
+    assert np.array_equal(rec["completion_s"], again.records["completion_s"])
+
+
+def test_petals_waits_more_than_cg_bprr_under_load():
+    """The BPRR paper's finding in simulation: PETALS' placement runs out of cache and requests wait."""
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
+    pe = simulate(inst, solve(inst, "petals"), policy="petals", requests=300, seed=2)
+    cg = simulate(inst, solve(inst, "cg-bprr"), policy="ws-rr", requests=300, seed=2)
+    assert pe.summary["waiting_s"]["mean"] > cg.summary["waiting_s"]["mean"]
+    assert pe.summary["response_s"]["mean"] > cg.summary["response_s"]["mean"]
