@@ -382,8 +382,8 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     -------
     SimulationResult
         Records of the first replication; ``summary`` with ``response_s``, ``waiting_s``,
-        ``service_s`` statistics (mean, median, p95, p99), each mean with a 95% confidence
-        half-width over replications (``*_ci95``).
+        ``service_s`` statistics (mean, median, p95, p99), each averaged over replications with its
+        95% confidence half-width (``mean_ci95``, ``p95_ci95``, ...; Student t; None for one replication).
 
     Raises
     ------
@@ -441,8 +441,11 @@ def _run_replications(inst, policy, arrivals, requests, replications, seed, warm
     from scipy import stats as st
 
     for name in ("response_s", "waiting_s", "service_s"):
-        agg = {k: float(np.mean([p[name][k] for p in per_rep])) for k in ("mean", "median", "p95", "p99")}
-        means = np.array([p[name]["mean"] for p in per_rep])
-        half = float(st.t.ppf(0.975, len(means) - 1) * means.std(ddof=1) / np.sqrt(len(means))) if len(means) > 1 else None
-        summary[name] = {**agg, "mean_ci95": half}
+        entry: dict[str, Any] = {}
+        for stat in ("mean", "median", "p95", "p99"):
+            vals = np.array([p[name][stat] for p in per_rep])
+            entry[stat] = float(vals.mean())
+            entry[f"{stat}_ci95"] = (float(st.t.ppf(0.975, vals.size - 1) * vals.std(ddof=1) / np.sqrt(vals.size))
+                                     if vals.size > 1 else None)
+        summary[name] = entry
     return SimulationResult(first_records, summary, per_rep)
