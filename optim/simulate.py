@@ -136,19 +136,31 @@ class SimulationResult:
         return pd.DataFrame(self.records)
 
 
+def _draw_arrivals(inst: Instance, arrivals: str, n: int, rng: np.random.Generator):
+    """Arrival times (s), input and output lengths, and client index of n requests."""
+    lam, w = inst.total_arrival_rate, inst.workload
+    if arrivals == "poisson":
+        t_arr = poisson_arrivals(lam, n, rng)
+        l_in, l_out = np.full(n, w.input_tokens_mean), np.full(n, w.output_tokens_mean)
+    else:
+        t_arr, l_in, l_out = trace_arrivals(lam, n)
+    return t_arr, l_in, l_out, rng.choice(inst.num_clients, n, p=inst.arrival_rates / lam)
+
+
+def _records(inst: Instance, client, t_arr, start, first, done, chain, servers, l_in, l_out) -> dict[str, np.ndarray]:
+    """The per-request record columns."""
+    return {"request": np.arange(t_arr.size), "client": np.array([inst.clients[c].id for c in client]),
+            "arrival_s": t_arr, "start_s": start, "first_token_s": first, "completion_s": done, "chain": chain,
+            "servers": servers, "input_tokens": l_in, "output_tokens": l_out,
+            "waited_s": np.maximum(start - t_arr, 0.0), "response_s": done - t_arr, "service_s": done - start}
+
+
 def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str, n: int, rng: np.random.Generator,
                    service: str, debug: bool, slots: np.ndarray | None) -> dict[str, np.ndarray]:
     import simpy
 
-    lam = inst.total_arrival_rate
     w = inst.workload
-    if arrivals == "poisson":
-        t_arr = poisson_arrivals(lam, n, rng)
-        l_in = np.full(n, w.input_tokens_mean)
-        l_out = np.full(n, w.output_tokens_mean)
-    else:
-        t_arr, l_in, l_out = trace_arrivals(lam, n)
-    client = rng.choice(inst.num_clients, n, p=inst.arrival_rates / lam)
+    t_arr, l_in, l_out, client = _draw_arrivals(inst, arrivals, n, rng)
     mean_T = mean_service_s(chains, inst, service)
     pol = POLICIES[policy](1.0 / mean_T, chains.capacity)
     start = np.full(n, np.nan)
@@ -202,11 +214,8 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
     env.run()
     if debug and (np.isnan(done).any() or in_use.any()):
         raise AssertionError("requests lost or slots not released at the end of the run")
-    return {"request": np.arange(n), "client": np.array([inst.clients[c].id for c in client]), "arrival_s": t_arr,
-            "start_s": start, "first_token_s": first, "completion_s": done, "chain": chain_of,
-            "servers": np.array(["->".join(inst.servers[j].id for j in chains.servers[k]) for k in chain_of]),
-            "input_tokens": l_in, "output_tokens": l_out, "waited_s": np.maximum(start - t_arr, 0.0),
-            "response_s": done - t_arr, "service_s": done - start}
+    return _records(inst, client, t_arr, start, first, done, chain_of,
+                    np.array(["->".join(inst.servers[j].id for j in chains.servers[k]) for k in chain_of]), l_in, l_out)
 
 
 PATH_POLICIES = ("petals", "ws-rr")
@@ -236,14 +245,8 @@ def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n
     for p in sol.placement:
         start_b[idx[p.server]], end_b[idx[p.server]], cap[idx[p.server]] = p.start, p.end, p.cache_slots
     m = end_b - start_b
-    lam = inst.total_arrival_rate
-    w, com = inst.workload, inst.communication
-    if arrivals == "poisson":
-        t_arr = poisson_arrivals(lam, n, rng)
-        l_in, l_out = np.full(n, w.input_tokens_mean), np.full(n, w.output_tokens_mean)
-    else:
-        t_arr, l_in, l_out = trace_arrivals(lam, n)
-    client = rng.choice(inst.num_clients, n, p=inst.arrival_rates / lam)
+    com = inst.communication
+    t_arr, l_in, l_out, client = _draw_arrivals(inst, arrivals, n, rng)
     pf = np.array([s.prefill_ms_per_block * MS for s in inst.servers])
     pt = np.array([s.prefill_ms_per_block_per_token * MS for s in inst.servers])
     free = cap.copy()
@@ -334,11 +337,8 @@ def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n
     env.run()
     if debug and (np.isnan(done).any() or np.any(free != cap)):
         raise AssertionError("requests lost or slots not released at the end of the run")
-    return {"request": np.arange(n), "client": np.array([inst.clients[c].id for c in client]), "arrival_s": t_arr,
-            "start_s": start, "first_token_s": first, "completion_s": done, "chain": np.full(n, -1),
-            "servers": np.array(["->".join(inst.servers[j].id for j, _, _ in h) for h in route]),
-            "input_tokens": l_in, "output_tokens": l_out, "waited_s": np.maximum(start - t_arr, 0.0),
-            "response_s": done - t_arr, "service_s": done - start}
+    return _records(inst, client, t_arr, start, first, done, np.full(n, -1),
+                    np.array(["->".join(inst.servers[j].id for j, _, _ in h) for h in route]), l_in, l_out)
 
 
 def mean_service_s(chains: ChainSet, inst: Instance, service: str) -> np.ndarray:
