@@ -70,6 +70,7 @@ CONFIGS = [
 
 
 def card(c: dict) -> dict:
+    """A card: the published configuration plus the derived per-block sizes."""
     p = params_per_block(c)
     out = dict(c)
     out["params_per_block"] = p

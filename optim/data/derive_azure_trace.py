@@ -21,6 +21,7 @@ RAW = "AzureLLMInferenceTrace_code.csv"
 
 
 def main(src: Path) -> None:
+    """Derive the compact trace from the raw file in ``src``."""
     rows = []
     with open(src / RAW, newline="") as f:
         for r in csv.DictReader(f):

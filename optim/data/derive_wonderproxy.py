@@ -42,6 +42,7 @@ CONTINENT_CODE = {"1": "north-america", "2": "south-america", "4": "oceania", "5
 
 
 def region_of(country: str, continent: str, longitude: float) -> str:
+    """optim's region of a city: the country table above, else WonderProxy's continent code."""
     if country == "Russia" and longitude > 60:  # east of the Urals
         return "asia"
     for region, countries in REGIONS.items():
@@ -53,10 +54,12 @@ def region_of(country: str, continent: str, longitude: float) -> str:
 
 
 def sha256(p: Path) -> str:
+    """Hex SHA-256 of a file, recorded in the provenance."""
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def main(src: Path) -> None:
+    """Derive the city table and RTT matrix from the raw files in ``src``."""
     cities = []
     with open(src / SERVERS, newline="") as f:
         for row in csv.DictReader(f):

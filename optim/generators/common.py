@@ -40,12 +40,14 @@ def gpu_mix(num_servers: int, eta: float, rng: np.random.Generator) -> np.ndarra
 def workload_record(input_tokens: float, output_tokens: float, concurrent_requests: int, *,
                     input_tokens_max: int | None = None, output_tokens_max: int | None = None,
                     target_load: float = 0.7) -> dict[str, Any]:
+    """The instance's workload entry; maxima default to the means rounded up."""
     return {"input_tokens_mean": input_tokens, "input_tokens_max": int(input_tokens_max or np.ceil(input_tokens)),
             "output_tokens_mean": output_tokens, "output_tokens_max": int(output_tokens_max or np.ceil(output_tokens)),
             "concurrent_requests": concurrent_requests, "target_load": target_load}
 
 
 def check_positive(name: str, value: float) -> None:
+    """Raise :class:`InvalidOptionError` naming ``name`` unless ``value`` > 0."""
     if not value > 0:
         raise InvalidOptionError(f"{name}: {value}; expected a positive number")
 

@@ -78,6 +78,7 @@ def _nanmean2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def regions() -> list[str]:
+    """Region names of the shipped cities (``world`` selects them all)."""
     return sorted({c["region"] for c in city_table()})
 
 
