@@ -16,7 +16,7 @@ from rich.table import Table
 from .errors import OptimError
 from .instance import Instance, instance_schema, load_instance
 from .io import write_json_atomic
-from .solution import Solution, Status, load_solution
+from .solution import Solution, load_solution
 from .solvers import REGISTRY, solve
 from .validate import evaluate
 

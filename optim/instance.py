@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import InvalidInstanceError, OptimError, UnknownModelError
+from .errors import InvalidInstanceError, UnknownModelError
 from .modelcard import Dtype, load_model_card
 from .units import GB, MS
 
@@ -373,8 +373,6 @@ def instance_from_dict(data: Any, source: str | None = None) -> Instance:
         return Instance.model_validate(data)
     except ValidationError as err:
         raise InvalidInstanceError(_format_validation_error(err), source) from None
-    except OptimError as err:  # e.g. an unknown card raised while filling the model
-        raise InvalidInstanceError(str(err).split("invalid input: ", 1)[-1], source) from None
 
 
 def read_json(path: str | Path) -> Any:

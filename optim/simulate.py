@@ -219,7 +219,7 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
 
 
 PATH_POLICIES = ("petals", "ws-rr")
-PETALS_PENALTY_S, PETALS_HOP_S, PETALS_MAX_BACKOFF_S = 10.0, 0.018, 60.0
+PETALS_MAX_BACKOFF_S = 60.0  #: PETALS' retry backoff cap
 
 
 def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n: int, rng: np.random.Generator,
@@ -236,6 +236,7 @@ def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n
     import simpy
 
     from .routing import shortest_hops
+    from .solvers.petals import ALLOC_PENALTY_S, petals_hop_costs
 
     idx = inst.server_index
     L, J = inst.num_blocks, inst.num_servers
@@ -299,9 +300,8 @@ def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n
         return 3600.0  # the server never has that many slots: effectively unusable
 
     def route_petals(c):
-        delay = np.minimum(inst.rtt_s[c] / 2, 5.0)
-        A = delay + PETALS_HOP_S + np.where(end_b == L, delay, 0.0)
-        return shortest_hops(start_b, end_b, L, A, inst.decode_s, np.where(free < m, PETALS_PENALTY_S, 0.0))[0]
+        A, B = petals_hop_costs(inst, c, end_b)
+        return shortest_hops(start_b, end_b, L, A, B, np.where(free < m, ALLOC_PENALTY_S, 0.0))[0]
 
     def route_wsrr(c, i):
         steps = l_out[i] - 1

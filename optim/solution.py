@@ -7,7 +7,7 @@ File format ``optim-solution/1``; spans are half-open ``[start, end)`` and 0-bas
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -102,7 +102,7 @@ class Solution(_Frozen):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-def load_solution(path: str | Path) -> Solution:
+def load_solution(path: str | FilePath) -> Solution:
     """Load a solution file.
 
     Raises

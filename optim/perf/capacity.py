@@ -39,6 +39,17 @@ def session_capacity(inst: Instance, num_blocks: np.ndarray) -> np.ndarray:
     return out
 
 
+def largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
+    """Integers summing to ``total`` in proportion to ``weights`` (largest-remainder rounding;
+    ties go to the lower index). Shape like ``weights``."""
+    w = np.asarray(weights, dtype=float)
+    exact = total * w / w.sum()
+    base = np.floor(exact).astype(np.int64)
+    order = np.lexsort((np.arange(w.size), -(exact - base)))
+    base[order[: total - int(base.sum())]] += 1
+    return base
+
+
 def request_shares(inst: Instance) -> np.ndarray:
     """Split the |R| concurrent requests among clients in proportion to their arrival rates.
 
@@ -49,10 +60,4 @@ def request_shares(inst: Instance) -> np.ndarray:
     ndarray of int, shape (C,)
         Sums to ``workload.concurrent_requests``.
     """
-    r = inst.workload.concurrent_requests
-    exact = r * inst.arrival_rates / inst.total_arrival_rate
-    base = np.floor(exact).astype(np.int64)
-    left = r - int(base.sum())
-    order = np.lexsort((np.arange(len(exact)), -(exact - base)))
-    base[order[:left]] += 1
-    return base
+    return largest_remainder(inst.workload.concurrent_requests, inst.arrival_rates)

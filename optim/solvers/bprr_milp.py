@@ -394,10 +394,10 @@ def _objective_name(objective: str) -> str:
     return "mean_decode_time_per_token_s" if objective == "decode" else "mean_inference_time_no_wait_s"
 
 
-def _objective_value(inst: Instance, bm: BPRRModel, sol: Solution) -> float:
+def _objective_value(inst: Instance, shares: np.ndarray, objective: str, sol: Solution) -> float:
     """A solution's value in the MILP objective's terms (for a returned warm start)."""
-    A, B = hop_cost_coefficients(inst, bm.objective)
-    w = request_weights(inst, bm.shares)
+    A, B = hop_cost_coefficients(inst, objective)
+    w = request_weights(inst, shares)
     return float(sum(w[inst.client_index[p.client]] * p.requests
                      * (A[inst.client_index[p.client], inst.server_index[h.server]]
                         + B[inst.server_index[h.server]] * (h.end - h.start))
@@ -472,8 +472,7 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
         warm_sol = cg_bprr(inst, routing_objective=objective)
         if warm_sol.status.has_solution:
             shares = request_shares(inst)
-            bm = BPRRModel(pyo.ConcreteModel(), [], [], shares, objective)
-            value = _objective_value(inst, bm, warm_sol)
+            value = _objective_value(inst, shares, objective, warm_sol)
             bound, gap = _with_bound(value, None, simple_bound(inst, shares, objective))
             return warm_sol.model_copy(update={
                 "solver": "bprr-milp", "status": Status.TIME_LIMIT, "objective": value, "bound": bound, "gap": gap,
@@ -498,7 +497,7 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
         details["bound_source"] = "the backend's dual bound or the one-hop bound, whichever is higher"
     if not res.values:
         if warm_sol is not None and warm_sol.status.has_solution and res.status is not Status.INFEASIBLE:
-            warm_obj = _objective_value(inst, bm, warm_sol)
+            warm_obj = _objective_value(inst, bm.shares, bm.objective, warm_sol)
             bound, gap = _with_bound(warm_obj, res.bound, fallback)
             return warm_sol.model_copy(update={
                 "solver": "bprr-milp", "status": Status.TIME_LIMIT, "objective": warm_obj, "bound": bound, "gap": gap,

@@ -38,6 +38,17 @@ EPS = 1e-3  #: PETALS' eps in should_choose_other_blocks
 FORWARD_TOKENS = 1024  #: tokens per step of PETALS' forward_rps measurement
 DEFAULT_NETWORK_MBPS = 100.0  #: PETALS' fallback when speedtest fails
 MAX_DELAY_S = 5.0  #: PETALS' _rtt_to_delay cap
+ALLOC_PENALTY_S = 10.0  #: PETALS' routing penalty for a server short of cache
+HOP_OVERHEAD_S = 0.018  #: PETALS' serialisation overhead per hop
+
+
+def petals_hop_costs(inst: Instance, client: int, end: np.ndarray,
+                     hop_overhead_s: float = HOP_OVERHEAD_S) -> tuple[np.ndarray, np.ndarray]:
+    """PETALS' min-latency edge costs for one client, as ``A[j] + B[j] * blocks``: ``min(rtt/2, 5 s)``
+    + 18 ms per hop, ``min(rtt/2, 5 s)`` back to the client after the last block (servers whose span
+    ends at L), and ``1 / inference_rps`` (the decode time) per block. Shapes (J,), seconds."""
+    delay = np.minimum(inst.rtt_s[client] / 2, MAX_DELAY_S)
+    return delay + hop_overhead_s + np.where(end == inst.num_blocks, delay, 0.0), inst.decode_s
 
 
 def petals_block_counts(inst: Instance, attn_cache_tokens: int | None = None) -> tuple[np.ndarray, int]:
@@ -139,7 +150,8 @@ def petals_placement(inst: Instance, m: np.ndarray, thr: np.ndarray, rng: np.ran
 @register("petals", "PETALS baseline: block selection with rebalancing (balance_quality 0.75) and "
           "min-latency Dijkstra routing with the 10 s cache penalty", features=("placement", "routing"))
 def petals(inst: Instance, *, seed: int = 0, join_order: str = "random", balance_quality: float = 0.75,
-           max_rebalance_rounds: int = 20, alloc_penalty_s: float = 10.0, hop_overhead_s: float = 0.018,
+           max_rebalance_rounds: int = 20, alloc_penalty_s: float = ALLOC_PENALTY_S,
+           hop_overhead_s: float = HOP_OVERHEAD_S,
            attn_cache_tokens: int | None = None) -> Solution:
     """Solve with the PETALS heuristics (the baseline everyone is measured against).
 
@@ -181,8 +193,6 @@ def petals(inst: Instance, *, seed: int = 0, join_order: str = "random", balance
     placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]), cache_slots=int(slots[j]))
                  for j, s in enumerate(inst.servers)]
 
-    delay = np.minimum(inst.rtt_s / 2, MAX_DELAY_S)  # (C, J)
-    at_end = end == L
     shares = request_shares(inst)
     # interleave clients' requests in proportion to their shares
     queue = sorted((k / n, c) for c, n in enumerate(shares) for k in range(n))
@@ -191,10 +201,10 @@ def petals(inst: Instance, *, seed: int = 0, join_order: str = "random", balance
     counts: dict[tuple, int] = {}
     short = 0
     for _, c in queue:
-        A = delay[c] + hop_overhead_s + np.where(at_end, delay[c], 0.0)
+        A, B = petals_hop_costs(inst, c, end, hop_overhead_s)
         penalty = np.where(free < m, alloc_penalty_s, 0.0)
         try:
-            hops, _ = shortest_hops(start, end, L, A, inst.decode_s, penalty)
+            hops, _ = shortest_hops(start, end, L, A, B, penalty)
         except NoPathError as err:
             return Solution(instance=inst.name, solver="petals", status=Status.INFEASIBLE,
                             options=options, message=str(err))

@@ -33,7 +33,7 @@ import pyomo.environ as pyo
 
 from ..errors import InvalidOptionError
 from ..instance import Instance
-from ..perf import free_cache_slots, request_shares
+from ..perf import free_cache_slots, largest_remainder, request_shares
 from ..solution import Hop, Path, ServerPlacement, Solution, Status
 from ..units import MBIT_PER_S
 from .base import register
@@ -255,24 +255,21 @@ def _decompose(flow: dict) -> list[tuple[list[int], float]]:
 
 
 def _client_paths(inst: Instance, chains, start, end) -> list[Path]:
-    """Each client's share of |R| spread over the chains in proportion to their flow (largest remainder)."""
+    """Each client's share of |R| spread over the chains in proportion to their flow (largest
+    remainder); a client with a rate but no share gets the highest-flow chain with 0 requests."""
     if not chains:
         return []
     rates = np.array([a for _, a in chains])
+    top = int(np.argmax(rates))
     paths = []
     for c, n in enumerate(request_shares(inst)):
         if n == 0 and inst.arrival_rates[c] <= 0:
             continue
-        exact = n * rates / rates.sum()
-        k = np.floor(exact).astype(int)
-        k[np.argsort(-(exact - k), kind="stable")[: n - int(k.sum())]] += 1
-        if n == 0:
-            k[np.argmax(rates)] = 0
-        for (chain, _), cnt in zip(chains, k):
-            if cnt > 0 or (n == 0 and chain is chains[int(np.argmax(rates))][0]):
-                hops, b = [], 0
-                for j in chain:
-                    hops.append(Hop(server=inst.servers[j].id, start=b, end=int(end[j])))
-                    b = int(end[j])
-                paths.append(Path(client=inst.clients[c].id, requests=int(cnt), hops=hops))
+        counts = largest_remainder(int(n), rates) if n > 0 else np.zeros(rates.size, dtype=np.int64)
+        for i in (np.flatnonzero(counts > 0) if n > 0 else [top]):
+            hops, b = [], 0
+            for j in chains[i][0]:
+                hops.append(Hop(server=inst.servers[j].id, start=b, end=int(end[j])))
+                b = int(end[j])
+            paths.append(Path(client=inst.clients[c].id, requests=int(counts[i]), hops=hops))
     return paths
