@@ -132,3 +132,12 @@ def test_registry_errors():
         solve(inst, "nope")
     with pytest.raises(InvalidOptionError, match="takes no option"):
         solve(inst, "cg-bprr", seed=1)
+
+
+def test_petals_with_zero_prefill_times():
+    """Zero prefill times are valid input: PETALS' forward rate is then capped by the network."""
+    d = load_instance(INSTANCES / "bprr-clustered-9.json").model_dump(mode="json", exclude_none=True)
+    d["servers"] = [{**s, "prefill_ms_per_block": 0.0, "prefill_ms_per_block_per_token": 0.0} for s in d["servers"]]
+    inst = instance_from_dict(d)
+    sol = solve(inst, "petals")
+    assert sol.status is Status.FEASIBLE and evaluate(inst, sol).feasible
