@@ -10,15 +10,17 @@ import sys
 from typing import Any
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from .errors import OptimError
 from .instance import Instance, instance_schema, load_instance
-from .io import write_json_atomic
+from .io import save_figure_atomic, write_json_atomic
 from .solution import Solution, load_solution
-from .solvers import REGISTRY, solve
+from .solvers import REGISTRY, get_solver, solve
 from .validate import evaluate
+from .solvers.nsga2 import DEFAULT_OBJECTIVES, SEED_SOLVERS
 
 EXIT_OK, EXIT_INFEASIBLE, EXIT_BAD_INPUT = 0, 1, 2
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)  # no wrapping when piped
@@ -114,9 +116,11 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
 @click.option("--backend", default=None, help="MILP backend: highs or ortools.")
 @click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
               help="Solver option (repeatable); VALUE is parsed as JSON when it can be.")
+@click.option("--front", type=click.Path(dir_okay=False),
+              help="Write the whole Pareto front here (JSON, atomically); for solvers with feature 'pareto'.")
 def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json: bool, seed: int | None,
               time_limit: float | None, mip_gap: float | None, threads: int | None, backend: str | None,
-              extra: tuple[str, ...]) -> None:
+              extra: tuple[str, ...], front: str | None) -> None:
     """Solve INSTANCE_FILE and print the placement, routing and predicted latency."""
     inst = load_instance(instance_file)
     options: dict[str, Any] = {}
@@ -132,9 +136,17 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
                        ("backend", backend)):
         if value is not None:  # only what was given, so solvers without the option are not refused
             options[key] = value
+    if front and "pareto" not in get_solver(solver_name).features:
+        raise click.BadParameter(f"solver {solver_name!r} gives no Pareto front; use one with feature 'pareto' "
+                                 f"({', '.join(n for n, i in REGISTRY.items() if 'pareto' in i.features)})",
+                                 param_hint="--front")
     sol = solve(inst, solver_name, **options)
     if output:
         write_json_atomic(output, sol.model_dump(mode="json"))
+    if front and sol.status.has_solution:
+        from .pareto import front_document
+
+        write_json_atomic(front, front_document(inst.name, sol.details))
     ev = evaluate(inst, sol)
     if as_json:
         _print_json({"solution": sol.model_dump(mode="json"), "evaluation": ev.to_dict(), "feasible": ev.feasible,
@@ -146,6 +158,8 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
             out.print(line, markup=False)
         if output:
             out.print(f"solution written to {output}", markup=False)
+        if front and sol.status.has_solution:
+            out.print(f"Pareto front ({len(sol.details['front'])} points) written to {front}", markup=False)
     sys.exit(EXIT_OK if sol.status.has_solution else EXIT_INFEASIBLE)
 
 
@@ -281,12 +295,81 @@ def _plot_cdf(path: str, results: dict, q: dict) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=120)
+    save_figure_atomic(fig, path)
     plt.close(fig)
-    import os
 
-    os.replace(tmp, path)
+
+@main.command("pareto")
+@click.argument("instance_file", type=click.Path(dir_okay=False))
+@click.option("--objectives", default=",".join(DEFAULT_OBJECTIVES), show_default=True,
+              help="Two or three of latency, nu, free_memory (comma-separated).")
+@click.option("--population", type=click.IntRange(min=4), default=100, show_default=True)
+@click.option("--generations", type=click.IntRange(min=1), default=None,
+              help="Generations [default: 100, or unlimited with --time-limit].")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds of search (with --generations, whichever comes first).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--solvers", "solver_names", default=",".join(SEED_SOLVERS), show_default=True,
+              help="Reference solvers: they seed the search and are plotted beside the front.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Draw the front (PNG, PDF or SVG).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the front (JSON, atomically).")
+@click.option("--json", "as_json", is_flag=True)
+def pareto_cmd(instance_file: str, objectives: str, population: int, generations: int | None,
+               time_limit: float | None, seed: int, solver_names: str, plot: str | None, output: str | None,
+               as_json: bool) -> None:
+    """Pareto front of placements (NSGA-II) with the reference solvers' points and hypervolumes."""
+    from rich.progress import Progress
+
+    from .pareto import front_document, plot_front, pareto_report
+
+    inst = load_instance(instance_file)
+    objs = tuple(o.strip() for o in objectives.split(",") if o.strip())
+    names = tuple(n.strip() for n in solver_names.split(",") if n.strip())
+    for n in names:
+        get_solver(n)
+    total = generations if generations is not None else (None if time_limit else 100)
+    with Progress(console=err, transient=True, disable=as_json) as bar:
+        task = bar.add_task(f"NSGA-II, population {population}", total=total)
+        rep = pareto_report(inst, objectives=objs, population=population, generations=generations,
+                            time_limit=time_limit, seed=seed, solvers=names,
+                            progress=lambda g, _t: bar.update(task, completed=g))
+    f = rep.front
+    if len(f) == 0:
+        err.print("no placement found serves a request", markup=False)
+        sys.exit(EXIT_INFEASIBLE)
+    details = {"front": f.records(inst), "knee": f.knee(), "objectives": list(f.objectives), "population": population,
+               "generations": f.generations, "evaluations": f.evaluations, "search_time_s": f.search_time_s,
+               "seed": seed}
+    doc = front_document(inst.name, details, rep)
+    if output:
+        write_json_atomic(output, doc)
+    if plot:
+        plot_front(doc, plot)
+    if as_json:
+        _print_json(doc)
+        return
+    t = Table(title=f"{inst.name}: Pareto front of {', '.join(f.objectives)} ({len(f)} points; "
+                    f"{f.generations} generations, {f.evaluations} placements, {f.search_time_s:.1f} s)")
+    for col in ("point", "mean inference s", "nu /s", "free memory GB", "servers used"):
+        t.add_column(col, justify="right")
+    shown = np.unique(np.linspace(0, len(f) - 1, min(len(f), 15)).round().astype(int).tolist() + [details["knee"]])
+    for i in shown:
+        used = int(np.sum(f.ends[i] > f.starts[i]))
+        t.add_row(f"{i}{' (knee)' if i == details['knee'] else ''}", f"{f.values[i, 0]:.3f}", f"{f.values[i, 1]:.2f}",
+                  f"{f.values[i, 2]:.1f}", str(used))
+    for name, v in rep.solver_points.items():
+        t.add_row(f"{name}{' (dominated)' if rep.dominated_by_front.get(name) else ''}", f"{v[0]:.3f}",
+                  f"{v[1]:.2f}", f"{v[2]:.1f}", "", style="dim")
+    out.print(t)
+    if len(f) > len(shown):
+        out.print(f"{len(shown)} of {len(f)} front points shown (--output or --json for all)", markup=False)
+    hv = rep.hypervolume
+    if "solvers" in hv:
+        out.print(f"hypervolume (normalised, reference 1.1): front {hv['front']:.4f}, heuristics together "
+                  f"{hv['solvers']:.4f}; " + ", ".join(f"{n} {hv[n]:.4f}" for n in rep.solver_points), markup=False)
+    for what, path in (("front", output), ("plot", plot)):
+        if path:
+            out.print(f"{what} written to {path}", markup=False)
 
 
 @main.command("solvers")

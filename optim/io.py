@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never half.
+def write_atomic(path: str | Path, text: str | bytes) -> None:
+    """Write ``text`` (str or bytes) to ``path`` so that readers see the old file or the whole new
+    one, never half.
 
     Raises
     ------
@@ -19,7 +20,7 @@ def write_atomic(path: str | Path, text: str) -> None:
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -38,3 +39,13 @@ def write_atomic(path: str | Path, text: str) -> None:
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Serialise ``data`` as indented JSON and write it atomically."""
     write_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def save_figure_atomic(fig: Any, path: str | Path, dpi: int = 120) -> None:
+    """Save a matplotlib figure atomically; the format follows the file suffix (png, pdf, svg)."""
+    import io
+
+    buf = io.BytesIO()
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    fig.savefig(buf, format=fmt, dpi=dpi)
+    write_atomic(path, buf.getvalue())

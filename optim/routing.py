@@ -6,7 +6,9 @@ Paths are built on a DAG whose nodes are block boundaries 0..L: a hop on server 
 2512.21884 (a_j <= a_i + m_i <= a_j + m_j - 1): every block runs at the first server of the path
 hosting it, and each hop adds at least one block. A hop costs ``A[j] + B[j] * blocks``
 (+ ``penalty[j]``), which covers the BPRR per-token and per-request costs and PETALS' latency
-estimate. Dijkstra on the DAG comes from networkx.
+estimate. :func:`shortest_hops` runs Dijkstra from networkx; :class:`BoundaryGraph` builds the same DAG
+once as a scipy sparse matrix for the hot loops (GCA rounds, NSGA-II evaluations), where scipy's
+compiled Dijkstra is re-run with new weights.
 """
 from __future__ import annotations
 
@@ -78,3 +80,110 @@ def shortest_hops(start: np.ndarray, end: np.ndarray, num_blocks: int, A: np.nda
         raise NoPathError(f"no chain of servers runs blocks 0..{num_blocks - 1} in order") from None
     hops = [(g.edges[u, v]["j"], u, v) for u, v in zip(nodes[:-1], nodes[1:])]
     return hops, float(sum(g.edges[u, v]["w"] for u, v in zip(nodes[:-1], nodes[1:])))
+
+
+class BoundaryGraph:
+    """The boundary DAG of one placement, built once and searched many times with new hop costs.
+
+    Nodes 0..L are block boundaries; node L + 1 + j stands for server j. A hop on server j entered
+    at boundary b (``start_j <= b < end_j``, b = 0 or a span end, as in :func:`shortest_hops`) is the
+    pair of edges b -> (L + 1 + j), weighted ``A_j + B_j (end_j - b)``, and (L + 1 + j) -> end_j,
+    weighted ``EPS`` (scipy ignores zero weights). Going through a server node keeps apart the hops
+    of different servers between the same two boundaries. Dijkstra is scipy's
+    :func:`scipy.sparse.csgraph.dijkstra`; each search only rewrites the edge weights.
+
+    Parameters
+    ----------
+    start, end : arrays of int, shape (J,)
+        Spans ``[start_j, end_j)`` (empty when equal).
+    num_blocks : int
+        L.
+    """
+
+    EPS = 1e-12
+    OFF = 1e30  # weight of a hop that is not allowed: never on a path to L
+
+    def __init__(self, start: np.ndarray, end: np.ndarray, num_blocks: int):
+        from scipy.sparse import csr_array
+
+        L = self.L = num_blocks
+        start, end = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
+        used = np.flatnonzero(end > start)
+        entries = np.unique(np.concatenate([[0], end[used]]))
+        lo = np.searchsorted(entries, start[used])
+        hi = np.searchsorted(entries, end[used])
+        count = hi - lo
+        self.srv = np.repeat(used, count)
+        offsets = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        self.src = entries[np.repeat(lo, count) + offsets]
+        self.blocks = end[self.srv] - self.src
+        rows = np.concatenate([self.src, L + 1 + used])
+        cols = np.concatenate([L + 1 + self.srv, end[used]])
+        n = L + 1 + start.size
+        # built once; a search rewrites the weights through the CSR storage order
+        self.graph = csr_array((np.arange(1.0, rows.size + 1), (rows, cols)), shape=(n, n))
+        self.order = self.graph.data.astype(np.int64) - 1
+        self.tail = np.full(used.size, self.EPS)
+
+    def _search(self, A: np.ndarray, B: np.ndarray, off: np.ndarray | None, predecessors: bool):
+        from scipy.sparse.csgraph import dijkstra
+
+        w = A[self.srv] + B[self.srv] * self.blocks
+        if off is not None:
+            w = np.where(off, self.OFF, w)
+        self.graph.data = np.concatenate([w, self.tail])[self.order]
+        return dijkstra(self.graph, directed=True, indices=0, return_predecessors=predecessors)
+
+    def shortest(self, A: np.ndarray, B: np.ndarray, slots: np.ndarray | None = None):
+        """Cheapest path from boundary 0 to L.
+
+        Parameters
+        ----------
+        A : array of float, shape (J,)
+            Fixed cost of a hop on server j, seconds.
+        B : array of float, shape (J,)
+            Cost per block on server j, seconds.
+        slots : array of int, shape (J,), optional
+            Cache slots left per server; a hop of k blocks on server j needs k of them.
+
+        Returns
+        -------
+        (hops, cost) or None
+            Hops as (server index, first block, end block); cost recomputed exactly from A and B.
+            None when no path exists.
+        """
+        if self.src.size == 0:
+            return None
+        off = None if slots is None else self.blocks > np.asarray(slots)[self.srv]
+        if off is not None and off.all():
+            return None
+        dist, pred = self._search(A, B, off, True)
+        L = self.L
+        if not dist[L] < self.OFF:
+            return None
+        hops, e = [], L
+        while e > 0:
+            j_node = int(pred[e])
+            b = int(pred[j_node])
+            hops.append((j_node - L - 1, b, e))
+            e = b
+        hops.reverse()
+        return hops, float(sum(A[j] + B[j] * (e - b) for j, b, e in hops))
+
+    def costs(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Cost of the cheapest path for each row of ``A`` (one client each).
+
+        Parameters
+        ----------
+        A : array of float, shape (C, J)
+        B : array of float, shape (J,)
+
+        Returns
+        -------
+        ndarray, shape (C,)
+            Seconds; ``inf`` where no path exists. Includes ``EPS`` per hop (below 1e-10 s).
+        """
+        A = np.atleast_2d(A)
+        if self.src.size == 0:
+            return np.full(A.shape[0], np.inf)
+        return np.array([float(self._search(a, B, None, False)[self.L]) for a in A])

@@ -9,10 +9,11 @@ server (Eq. 3), out of ``M~_j = floor((M_j - s_m m_j) / s_c)``.
 GCA (Alg. 2): while the orchestrator still reaches the end, take the fastest chain, give it the
 largest capacity its bottleneck allows, ``c_k = min_j floor(M_j / m_ij)``, take ``m_ij c_k`` slots
 on each of its servers, and drop the links that no longer fit. As written in the paper this is
-Dijkstra on the J x J server graph per round, O(J^4) overall. Here each round is a dynamic
-programme over block boundaries 0..L (the same DAG as :mod:`optim.routing`): a hop (b -> e_j) on server
-j costs ``tau^c_j + tau^p_j (e_j - b)`` and needs ``e_j - b`` free slots, so a round is O(J L), vectorised;
-the chains and capacities are the same.
+Dijkstra on the J x J server graph per round, O(J^4) overall. Here each round is Dijkstra
+(scipy, compiled) on the DAG over block boundaries 0..L of :class:`optim.routing.BoundaryGraph`: a hop (b -> e_j) on
+server j costs ``tau^c_j + tau^p_j (e_j - b)`` and needs ``e_j - b`` free slots, so the graph has
+O(J^2) edges at most (entries are boundary 0 and span ends) and is built once per placement; the
+chains and capacities are the same (ties between equally fast chains aside).
 
 With several clients, the communication time of a hop is the arrival-rate-weighted mean over
 clients of ``rtt_cj + chain_overhead`` (exact for the paper's single orchestrator).
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..instance import Instance
+from ..routing import BoundaryGraph
 from ..units import MS
 from .capacity import free_cache_slots
 from .chains import per_block_job_time
@@ -48,35 +50,6 @@ def chain_cost_coefficients(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     w = inst.arrival_rates / inst.total_arrival_rate
     A = w @ inst.rtt_s + inst.communication.chain_overhead_ms * MS
     return A, per_block_job_time(inst)
-
-
-def _fastest_chain(start, end, L, A, B, slots):
-    """DP over boundaries: cheapest chain whose every hop fits the remaining slots; None if none."""
-    dist = np.full(L + 1, np.inf)
-    dist[0] = 0.0
-    pred = np.full(L + 1, -1)
-    pred_b = np.full(L + 1, -1)
-    order = np.argsort(end, kind="stable")
-    used = order[(end[order] > start[order]) & (slots[order] > 0)]
-    ends = end[used]
-    for e in np.unique(ends):
-        js = used[ends == e]
-        b = np.arange(e)
-        ok = (b[None, :] >= start[js][:, None]) & ((e - b)[None, :] <= slots[js][:, None]) & np.isfinite(dist[:e])[None, :]
-        if not ok.any():
-            continue
-        cost = np.where(ok, dist[:e][None, :] + A[js][:, None] + B[js][:, None] * (e - b)[None, :], np.inf)
-        k = int(np.argmin(cost))
-        r, bb = divmod(k, e)
-        if cost[r, bb] < dist[e]:
-            dist[e], pred[e], pred_b[e] = cost[r, bb], js[r], bb
-    if not np.isfinite(dist[L]):
-        return None
-    hops, e = [], L
-    while e > 0:
-        hops.append((int(pred[e]), int(pred_b[e]), int(e)))
-        e = int(pred_b[e])
-    return hops[::-1], float(dist[L])
 
 
 def greedy_cache_allocation(inst: Instance, start: np.ndarray, end: np.ndarray,
@@ -105,8 +78,9 @@ def greedy_cache_allocation(inst: Instance, start: np.ndarray, end: np.ndarray,
     A, B = chain_cost_coefficients(inst)
     chains: list[ChainAllocation] = []
     limit = max_chains or inst.num_servers ** 2 + 1
+    graph = BoundaryGraph(start, end, inst.num_blocks)
     while len(chains) < limit:
-        found = _fastest_chain(start, end, inst.num_blocks, A, B, left)
+        found = graph.shortest(A, B, slots=left)
         if found is None:
             break
         hops, cost = found

@@ -1,36 +1,51 @@
-"""Multi-objective placement with pymoo's NSGA-II: the latency-throughput Pareto front.
+"""Multi-objective placement with pymoo's NSGA-II: the latency-throughput-memory Pareto front.
 
 arXiv 2510.11211 proposed NSGA-II server-chain selection for PETALS but its code could not run
-(shared/papers/server_chains_and_nsga2.md, Paper B). optim searches over *placements* instead:
+(shared/papers/server_chains_and_nsga2.md, Paper B). optim searches over *placements* instead, with
+NSGA-II (Deb, Pratap, Agarwal, Meyarivan, IEEE TEC 6(2), 2002) from pymoo:
 
 - **Encoding**: two integers per server, start block a_j in [0, L) and block count m_j in
-  [0, floor(M_j / s_m)]; a span is [a_j, min(a_j + m_j, L)).
-- **Repair** (:class:`PlacementRepair`): spans are clipped into [0, L); while some block is
-  hosted by no server, the server that can reach it with the fewest extra blocks (within its memory)
-  is extended or moved to cover it. Memory for blocks holds by the bounds; caches get what is left.
-- **Objectives** (both minimised): (a) the arrival-rate-weighted mean inference time under the BPRR
-  model with shortest-path routing over the servers that can hold one session on their whole span (what the validator reports as ``mean_inference_time_no_wait_s``);
-  (b) minus the total service rate nu = sum c_k / T_k of GCA's chains on the placement
-  (arXiv 2604.14993). Infeasible placements (no chain) get a large penalty.
-- **Seeding**: the petals, cg-bprr and gbp-cr placements join the initial population, so the front is
-  at least as good as theirs.
-- **Answer**: the knee of the front (the point nearest the ideal after normalising both objectives);
-  ``details["front"]`` holds every front point.
+  [0, floor(M_j / s_m)]; a span is [a_j, a_j + m_j) moved left to end by L. Any genome is a
+  placement within memory for blocks, and the block count bounds are the memory constraint itself.
+- **Operators**: SBX crossover and polynomial mutation on the integers (distribution index 3, for
+  steps of several blocks), then the repair (:class:`PlacementRepair`): while some block is hosted by
+  no server, the server that can reach it with the fewest extra blocks within its memory is extended
+  (or an empty one placed) to cover it. Repaired genomes are canonical, so duplicates are removed.
+- **Objectives** (:class:`PlacementObjectives`, :data:`OBJECTIVES`): (a) the arrival-rate-weighted
+  mean inference time under the BPRR model with shortest-path routing (minimised), (b) the total
+  service rate nu of GCA's chains (maximised), (c) the memory left for attention caches (maximised).
+  Without (c) the first two rarely conflict when memory is ample: a replica never slows the best path
+  down, so on geo-europe-20 the 2-objective front is 2 points. Memory is what replicas cost, and (c)
+  makes that price visible. Placements that serve no request get a penalty.
+- **Evaluation**: the boundary DAG of each placement is built once as a sparse matrix
+  (:class:`optim.routing.BoundaryGraph`) and searched with scipy's compiled Dijkstra for every
+  client and every GCA round; results are cached by placement.
+- **Seeding**: the petals, cg-bprr and gbp-cr placements join the initial population (any solver
+  can be added, e.g. bprr-milp), so the front is never worse than theirs.
+- **Archive**: the front is taken over every placement evaluated, not only the last population, so
+  no non-dominated placement is lost to crowding.
+- **Answer**: the knee of the front (the point nearest the ideal after scaling each objective to
+  [0, 1]); ``details["front"]`` holds every front point.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
+from ..errors import InvalidOptionError
 from ..instance import Instance
 from ..perf import free_cache_slots, hop_cost_coefficients, request_shares
 from ..perf.gca import greedy_cache_allocation
-from ..routing import NoPathError, shortest_hops
+from ..routing import BoundaryGraph, shortest_hops
+from ..units import GB
 from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
 from .base import register
 
 PENALTY = 1e9
+SEED_SOLVERS = ("petals", "cg-bprr", "gbp-cr")
 
 
 def max_blocks(inst: Instance) -> np.ndarray:
@@ -90,58 +105,216 @@ def routable(inst: Instance, start: np.ndarray, end: np.ndarray) -> tuple[np.nda
     return np.where(ok, start, 0), np.where(ok, end, 0)
 
 
+#: Objectives the solver can trade, each as (key, label, sense): sense +1 minimised, -1 maximised.
+OBJECTIVES = {
+    "latency": ("mean_inference_time_s", "mean inference time (s)", 1),
+    "nu": ("nu_per_s", "total service rate nu (/s)", -1),
+    "free_memory": ("free_memory_gb", "memory left for caches (GB)", -1),
+}
+DEFAULT_OBJECTIVES = ("latency", "nu", "free_memory")
+
+
+class PlacementObjectives:
+    """Evaluates placements on the chosen objectives, caching results by placement.
+
+    - ``latency``: the arrival-rate-weighted mean inference time under the BPRR model
+      (arXiv 2512.21884, Sec. 2) on each client's shortest path over the servers that can hold
+      one session on their whole span (the validator's ``mean_inference_time_no_wait_s``), seconds;
+    - ``nu``: the total service rate nu = sum_k c_k / T_k of GCA's chains on the placement
+      (arXiv 2604.14993, Alg. 2 and Eq. 2), per second;
+    - ``free_memory``: sum_j (M_j - s_m m_j), the server memory not holding blocks, i.e. left for
+      attention caches (and longer sequences than the workload's maximum), GB.
+
+    Parameters
+    ----------
+    inst : Instance
+    objectives : sequence of str
+        Keys of :data:`OBJECTIVES`.
+
+    Raises
+    ------
+    InvalidOptionError
+        An unknown objective, or fewer than two.
+    """
+
+    def __init__(self, inst: Instance, objectives=DEFAULT_OBJECTIVES):
+        objectives = tuple(objectives)
+        bad = [o for o in objectives if o not in OBJECTIVES]
+        if bad or len(objectives) < 2 or len(set(objectives)) != len(objectives):
+            raise InvalidOptionError(f"objectives: {list(objectives)}; expected two or three distinct of "
+                                     f"{', '.join(OBJECTIVES)}")
+        self.inst = inst
+        self.objectives = objectives
+        self.A, self.B = hop_cost_coefficients(inst, "inference")
+        w = inst.arrival_rates / inst.total_arrival_rate
+        self.clients = np.flatnonzero(w > 0)
+        self.w = w[self.clients]
+        self._cache: dict[bytes, tuple[float, float, float]] = {}
+
+    def raw(self, start: np.ndarray, end: np.ndarray) -> tuple[float, float, float]:
+        """(latency s, nu /s, free memory GB) of one placement; latency ``PENALTY`` and nu 0
+        when no chain serves a request."""
+        key = np.concatenate([start, end]).astype(np.int32).tobytes()
+        if key not in self._cache:
+            inst = self.inst
+            rs, re = routable(inst, start, end)
+            costs = BoundaryGraph(rs, re, inst.num_blocks).costs(self.A[self.clients], self.B)
+            free = float(inst.memory_bytes.sum() - inst.block_bytes * (end - start).sum()) / GB
+            if not np.isfinite(costs).all():
+                self._cache[key] = (PENALTY, 0.0, free)
+            else:
+                nu = float(sum(ch.capacity / ch.service_time_s for ch in greedy_cache_allocation(inst, start, end)))
+                self._cache[key] = (float(self.w @ costs), nu, free)
+        return self._cache[key]
+
+    def minimised(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """The chosen objectives in minimisation form (maximised ones negated), shape (n_obj,)."""
+        lat, nu, free = self.raw(start, end)
+        values = {"latency": lat, "nu": -nu, "free_memory": -free}
+        return np.array([values[o] for o in self.objectives])
+
+
 def evaluate_placement(inst: Instance, start: np.ndarray, end: np.ndarray) -> tuple[float, float]:
     """(mean inference time s, total service rate nu /s) of a placement; (PENALTY, 0) without a chain."""
-    A, B = hop_cost_coefficients(inst, "inference")
-    w = inst.arrival_rates / inst.total_arrival_rate
-    rs, re = routable(inst, start, end)
-    try:
-        latency = float(sum(w[c] * shortest_hops(rs, re, inst.num_blocks, A[c], B)[1]
-                            for c in range(inst.num_clients) if w[c] > 0))
-    except NoPathError:
-        return PENALTY, 0.0
-    chains = greedy_cache_allocation(inst, start, end)
-    nu = float(sum(ch.capacity / ch.service_time_s for ch in chains))
-    return latency, nu
+    lat, nu, _ = PlacementObjectives(inst).raw(np.asarray(start), np.asarray(end))
+    return lat, nu
 
 
 def knee_index(F: np.ndarray) -> int:
-    """The front point nearest the ideal point after scaling each objective to [0, 1]."""
+    """The front point nearest the ideal point after scaling each objective to [0, 1].
+
+    Parameters
+    ----------
+    F : array, shape (n, n_obj)
+        Objectives in minimisation form.
+    """
     lo, hi = F.min(axis=0), F.max(axis=0)
     Z = (F - lo) / np.where(hi > lo, hi - lo, 1.0)
     return int(np.argmin(np.linalg.norm(Z, axis=1)))
 
 
-def seed_placements(inst: Instance) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Placements of petals, cg-bprr and gbp-cr (whichever are feasible) for the initial population."""
+def non_dominated(F: np.ndarray) -> np.ndarray:
+    """Indices of the non-dominated rows of ``F`` (n, n_obj), minimisation; duplicates keep the first."""
+    from pymoo.util.nds.non_dominated_sorting import find_non_dominated
+
+    idx = np.asarray(find_non_dominated(F), dtype=np.int64)
+    _, first = np.unique(np.round(F[idx], 12), axis=0, return_index=True)
+    return np.sort(idx[first])
+
+
+def normalised_hypervolume(sets: dict[str, np.ndarray], offset: float = 0.1) -> dict[str, float]:
+    """Hypervolume (pymoo's indicator) of several point sets on one common scale.
+
+    Every objective is scaled so that the ideal and nadir of the union of all sets map to 0 and 1;
+    the reference point is ``1 + offset`` in every objective. A set's hypervolume is then the
+    fraction of the box [0, 1 + offset]^n_obj it dominates, comparable across sets.
+
+    Parameters
+    ----------
+    sets : dict of name -> array, shape (n_i, n_obj)
+        Points in minimisation form.
+
+    Returns
+    -------
+    dict of name -> float
+    """
+    from pymoo.indicators.hv import HV
+
+    allpts = np.vstack([np.atleast_2d(v) for v in sets.values() if np.size(v)])
+    lo, hi = allpts.min(axis=0), allpts.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    hv = HV(ref_point=np.full(allpts.shape[1], 1.0 + offset))
+    return {k: float(hv((np.atleast_2d(v) - lo) / span)) if np.size(v) else 0.0 for k, v in sets.items()}
+
+
+def seed_placements(inst: Instance, solvers=SEED_SOLVERS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Placements of the given solvers (whichever find one) for the initial population."""
+    return [(s, e) for s, e, _ in solver_placements(inst, solvers)]
+
+
+def solver_placements(inst: Instance, solvers) -> list[tuple[np.ndarray, np.ndarray, str]]:
     from .base import get_solver
 
     out = []
-    for name in ("petals", "cg-bprr", "gbp-cr"):
+    for name in solvers:
         sol = get_solver(name).func(inst)
         if sol.status.has_solution:
-            out.append((np.array([p.start for p in sol.placement]), np.array([p.end for p in sol.placement])))
+            out.append((np.array([p.start for p in sol.placement]), np.array([p.end for p in sol.placement]), name))
     return out
 
 
-def _problem_and_repair(inst: Instance):
-    from pymoo.core.problem import ElementwiseProblem
+@dataclass(frozen=True)
+class ParetoFront:
+    """The non-dominated placements found by NSGA-II.
+
+    Attributes
+    ----------
+    starts, ends : arrays of int, shape (n, J)
+        Span ``[starts[i, j], ends[i, j])`` of server j in front point i; sorted by latency.
+    values : array, shape (n, 3)
+        Mean inference time (s), total service rate nu (/s), memory left for caches (GB).
+    objectives : tuple of str
+        The objectives traded (keys of :data:`OBJECTIVES`).
+    generations, evaluations : int
+        Generations run and distinct placements evaluated.
+    search_time_s : float
+    """
+
+    starts: np.ndarray
+    ends: np.ndarray
+    values: np.ndarray
+    objectives: tuple[str, ...]
+    generations: int
+    evaluations: int
+    search_time_s: float
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    def minimised(self) -> np.ndarray:
+        """The traded objectives in minimisation form, shape (n, n_obj)."""
+        return objective_matrix(self.values, self.objectives)
+
+    def knee(self) -> int:
+        """Index of the knee point (:func:`knee_index`)."""
+        return knee_index(self.minimised())
+
+    def records(self, inst: Instance) -> list[dict]:
+        """One JSON-ready dict per point: the three measures and the spans of servers holding blocks."""
+        out = []
+        for i in range(len(self)):
+            rec = {OBJECTIVES[o][0]: float(self.values[i, k]) for k, o in enumerate(OBJECTIVES)}
+            rec["spans"] = {inst.servers[j].id: [int(self.starts[i, j]), int(self.ends[i, j])]
+                            for j in range(inst.num_servers) if self.ends[i, j] > self.starts[i, j]}
+            out.append(rec)
+        return out
+
+
+def objective_matrix(values: np.ndarray, objectives) -> np.ndarray:
+    """Columns of ``values`` (n, 3) = [latency, nu, free memory] for ``objectives``, in
+    minimisation form (maximised ones negated). Shape (n, len(objectives))."""
+    values = np.atleast_2d(values)
+    keys = list(OBJECTIVES)
+    return np.column_stack([OBJECTIVES[o][2] * values[:, keys.index(o)] for o in objectives])
+
+
+def _problem_and_repair(evaluator: PlacementObjectives):
+    from pymoo.core.problem import Problem
     from pymoo.core.repair import Repair
 
+    inst = evaluator.inst
     J, L = inst.num_servers, inst.num_blocks
     mx = max_blocks(inst)
 
-    class PlacementProblem(ElementwiseProblem):
-        """Only evaluates: out["F"] = [mean inference time, -nu]."""
+    class PlacementProblem(Problem):
+        """Genome [a_0, m_0, a_1, m_1, ...]; F = the objectives in minimisation form."""
 
         def __init__(self):
             xu = np.column_stack([np.full(J, L - 1), mx]).ravel()
-            super().__init__(n_var=2 * J, n_obj=2, xl=np.zeros(2 * J), xu=xu, vtype=int)
+            super().__init__(n_var=2 * J, n_obj=len(evaluator.objectives), xl=np.zeros(2 * J), xu=xu, vtype=int)
 
-        def _evaluate(self, x, out, *args, **kwargs):
-            start, end = decode(inst, x)
-            lat, nu = evaluate_placement(inst, start, end)
-            out["F"] = [lat, -nu]
+        def _evaluate(self, X, out, *args, **kwargs):
+            out["F"] = np.array([evaluator.minimised(*decode(inst, x)) for x in X])
 
     class PlacementRepair(Repair):
         """Round, clip into [0, L), and cover every block within memory."""
@@ -149,61 +322,109 @@ def _problem_and_repair(inst: Instance):
         def _do(self, problem, X, **kwargs):
             out = np.empty_like(X, dtype=float)
             for i, x in enumerate(X):
-                s, e = repair_spans(inst, *decode(inst, x))
-                out[i] = encode(s, e)
+                out[i] = encode(*repair_spans(inst, *decode(inst, x)))
             return out
 
     return PlacementProblem(), PlacementRepair()
 
 
-def pareto_front(inst: Instance, *, population: int = 40, generations: int = 60, seed: int = 0,
-                 time_limit: float | None = None, progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """Run NSGA-II; return the non-dominated placements (n, 2J) and their objectives (n, 2)
-    as [mean inference time s, nu /s] (nu positive)."""
+def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: int = 100,
+                 generations: int | None = None, time_limit: float | None = None, seed: int = 0,
+                 seed_solvers=SEED_SOLVERS, progress: Callable[[int, int | None], None] | None = None) -> ParetoFront:
+    """Run NSGA-II (Deb et al. 2002, pymoo) over placements and return the non-dominated ones.
+
+    Parameters
+    ----------
+    inst : Instance
+    objectives : sequence of str
+        Two or three of :data:`OBJECTIVES`; default latency, nu and memory left for caches.
+    population : int
+        Population size.
+    generations : int, optional
+        Stop after this many generations; default 100 without ``time_limit``, unlimited with it.
+    time_limit : float, optional
+        Stop after this many seconds of search (seeding comes before); with ``generations``,
+        whichever comes first.
+    seed : int
+        Seeds the random initial population and pymoo; the same seed gives the same front.
+    seed_solvers : sequence of str
+        Solvers whose placements join the initial population (e.g. add ``"bprr-milp"``).
+    progress : callable(generation, total or None), optional
+        Called after every generation.
+
+    Returns
+    -------
+    ParetoFront
+        Empty when no placement serves a request.
+
+    Raises
+    ------
+    InvalidOptionError
+        Bad objectives, population < 4 or generations < 1.
+    """
     from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.core.callback import Callback
     from pymoo.operators.crossover.sbx import SBX
     from pymoo.operators.mutation.pm import PM
     from pymoo.optimize import minimize
-    from pymoo.termination import get_termination
-    from pymoo.core.callback import Callback
+    from pymoo.termination.collection import TerminationCollection
+    from pymoo.termination.max_gen import MaximumGenerationTermination
+    from pymoo.termination.max_time import TimeBasedTermination
 
-    problem, repair = _problem_and_repair(inst)
+    if population < 4:
+        raise InvalidOptionError(f"population: {population}; expected at least 4")
+    if generations is not None and generations < 1:
+        raise InvalidOptionError(f"generations: {generations}; expected at least 1")
+    evaluator = PlacementObjectives(inst, objectives)
+    problem, repair = _problem_and_repair(evaluator)
     rng = np.random.default_rng(seed)
-    seeds = [encode(s, e) for s, e in seed_placements(inst)]
+    seeds = [encode(s, e) for s, e in seed_placements(inst, seed_solvers)]
     n_random = max(population - len(seeds), 1)
-    X0 = rng.integers(problem.xl.astype(np.int64), problem.xu.astype(np.int64) + 1, size=(n_random, problem.n_var))
-    X0 = np.vstack([np.array(seeds), X0]) if seeds else X0.astype(float)
-    X0 = repair._do(problem, X0)
+    X0 = rng.integers(problem.xl.astype(np.int64), problem.xu.astype(np.int64) + 1,
+                      size=(n_random, problem.n_var)).astype(float)
+    X0 = repair._do(problem, np.vstack([np.array(seeds), X0]) if seeds else X0)
     algorithm = NSGA2(pop_size=population, sampling=X0, repair=repair, eliminate_duplicates=True,
-                      crossover=SBX(prob=0.9, eta=15, vtype=float), mutation=PM(eta=20, vtype=float))
-    term = get_termination("n_gen", generations) if time_limit is None else get_termination("time", time_limit)
+                      crossover=SBX(prob=0.9, eta=3, vtype=float), mutation=PM(eta=3, vtype=float))
+    if generations is None and time_limit is None:
+        generations = 100
+    limits = []
+    if generations is not None:
+        limits.append(MaximumGenerationTermination(generations))
+    if time_limit is not None:
+        limits.append(TimeBasedTermination(float(time_limit)))
 
     class _Progress(Callback):
         def notify(self, algorithm):
             if progress is not None:
-                progress(algorithm.n_gen)
+                progress(algorithm.n_gen, generations)
 
-    res = minimize(problem, algorithm, term, seed=seed, callback=_Progress(), verbose=False)
-    X = np.atleast_2d(res.X)
-    F = np.atleast_2d(res.F).copy()
-    keep = F[:, 0] < PENALTY
-    X, F = X[keep], F[keep]
-    F[:, 1] = -F[:, 1]
-    order = np.argsort(F[:, 0], kind="stable")
-    return X[order], F[order]
-
-
-def hypervolume(F: np.ndarray, reference: np.ndarray) -> float:
-    """Hypervolume (pymoo's indicator) of points [latency s, nu /s] against ``reference``, in the
-    minimisation space [latency, -nu]."""
-    from pymoo.indicators.hv import HV
-
-    pts = np.column_stack([F[:, 0], -F[:, 1]])
-    return float(HV(ref_point=np.array([reference[0], -reference[1]]))(pts))
+    t0 = time.perf_counter()
+    res = minimize(problem, algorithm, TerminationCollection(*limits), seed=seed, callback=_Progress(), verbose=False)
+    # every placement ever evaluated counts, so no good point is lost to crowding
+    keys = list(evaluator._cache)
+    J = inst.num_servers
+    SE = np.array([np.frombuffer(k, dtype=np.int32) for k in keys]).reshape(-1, 2 * J)
+    V = np.array([evaluator._cache[k] for k in keys]).reshape(-1, 3)
+    ok = V[:, 0] < PENALTY
+    SE, V = SE[ok], V[ok]
+    keep = non_dominated(objective_matrix(V, evaluator.objectives)) if len(V) else np.zeros(0, dtype=np.int64)
+    order = keep[np.lexsort((-V[keep, 1], V[keep, 0]))]
+    return ParetoFront(starts=SE[order, :J].astype(np.int64), ends=SE[order, J:].astype(np.int64),
+                       values=V[order], objectives=evaluator.objectives, generations=int(res.algorithm.n_gen),
+                       evaluations=len(keys), search_time_s=time.perf_counter() - t0)
 
 
 def solution_from_placement(inst: Instance, start: np.ndarray, end: np.ndarray, solver: str) -> Solution:
-    """A complete solution for a placement: shortest-path routes for the |R| requests, GCA chains."""
+    """A complete solution for a placement: shortest-path routes for the |R| requests, GCA chains.
+
+    Routes use only the servers that can hold one session on their whole span (:func:`routable`);
+    cache slots are what the memory left by the blocks holds (:func:`optim.perf.free_cache_slots`).
+
+    Raises
+    ------
+    NoPathError
+        No chain of routable servers covers every block.
+    """
     A, B = hop_cost_coefficients(inst, "inference")
     shares = request_shares(inst)
     rs, re = routable(inst, start, end)
@@ -223,42 +444,38 @@ def solution_from_placement(inst: Instance, start: np.ndarray, end: np.ndarray, 
                                                cache_slots=int(slots[j])) for j, s in enumerate(inst.servers)])
 
 
-@register("nsga2", "Latency-throughput Pareto front of placements with pymoo's NSGA-II, seeded with petals, "
-          "cg-bprr and gbp-cr; returns the knee (front in details)", features=("placement", "chains", "pareto"))
-def nsga2(inst: Instance, *, population: int = 40, generations: int = 60, seed: int = 0,
-          time_limit: float | None = None) -> Solution:
-    """Solve with NSGA-II and return the knee of the latency-throughput front.
+@register("nsga2", "Pareto front of placements (latency, throughput nu, memory left for caches) with pymoo's "
+          "NSGA-II, seeded with petals, cg-bprr and gbp-cr; returns the knee (front in details)",
+          features=("placement", "chains", "pareto"))
+def nsga2(inst: Instance, *, objectives: tuple[str, ...] = DEFAULT_OBJECTIVES, population: int = 100,
+          generations: int | None = None, time_limit: float | None = None, seed: int = 0,
+          seed_solvers: tuple[str, ...] = SEED_SOLVERS) -> Solution:
+    """Solve with NSGA-II and return the knee of the Pareto front.
 
     Parameters
     ----------
-    population, generations : int
-        NSGA-II population size and generations (termination by generations ...).
-    seed : int
-    time_limit : float, optional
-        ... or by wall-clock seconds instead.
+    objectives, population, generations, time_limit, seed, seed_solvers
+        As :func:`pareto_front`.
 
     Returns
     -------
     Solution
-        The knee placement with routes and GCA chains; ``details["front"]``: every front point's
-        spans and objectives (mean inference time s, nu /s); ``objective`` = the knee's mean
-        inference time.
+        The knee placement with routes and GCA chains; ``objective`` is its mean inference time.
+        ``details["front"]`` lists every front point (:meth:`ParetoFront.records`),
+        ``details["knee"]`` its index. Status ``time_limit`` when the time limit stopped the search.
     """
-    t0 = time.perf_counter()
-    X, F = pareto_front(inst, population=population, generations=generations, seed=seed, time_limit=time_limit)
-    if X.shape[0] == 0:
+    front = pareto_front(inst, objectives=objectives, population=population, generations=generations,
+                         time_limit=time_limit, seed=seed, seed_solvers=seed_solvers)
+    if len(front) == 0:
         return Solution(instance=inst.name, solver="nsga2", status=Status.INFEASIBLE,
-                        message="no placement on the front serves the model (every block hosted with a cache slot)")
-    k = knee_index(np.column_stack([F[:, 0], -F[:, 1]]))
-    start, end = decode(inst, X[k])
-    sol = solution_from_placement(inst, start, end, "nsga2")
-    front = []
-    for x, f in zip(X, F):
-        s, e = decode(inst, x)
-        front.append({"mean_inference_time_s": float(f[0]), "nu_per_s": float(f[1]),
-                      "spans": {inst.servers[j].id: [int(s[j]), int(e[j])] for j in range(inst.num_servers)
-                                if e[j] > s[j]}})
-    return sol.model_copy(update={"objective": float(F[k, 0]), "objective_name": "mean_inference_time_no_wait_s",
-                                  "details": {"front": front, "knee": k, "nu_per_s": float(F[k, 1]),
-                                              "search_time_s": time.perf_counter() - t0,
-                                              "population": population, "generations": generations, "seed": seed}})
+                        message="no placement found serves a request (every block hosted with a cache slot)")
+    k = front.knee()
+    sol = solution_from_placement(inst, front.starts[k], front.ends[k], "nsga2")
+    stopped = time_limit is not None and (generations is None or front.generations < generations)
+    return sol.model_copy(update={
+        "status": Status.TIME_LIMIT if stopped else Status.FEASIBLE,
+        "objective": float(front.values[k, 0]), "objective_name": "mean_inference_time_no_wait_s",
+        "details": {"front": front.records(inst), "knee": k, "objectives": list(front.objectives),
+                    "nu_per_s": float(front.values[k, 1]), "free_memory_gb": float(front.values[k, 2]),
+                    "generations": front.generations, "evaluations": front.evaluations,
+                    "search_time_s": front.search_time_s, "population": population, "seed": seed}})

@@ -1,0 +1,159 @@
+"""Pareto fronts of placements set against the other solvers' placements.
+
+:func:`pareto_report` runs NSGA-II (:func:`optim.solvers.nsga2.pareto_front`), measures the
+placements of the reference solvers on the same objectives, and scores both with the hypervolume
+indicator (pymoo) on one common normalisation. :func:`front_document` is the JSON written by
+``optim pareto --output`` and ``optim solve --solver nsga2 --front``; :func:`plot_front` draws it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .instance import Instance
+from .solvers.nsga2 import (DEFAULT_OBJECTIVES, OBJECTIVES, SEED_SOLVERS, ParetoFront, PlacementObjectives,
+                            solver_placements, normalised_hypervolume, objective_matrix, pareto_front)
+
+FRONT_FORMAT = "optim-front/1"
+
+
+@dataclass
+class FrontReport:
+    """NSGA-II's front, the reference solvers' points and the hypervolumes.
+
+    Attributes
+    ----------
+    front : ParetoFront
+    solver_points : dict of solver name -> array, shape (3,)
+        [mean inference time s, nu /s, memory left for caches GB] of each reference solver's placement.
+    hypervolume : dict of str -> float
+        ``"front"``, ``"solvers"`` (all reference points as one set) and each solver alone, on one
+        scale (:func:`optim.solvers.nsga2.normalised_hypervolume`).
+    dominated_by_front : dict of solver name -> bool
+        Whether some front point dominates the solver's point (weakly better everywhere, strictly
+        somewhere).
+    """
+
+    front: ParetoFront
+    solver_points: dict[str, np.ndarray] = field(default_factory=dict)
+    hypervolume: dict[str, float] = field(default_factory=dict)
+    dominated_by_front: dict[str, bool] = field(default_factory=dict)
+
+
+def dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether point ``a`` dominates ``b`` (both in minimisation form, shape (n_obj,))."""
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+def pareto_report(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: int = 100,
+                  generations: int | None = None, time_limit: float | None = None, seed: int = 0,
+                  solvers=SEED_SOLVERS, progress: Callable[[int, int | None], None] | None = None) -> FrontReport:
+    """Front of NSGA-II, seeded with and compared to ``solvers``.
+
+    Parameters
+    ----------
+    inst : Instance
+    objectives, population, generations, time_limit, seed, progress
+        As :func:`optim.solvers.nsga2.pareto_front`.
+    solvers : sequence of str
+        Reference solvers: their placements seed the search and are scored beside the front.
+
+    Returns
+    -------
+    FrontReport
+    """
+    front = pareto_front(inst, objectives=objectives, population=population, generations=generations,
+                         time_limit=time_limit, seed=seed, seed_solvers=solvers, progress=progress)
+    evaluator = PlacementObjectives(inst, front.objectives)
+    points = {name: np.array(evaluator.raw(s, e)) for s, e, name in solver_placements(inst, solvers)}
+    points = {k: v for k, v in points.items() if v[0] < 1e9}  # a placement that serves no request is no point
+    rep = FrontReport(front=front, solver_points=points)
+    if len(front):
+        F = front.minimised()
+        sets = {"front": F}
+        if points:
+            P = objective_matrix(np.array(list(points.values())), front.objectives)
+            sets["solvers"] = P
+            sets.update({k: P[i:i + 1] for i, k in enumerate(points)})
+            rep.dominated_by_front = {k: any(dominates(f, P[i]) for f in F) for i, k in enumerate(points)}
+        rep.hypervolume = normalised_hypervolume(sets)
+    return rep
+
+
+def front_document(instance: str, details: dict, report: FrontReport | None = None) -> dict:
+    """The JSON document of a front (format ``optim-front/1``).
+
+    Parameters
+    ----------
+    instance : str
+        Instance name.
+    details : dict
+        ``Solution.details`` of an nsga2 solution (``front``, ``knee``, ``objectives`` and the
+        search settings).
+    report : FrontReport, optional
+        Adds the reference solvers' points, whether the front dominates them, and the hypervolumes.
+    """
+    doc = {"format": FRONT_FORMAT, "instance": instance, "objectives": details["objectives"],
+           "knee": details["knee"], "points": details["front"],
+           "search": {k: details[k] for k in ("population", "generations", "evaluations", "search_time_s", "seed")
+                      if k in details}}
+    if report is not None:
+        keys = [OBJECTIVES[o][0] for o in OBJECTIVES]
+        doc["solvers"] = {name: {**dict(zip(keys, map(float, v))), "dominated_by_front": report.dominated_by_front.get(name)}
+                          for name, v in report.solver_points.items()}
+        doc["hypervolume"] = report.hypervolume
+    return doc
+
+
+def plot_front(doc: dict, path: str | Path) -> None:
+    """Draw a front document: mean inference time against nu, coloured by the memory left for caches.
+
+    The points that no other front point beats on latency and nu alone are joined by a line;
+    the knee is a star; each reference solver is a labelled marker. Written atomically.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import save_figure_atomic
+
+    pts = doc["points"]
+    lat = np.array([p["mean_inference_time_s"] for p in pts])
+    nu = np.array([p["nu_per_s"] for p in pts])
+    mem = np.array([p["free_memory_gb"] for p in pts])
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    if "free_memory" in doc["objectives"]:
+        sc = ax.scatter(lat, nu, c=mem, cmap="viridis", s=28, zorder=3, label=f"NSGA-II front ({len(pts)} points)")
+        fig.colorbar(sc, ax=ax, label=OBJECTIVES["free_memory"][1])
+    else:
+        ax.scatter(lat, nu, s=28, zorder=3, label=f"NSGA-II front ({len(pts)} points)")
+    order = np.lexsort((-nu, lat))
+    best, stairs = -np.inf, []
+    for i in order:  # the latency-nu trade-off among the front points
+        if nu[i] > best:
+            best = nu[i]
+            stairs.append(i)
+    ax.step(lat[stairs], nu[stairs], where="post", c="0.5", lw=1, zorder=2)
+    k = doc["knee"]
+    ax.scatter([lat[k]], [nu[k]], marker="*", s=220, c="none", edgecolors="red", linewidths=1.5, zorder=4,
+               label="knee (returned solution)")
+    markers = iter("s^Dvp<>h")
+    for name, p in doc.get("solvers", {}).items():
+        ax.scatter([p["mean_inference_time_s"]], [p["nu_per_s"]], marker=next(markers, "o"), s=60, c="white",
+                   edgecolors="black", zorder=5, label=f"{name} ({p['free_memory_gb']:.0f} GB free)")
+    hv = doc.get("hypervolume")
+    title = f"{doc['instance']}: Pareto front"
+    if hv and "solvers" in hv:
+        title += f" (hypervolume {hv['front']:.3f} vs heuristics {hv['solvers']:.3f})"
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(OBJECTIVES["latency"][1])
+    ax.set_ylabel(OBJECTIVES["nu"][1])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    save_figure_atomic(fig, path)
+    plt.close(fig)
