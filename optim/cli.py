@@ -52,7 +52,7 @@ def _print_json(data: Any) -> None:
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
-    return "-" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+    return "-" if x is None or (isinstance(x, float) and x != x) else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
 def _placement_table(inst: Instance, sol: Solution, ev) -> Table:
@@ -370,6 +370,96 @@ def pareto_cmd(instance_file: str, objectives: str, population: int, generations
     for what, path in (("front", output), ("plot", plot)):
         if path:
             out.print(f"{what} written to {path}", markup=False)
+
+
+class _DefaultRunGroup(click.Group):
+    """``optim bench SPEC`` runs a sweep; ``optim bench report RESULTS`` reports on one."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group("bench", cls=_DefaultRunGroup)
+def bench() -> None:
+    """Benchmark sweeps: `optim bench SPEC --output r.parquet`, then `optim bench report r.parquet`."""
+
+
+@bench.command("run")
+@click.argument("spec_file", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="Results table (.parquet or .csv); runs already in it are skipped.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Run on a local Dask cluster of N workers.")
+@click.option("--scheduler", default=None, help="Run on the Dask scheduler at this address (tcp://host:8786).")
+@click.option("--retry-failed", is_flag=True, help="Run again the runs recorded as failed.")
+def bench_run(spec_file: str, output: str, workers: int | None, scheduler: str | None, retry_failed: bool) -> None:
+    """Run the sweep SPEC_FILE (YAML or JSON): every run solved, validated, evaluated, maybe simulated."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .bench import expand, load_sweep, run_sweep
+
+    if workers is not None and scheduler is not None:
+        raise click.BadParameter("give --workers or --scheduler, not both", param_hint="--workers")
+    spec = load_sweep(spec_file)
+    total = len(expand(spec))
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(f"sweep {spec.name}", total=None)
+
+        def progress(done: int, todo: int, row: dict) -> None:
+            bar.update(task, completed=done, total=todo,
+                       description=f"sweep {spec.name}: {row.get('solver')} on {row.get('instance', '?')}")
+
+        res = run_sweep(spec, output, scheduler=scheduler, workers=workers, retry_failed=retry_failed,
+                        progress=progress)
+    out.print(f"sweep {spec.name}: {total} runs; {res.ran} run now ({res.failed} failed), {res.skipped} already in "
+              f"{output}", markup=False)
+    failed = res.table[res.table["status"] == "failed"]
+    for _, r in failed.head(10).iterrows():
+        out.print(f"  failed: {r['solver']} on {r.get('instance') or r['instance_id']}: {r['error']}", markup=False)
+
+
+@bench.command("report")
+@click.argument("results_file", type=click.Path(dir_okay=False))
+@click.option("--metric", default="mean_inference_time_s", show_default=True,
+              help="Column the solvers are ranked by (lower is better).")
+@click.option("--plots", type=click.Path(file_okay=False), default=None,
+              help="Folder for the plots [default: RESULTS stem + '-plots'].")
+@click.option("--json", "as_json", is_flag=True)
+def bench_report(results_file: str, metric: str, plots: str | None, as_json: bool) -> None:
+    """Compare the solvers of a results table: mean rank, wins, gap to the best, median time; plots."""
+    from pathlib import Path
+
+    from .bench import comparison, plot_report, read_results
+
+    df = read_results(results_file)
+    if metric not in df.columns:
+        raise click.BadParameter(f"{metric!r} is not a column of {results_file}", param_hint="--metric")
+    table = comparison(df, metric)
+    folder = Path(plots) if plots else Path(results_file).with_name(Path(results_file).stem + "-plots")
+    written = plot_report(df, folder, metric)
+    if as_json:
+        _print_json({"comparison": json.loads(table.reset_index().to_json(orient="records")),
+                     "plots": [str(p) for p in written]})
+        return
+    n_inst = df["instance_id"].nunique()
+    t = Table(title=f"{results_file}: {len(df)} runs on {n_inst} instances, ranked by {metric} per instance")
+    t.add_column("solver")
+    for col in ("runs", "failed", "no solution", "mean rank", "wins", "gap to best", "reported gap",
+                "median time s", f"mean of {metric}"):
+        t.add_column(col, justify="right")
+
+    def pct(x: float) -> str:
+        return "-" if x != x else f"{x:.1f}%"
+
+    for s, r in table.iterrows():
+        t.add_row(str(s), str(int(r["runs"])), str(int(r["failed"])), str(int(r["no_solution"])),
+                  f"{r['mean_rank']:.2f}", str(int(r["wins"])), pct(r["mean_gap_to_best_pct"]), pct(r["mean_reported_gap_pct"]),
+                  _fmt(r["median_solve_time_s"], 3), _fmt(r[f"{metric} (mean)"], 4))
+    out.print(t)
+    if written:
+        out.print(f"plots written to {folder}: {', '.join(p.name for p in written)}", markup=False)
 
 
 @main.command("solvers")

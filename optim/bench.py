@@ -1,0 +1,531 @@
+"""Benchmark sweeps: instance generators x parameters x seeds x solvers, solved, validated,
+evaluated, optionally simulated; one tidy row per run; run in-process or on a Dask cluster.
+
+A sweep specification (YAML or JSON, format ``optim-sweep/1``)::
+
+    name: quick
+    instances:
+      - generator: geo                # geo | clustered | random | file
+        params: {servers: [10, 20], region: europe, eta: 0.2}
+        seeds: [0, 1]
+    solvers:
+      - name: cg-bprr
+      - name: bprr-milp
+        label: bprr-milp-5s           # the name in the table, when one solver runs with several settings
+        options: {time_limit: 5}
+    simulate: {requests: 1000, policy: jffc}   # optional
+
+Lists in ``params`` are crossed (every combination); ``seeds`` seed the generator and every solver
+that takes a ``seed`` option (unless its options set one). Generator parameters are the keyword
+arguments of :func:`optim.generators.geo_instance`, :func:`~optim.generators.clustered_instance`,
+:func:`~optim.generators.random_instance` (``servers`` and ``clients`` stand for ``num_servers`` and
+``num_clients``); ``file`` takes ``path`` (relative to the specification).
+
+Every run has a ``run_id``, a hash of everything that defines it, so a re-run skips the runs already
+in the results file; a run that raises is recorded with status ``failed`` and its error, and the
+sweep goes on. Results are written atomically (Parquet or CSV, by suffix) every few seconds, so an
+interrupted sweep loses at most the runs in flight.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+import json
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import OptimError
+from .io import write_atomic
+
+SWEEP_FORMAT = "optim-sweep/1"
+GENERATORS = ("geo", "clustered", "random", "file")
+ALIASES = {"servers": "num_servers", "clients": "num_clients"}
+#: Columns whose values do not depend on timing: equal for the same sweep run anywhere (solvers
+#: stopped by a time limit aside).
+TIMING_COLUMNS = ("solve_time_s", "wall_time_s")
+
+
+class InvalidSweepError(OptimError):
+    """A sweep specification that cannot run: names the field and the reason."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InstanceFamily(_Strict):
+    """One generator with its parameters (lists are crossed) and seeds."""
+
+    generator: Literal["geo", "clustered", "random", "file"]
+    params: dict[str, Any] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+
+
+class SolverRun(_Strict):
+    """One solver with fixed options; ``label`` names it in the results (default: the solver name)."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+
+class SimulateSpec(_Strict):
+    """Simulation of every solved run (see :func:`optim.simulate.simulate`)."""
+
+    policy: str = "jffc"
+    arrivals: Literal["poisson", "trace"] = "poisson"
+    service: Literal["model", "exponential"] = "model"
+    requests: int = Field(1000, ge=1)
+    replications: int = Field(1, ge=1)
+
+
+class SweepSpec(_Strict):
+    """A sweep: instance families x solvers, optionally simulated."""
+
+    format: Literal["optim-sweep/1"] = SWEEP_FORMAT
+    name: str
+    description: str = ""
+    instances: list[InstanceFamily] = Field(min_length=1)
+    solvers: list[SolverRun] = Field(min_length=1)
+    simulate: SimulateSpec | None = None
+
+    @field_validator("solvers")
+    @classmethod
+    def _labels_unique(cls, v: list[SolverRun]) -> list[SolverRun]:
+        labels = [s.label or s.name for s in v]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"solver labels {dup} repeat; give each setting its own 'label'")
+        return v
+
+
+def _generator(name: str) -> Callable:
+    from . import generators
+
+    return {"geo": generators.geo_instance, "clustered": generators.clustered_instance,
+            "random": generators.random_instance}[name]
+
+
+def _check_spec(spec: SweepSpec, source: str) -> None:
+    """Check what pydantic cannot: generator parameters, solver names and options."""
+    from .solvers import get_solver
+    from .errors import UnknownSolverError
+
+    problems = []
+    for i, fam in enumerate(spec.instances):
+        if fam.generator == "file":
+            if set(fam.params) != {"path"}:
+                problems.append(f"instances[{i}].params: {sorted(fam.params)}; generator 'file' takes only 'path'")
+            continue
+        allowed = set(inspect.signature(_generator(fam.generator)).parameters) - {"name"}
+        for key in fam.params:
+            if ALIASES.get(key, key) not in allowed or key in RESULT_COLUMNS:
+                problems.append(f"instances[{i}].params.{key}: not a parameter of generator {fam.generator!r}; "
+                                f"expected one of {', '.join(sorted(allowed | {'servers', 'clients'}))}")
+    for i, s in enumerate(spec.solvers):
+        try:
+            info = get_solver(s.name)
+        except UnknownSolverError as err:
+            problems.append(f"solvers[{i}].name: {err}")
+            continue
+        bad = sorted(set(s.options) - set(info.options))
+        if bad:
+            problems.append(f"solvers[{i}].options: solver {s.name!r} takes no option {', '.join(bad)}; "
+                            f"its options: {', '.join(info.options) or 'none'}")
+    if problems:
+        raise InvalidSweepError(f"{source}: invalid sweep specification:\n  " + "\n  ".join(problems))
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and check a sweep specification (YAML or JSON).
+
+    Raises
+    ------
+    InvalidSweepError
+        Unreadable file, malformed YAML, a field of the wrong type, an unknown generator parameter,
+        solver or solver option; the message names each field and the reason.
+    """
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as err:
+        raise InvalidSweepError(f"{p}: cannot read the sweep specification: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise InvalidSweepError(f"{p}: not valid YAML/JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise InvalidSweepError(f"{p}: a sweep specification is a mapping with 'name', 'instances' and 'solvers'")
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as err:
+        lines = [f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']} (got {e.get('input')!r})"
+                 for e in err.errors()]
+        raise InvalidSweepError(f"{p}: invalid sweep specification:\n  " + "\n  ".join(lines)) from None
+    if any(f.generator == "file" for f in spec.instances):  # resolve instance paths against the spec's folder
+        fams = [f.model_copy(update={"params": {"path": str((p.parent / f.params["path"]).resolve())}})
+                if f.generator == "file" and "path" in f.params else f for f in spec.instances]
+        spec = spec.model_copy(update={"instances": fams})
+    _check_spec(spec, str(p))
+    return spec
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def expand(spec: SweepSpec) -> list[dict]:
+    """Every run of a sweep, in a fixed order: family, parameter combination, seed, solver.
+
+    Returns
+    -------
+    list of dict
+        ``run_id``, ``instance_id``, ``generator``, ``params`` (concrete), ``seed``, ``solver``,
+        ``label``, ``options``, ``simulate`` (dict or None), ``sweep``. Plain data, so runs can be
+        shipped to Dask workers.
+    """
+    runs = []
+    sim = spec.simulate.model_dump() if spec.simulate else None
+    for fam in spec.instances:
+        keys = sorted(fam.params)
+        grids = [v if isinstance(v, list) else [v] for v in (fam.params[k] for k in keys)]
+        for combo in itertools.product(*grids):
+            params = dict(zip(keys, combo))
+            for seed in fam.seeds:
+                inst_def = {"generator": fam.generator, "params": params, "seed": seed}
+                instance_id = _digest(inst_def)
+                for s in spec.solvers:
+                    run = {**inst_def, "instance_id": instance_id, "solver": s.name, "label": s.label or s.name,
+                           "options": dict(s.options), "simulate": sim, "sweep": spec.name}
+                    run["run_id"] = _digest({k: run[k] for k in ("generator", "params", "seed", "solver", "label",
+                                                                  "options", "simulate")})
+                    runs.append(run)
+    return runs
+
+
+def build_instance(run: dict):
+    """The instance of a run: the generator called with its parameters and seed (or the file)."""
+    from .instance import load_instance
+
+    if run["generator"] == "file":
+        return load_instance(run["params"]["path"])
+    func = _generator(run["generator"])
+    kwargs = {ALIASES.get(k, k): v for k, v in run["params"].items()}
+    if "seed" in inspect.signature(func).parameters:
+        kwargs.setdefault("seed", run["seed"])
+    return func(**kwargs)
+
+
+RESULT_COLUMNS = (
+    "run_id", "sweep", "instance_id", "generator", "seed", "instance", "num_servers", "num_clients", "num_blocks",
+    "arrival_rate_per_s", "solver", "solver_name", "options", "status", "feasible", "objective", "objective_name",
+    "bound", "gap", "solve_time_s", "mean_inference_time_s", "mean_inference_time_no_wait_s",
+    "mean_decode_time_per_token_s", "servers_used", "nu_per_s", "rho", "response_time_lower_s",
+    "response_time_upper_s", "sim_mean_response_s", "sim_p95_response_s", "sim_requests", "message", "error",
+    "wall_time_s")
+
+
+def _flat(params: dict) -> dict:
+    """Parameters as table cells: lists and mappings become their JSON text."""
+    return {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in params.items()}
+
+
+def run_one(run: dict) -> dict:
+    """Run one sweep entry and return its row; never raises (a failure is a row with its error).
+
+    The row: the run's identity and instance parameters, the solver's status, objective, bound, gap
+    and time, the validator's metrics (mean inference time with and without waiting, decode time per
+    token), the queueing metrics of its chains (nu, rho, Theorem-4 bounds on the mean response time),
+    and, when asked, the simulated mean and P95 response time.
+    """
+    from .simulate import simulate
+    from .solvers import get_solver, solve
+    from .validate import evaluate
+
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {"run_id": run["run_id"], "sweep": run["sweep"], "instance_id": run["instance_id"],
+                           "generator": run["generator"], "seed": run["seed"], **_flat(run["params"]),
+                           "solver": run["label"], "solver_name": run["solver"],
+                           "options": json.dumps(run["options"], sort_keys=True)}
+    try:
+        inst = build_instance(run)
+        row.update(instance=inst.name, num_servers=inst.num_servers, num_clients=inst.num_clients,
+                   num_blocks=inst.num_blocks, arrival_rate_per_s=inst.total_arrival_rate)
+        options = dict(run["options"])
+        if "seed" in get_solver(run["solver"]).options:
+            options.setdefault("seed", run["seed"])
+        sol = solve(inst, run["solver"], **options)
+        row.update(status=sol.status.value, objective=sol.objective, objective_name=sol.objective_name,
+                   bound=sol.bound, gap=sol.gap, solve_time_s=sol.solve_time_s, message=sol.message or None)
+        if sol.status.has_solution:
+            ev = evaluate(inst, sol)
+            row["feasible"] = ev.feasible
+            for k in ("mean_inference_time_s", "mean_inference_time_no_wait_s", "mean_decode_time_per_token_s",
+                      "servers_used"):
+                row[k] = ev.summary.get(k)
+            for k in ("nu_per_s", "rho", "response_time_lower_s", "response_time_upper_s"):
+                row[k] = ev.queueing.get(k)
+            sim = run.get("simulate")
+            if sim and ev.feasible and ev.queueing.get("rho", np.inf) < 1:
+                res = simulate(inst, sol, seed=run["seed"], **sim)
+                row.update(sim_mean_response_s=res.summary["response_s"]["mean"],
+                           sim_p95_response_s=res.summary["response_s"]["p95"], sim_requests=sim["requests"])
+    except Exception as err:  # recorded, so the sweep goes on
+        row.update(status="failed", error=f"{type(err).__name__}: {err}",
+                   message="".join(traceback.format_exception_only(type(err), err)).strip()[:2000])
+    row["wall_time_s"] = time.perf_counter() - t0
+    return row
+
+
+@dataclass
+class SweepResult:
+    """Outcome of :func:`run_sweep`: the whole table (earlier runs included) and what this call did."""
+
+    table: pd.DataFrame
+    ran: int
+    skipped: int
+    failed: int
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """Read a results table (Parquet or CSV, by suffix).
+
+    Raises
+    ------
+    InvalidSweepError
+        Unreadable, or not a results table (no ``run_id`` column).
+    """
+    p = Path(path)
+    try:
+        df = pd.read_csv(p) if p.suffix.lower() == ".csv" else pd.read_parquet(p)
+    except FileNotFoundError:
+        raise InvalidSweepError(f"{p}: no such results file") from None
+    except Exception as err:
+        raise InvalidSweepError(f"{p}: cannot read the results ({type(err).__name__}: {err})") from None
+    if "run_id" not in df.columns:
+        raise InvalidSweepError(f"{p}: not an optim bench results table (no 'run_id' column)")
+    return df
+
+
+def write_results(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a results table atomically: Parquet, or CSV when the suffix is ``.csv``."""
+    p = Path(path)
+    if p.suffix.lower() == ".csv":
+        write_atomic(p, df.to_csv(index=False))
+        return
+    df = df.copy()
+    for col in df.columns[df.dtypes == object]:  # Parquet needs one type per column
+        kinds = {type(v) for v in df[col] if v is not None and not (isinstance(v, float) and np.isnan(v))}
+        if len(kinds) > 1:
+            df[col] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in df[col]]
+    write_atomic(p, df.to_parquet(index=False))
+
+
+def _table(rows: list[dict], order: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    first = [c for c in RESULT_COLUMNS[:5] if c in df.columns]
+    cols = first + [c for c in df.columns if c not in RESULT_COLUMNS] + [c for c in RESULT_COLUMNS[5:] if c in df.columns]
+    rank = {rid: i for i, rid in enumerate(order)}
+    df = df[cols]
+    return df.iloc[np.argsort([rank.get(r, len(rank)) for r in df["run_id"]], kind="stable")].reset_index(drop=True)
+
+
+def run_sweep(spec: SweepSpec, output: str | Path | None = None, *, scheduler: str | None = None,
+              workers: int | None = None, retry_failed: bool = False, save_every_s: float = 2.0,
+              progress: Callable[[int, int, dict], None] | None = None) -> SweepResult:
+    """Run every run of ``spec`` not already in ``output``.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+    output : path, optional
+        Results file (``.parquet`` or ``.csv``); read first to skip finished runs, rewritten
+        atomically every ``save_every_s`` seconds and at the end (also on interruption).
+    scheduler : str, optional
+        Address of a Dask distributed scheduler (``tcp://host:8786``); the runs go to its workers.
+    workers : int, optional
+        Start a local Dask cluster of this many single-threaded worker processes.
+        Neither: the runs go one after another in this process.
+    retry_failed : bool
+        Run again the runs recorded as failed.
+    progress : callable(done, total, row), optional
+        Called after each run.
+
+    Returns
+    -------
+    SweepResult
+        Rows in the sweep's order, whoever ran them, so local and Dask results line up.
+    """
+    runs = expand(spec)
+    order = [r["run_id"] for r in runs]
+    old: list[dict] = []
+    if output is not None and Path(output).exists():
+        prev = read_results(output)
+        keep = prev if not retry_failed else prev[prev["status"] != "failed"]
+        old = [{k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))}
+               for r in keep.to_dict("records")]
+    done_ids = {r["run_id"] for r in old}
+    todo = [r for r in runs if r["run_id"] not in done_ids]
+    new: list[dict] = []
+    last_save = time.monotonic()
+
+    def record(row: dict) -> None:
+        nonlocal last_save
+        new.append(row)
+        if progress is not None:
+            progress(len(new), len(todo), row)
+        if output is not None and time.monotonic() - last_save >= save_every_s:
+            write_results(_table(old + new, order), output)
+            last_save = time.monotonic()
+
+    try:
+        if scheduler is None and workers is None:
+            for run in todo:
+                record(run_one(run))
+        else:
+            _run_on_dask(todo, record, scheduler, workers)
+    finally:
+        if output is not None and (new or not Path(output).exists()):
+            write_results(_table(old + new, order), output)
+    table = _table(old + new, order)
+    return SweepResult(table, ran=len(new), skipped=len(runs) - len(todo),
+                       failed=sum(r.get("status") == "failed" for r in new))
+
+
+def _run_on_dask(todo: list[dict], record: Callable[[dict], None], scheduler: str | None,
+                 workers: int | None) -> None:
+    """Submit every run to Dask and record rows as they complete (a lost worker is a failed row)."""
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        futures = client.map(run_one, todo, pure=False)
+        run_of = {f.key: r for f, r in zip(futures, todo)}
+        for fut in as_completed(futures):
+            try:
+                row = fut.result()
+            except Exception as err:  # the worker died or the task was lost
+                r = run_of[fut.key]
+                row = {"run_id": r["run_id"], "sweep": r["sweep"], "instance_id": r["instance_id"],
+                       "generator": r["generator"], "seed": r["seed"], **_flat(r["params"]), "solver": r["label"],
+                       "solver_name": r["solver"], "options": json.dumps(r["options"], sort_keys=True),
+                       "status": "failed", "error": f"{type(err).__name__}: {err}"}
+            record(row)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+def comparison(df: pd.DataFrame, metric: str = "mean_inference_time_s") -> pd.DataFrame:
+    """Per solver: runs, failures, mean rank, wins, mean gap to the best, median solve time.
+
+    Each instance (``instance_id``) ranks the solvers that produced a feasible solution by ``metric``
+    (lower is better; ties share the average rank; a solver without a solution ranks last). The gap
+    to the best is ``metric / best - 1`` on that instance; the reported gap is the solver's own
+    optimality gap (MILPs), where it gives one.
+
+    Returns
+    -------
+    DataFrame indexed by solver, sorted by mean rank.
+    """
+    d = df.copy()
+    ok = (d["status"].isin(["optimal", "feasible", "time_limit"])) & (d.get("feasible") == True)  # noqa: E712
+    d["_metric"] = np.where(ok, pd.to_numeric(d.get(metric), errors="coerce"), np.nan)
+    d["rank"] = d.groupby("instance_id")["_metric"].rank(method="average", na_option="bottom")
+    best = d.groupby("instance_id")["_metric"].transform("min")
+    d["gap_to_best"] = d["_metric"] / best - 1.0
+    d["win"] = ok & np.isclose(d["_metric"], best, rtol=1e-9, atol=0)
+    g = d.groupby("solver")
+    out = pd.DataFrame({
+        "runs": g.size(),
+        "failed": g["status"].apply(lambda s: int((s == "failed").sum())),
+        "no_solution": g.apply(lambda x: int((~x["status"].isin(["optimal", "feasible", "time_limit", "failed"])).sum()),
+                               include_groups=False),
+        "mean_rank": g["rank"].mean(),
+        "wins": g["win"].sum().astype(int),
+        "mean_gap_to_best_pct": 100 * g["gap_to_best"].mean(),
+        "mean_reported_gap_pct": 100 * pd.to_numeric(d["gap"], errors="coerce").groupby(d["solver"]).mean(),
+        "median_solve_time_s": pd.to_numeric(d["solve_time_s"], errors="coerce").groupby(d["solver"]).median(),
+        f"{metric} (mean)": g["_metric"].mean(),
+    })
+    return out.sort_values("mean_rank")
+
+
+def plot_report(df: pd.DataFrame, folder: str | Path, metric: str = "mean_inference_time_s") -> list[Path]:
+    """Write the report's plots into ``folder`` (created): objective vs servers, solve time vs servers
+    (log-log), response time vs load. Returns the files written (a plot without data is skipped)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import save_figure_atomic
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    d = df[df["status"].isin(["optimal", "feasible", "time_limit"])].copy()
+    written = []
+
+    def by_solver(ycol: str, xcol: str = "num_servers"):
+        if d.empty or ycol not in d or xcol not in d:
+            return {}
+        g = d.dropna(subset=[ycol, xcol]).groupby(["solver", xcol])[ycol].mean().reset_index()
+        return {s: (x[xcol].to_numpy(float), x[ycol].to_numpy(float)) for s, x in g.groupby("solver")}
+
+    for fname, ycol, ylabel, loglog in (("objective_vs_servers.png", metric, f"{metric} (mean over runs)", False),
+                                        ("time_vs_servers.png", "solve_time_s", "solve time (s)", True)):
+        series = by_solver(ycol)
+        if not series:
+            continue
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for s, (x, y) in sorted(series.items()):
+            ax.plot(x, y, marker="o", label=s)
+        ax.set_xlabel("servers")
+        ax.set_ylabel(ylabel)
+        if loglog:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+        elif max(x.max() for x, _ in series.values()) / max(min(x.min() for x, _ in series.values()), 1) > 20:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        save_figure_atomic(fig, folder / fname)
+        plt.close(fig)
+        written.append(folder / fname)
+
+    ycol = "sim_mean_response_s" if d.get("sim_mean_response_s") is not None and d["sim_mean_response_s"].notna().any() \
+        else "response_time_lower_s"
+    if ycol in d and d[ycol].notna().any():
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for s, x in sorted(d.dropna(subset=[ycol, "rho"]).groupby("solver")):
+            x = x.sort_values("rho")
+            ax.plot(x["rho"], x[ycol], marker="o", ls="", label=s, alpha=0.8)
+        ax.set_xlabel("load rho = lambda / nu")
+        ax.set_ylabel("simulated mean response time (s)" if ycol.startswith("sim") else
+                      "mean response time, Theorem-4 lower bound (s)")
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        save_figure_atomic(fig, folder / "response_vs_load.png")
+        plt.close(fig)
+        written.append(folder / "response_vs_load.png")
+    return written

@@ -1,0 +1,55 @@
+"""Pictures of a solution: the placement as one bar of blocks per server."""
+from __future__ import annotations
+
+from typing import Any
+
+from .instance import Instance
+from .solution import Solution
+
+
+def plot_placement(inst: Instance, sol: Solution, ax: Any = None) -> Any:
+    """Draw a placement: one row per server, a bar over the blocks ``[start, end)`` it holds,
+    coloured by GPU, labelled with the cache slots it reserves.
+
+    Parameters
+    ----------
+    inst : Instance
+    sol : Solution
+        Any solution with a placement.
+    ax : matplotlib Axes, optional
+        Drawn on a new figure when not given.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        The solution has no placement.
+    """
+    import matplotlib.pyplot as plt
+
+    if not sol.placement:
+        raise ValueError(f"solution of {sol.solver!r} has no placement (status {sol.status.value})")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 0.28 * inst.num_servers + 1.2))
+    span = {p.server: p for p in sol.placement}
+    gpus = sorted({s.gpu or "?" for s in inst.servers})
+    colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(gpus)}
+    for row, s in enumerate(inst.servers):
+        p = span.get(s.id)
+        if p is not None and p.end > p.start:
+            ax.barh(row, p.end - p.start, left=p.start, color=colours[s.gpu or "?"], edgecolor="black", lw=0.5)
+            ax.text(p.end + 0.3, row, f"{p.cache_slots} slots", va="center", fontsize=7)
+    ax.set_yticks(range(inst.num_servers),
+                  [f"{s.id} {s.city or ''}".strip() for s in inst.servers], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, inst.num_blocks * 1.15)
+    ax.set_xlabel(f"block (L = {inst.num_blocks})")
+    ax.set_title(f"{inst.name}: placement of {sol.solver}", fontsize=10)
+    for g in gpus:
+        ax.barh([], [], color=colours[g], label=g)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
