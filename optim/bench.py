@@ -233,9 +233,13 @@ RESULT_COLUMNS = (
     "wall_time_s")
 
 
-def _flat(params: dict) -> dict:
-    """Parameters as table cells: lists and mappings become their JSON text."""
-    return {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in params.items()}
+def _identity(run: dict) -> dict[str, Any]:
+    """The columns that say which run a row is: ids, generator, seed, parameters (lists and mappings
+    as their JSON text), solver label and name, options (JSON)."""
+    params = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in run["params"].items()}
+    return {"run_id": run["run_id"], "sweep": run["sweep"], "instance_id": run["instance_id"],
+            "generator": run["generator"], "seed": run["seed"], **params, "solver": run["label"],
+            "solver_name": run["solver"], "options": json.dumps(run["options"], sort_keys=True)}
 
 
 def run_one(run: dict) -> dict:
@@ -251,10 +255,7 @@ def run_one(run: dict) -> dict:
     from .validate import evaluate
 
     t0 = time.perf_counter()
-    row: dict[str, Any] = {"run_id": run["run_id"], "sweep": run["sweep"], "instance_id": run["instance_id"],
-                           "generator": run["generator"], "seed": run["seed"], **_flat(run["params"]),
-                           "solver": run["label"], "solver_name": run["solver"],
-                           "options": json.dumps(run["options"], sort_keys=True)}
+    row = _identity(run)
     try:
         inst = build_instance(run)
         row.update(instance=inst.name, num_servers=inst.num_servers, num_clients=inst.num_clients,
@@ -418,11 +419,7 @@ def _run_on_dask(todo: list[dict], record: Callable[[dict], None], scheduler: st
             try:
                 row = fut.result()
             except Exception as err:  # the worker died or the task was lost
-                r = run_of[fut.key]
-                row = {"run_id": r["run_id"], "sweep": r["sweep"], "instance_id": r["instance_id"],
-                       "generator": r["generator"], "seed": r["seed"], **_flat(r["params"]), "solver": r["label"],
-                       "solver_name": r["solver"], "options": json.dumps(r["options"], sort_keys=True),
-                       "status": "failed", "error": f"{type(err).__name__}: {err}"}
+                row = {**_identity(run_of[fut.key]), "status": "failed", "error": f"{type(err).__name__}: {err}"}
             record(row)
     finally:
         client.close()

@@ -337,9 +337,7 @@ def pareto_cmd(instance_file: str, objectives: str, population: int, generations
     if len(f) == 0:
         err.print("no placement found serves a request", markup=False)
         sys.exit(EXIT_INFEASIBLE)
-    details = {"front": f.records(inst), "knee": f.knee(), "objectives": list(f.objectives), "population": population,
-               "generations": f.generations, "evaluations": f.evaluations, "search_time_s": f.search_time_s,
-               "seed": seed}
+    details = f.details(inst)
     doc = front_document(inst.name, details, rep)
     if output:
         write_json_atomic(output, doc)

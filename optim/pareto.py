@@ -15,7 +15,7 @@ import numpy as np
 
 from .instance import Instance
 from .solvers.nsga2 import (DEFAULT_OBJECTIVES, OBJECTIVES, SEED_SOLVERS, ParetoFront, PlacementObjectives,
-                            solver_placements, normalised_hypervolume, objective_matrix, pareto_front)
+                            normalised_hypervolume, objective_matrix, pareto_front, solver_placements)
 
 FRONT_FORMAT = "optim-front/1"
 
@@ -65,10 +65,12 @@ def pareto_report(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: 
     -------
     FrontReport
     """
+    placements = solver_placements(inst, solvers)
     front = pareto_front(inst, objectives=objectives, population=population, generations=generations,
-                         time_limit=time_limit, seed=seed, seed_solvers=solvers, progress=progress)
+                         time_limit=time_limit, seed=seed, seeds=[(s, e) for s, e, _ in placements],
+                         progress=progress)
     evaluator = PlacementObjectives(inst, front.objectives)
-    points = {name: np.array(evaluator.raw(s, e)) for s, e, name in solver_placements(inst, solvers)}
+    points = {name: np.array(evaluator.raw(s, e)) for s, e, name in placements}
     points = {k: v for k, v in points.items() if v[0] < 1e9}  # a placement that serves no request is no point
     rep = FrontReport(front=front, solver_points=points)
     if len(front):

@@ -14,7 +14,7 @@ from optim.perf import hop_cost_coefficients
 from optim.routing import BoundaryGraph, NoPathError, shortest_hops
 from optim.solution import Status
 from optim.solvers.nsga2 import (PlacementObjectives, decode, max_blocks, non_dominated, normalised_hypervolume,
-                                 objective_matrix, pareto_front, repair_spans, seed_placements,
+                                 objective_matrix, pareto_front, repair_spans, solver_placements,
                                  solution_from_placement)
 
 from conftest import INSTANCES
@@ -66,7 +66,7 @@ def test_no_front_point_dominated_by_a_heuristic(run):
     F = objective_matrix(np.array([[p["mean_inference_time_s"], p["nu_per_s"], p["free_memory_gb"]]
                                    for p in sol.details["front"]]), objs)
     ev = PlacementObjectives(inst, objs)
-    for start, end in seed_placements(inst):
+    for start, end, _ in solver_placements(inst):
         h = ev.minimised(start, end)
         assert not any(dominates(h, f) for f in F)
 
@@ -96,7 +96,7 @@ def test_front_matches_brute_force_on_tiny_instances(seed):
     if len(V) == 0:
         pytest.skip("no placement serves a request")
     truth = V[non_dominated(objective_matrix(V, ev.objectives))]
-    f = pareto_front(inst, population=40, generations=50, seed=seed, seed_solvers=())
+    f = pareto_front(inst, population=40, generations=50, seed=seed, seeds=[])
     for t in truth:  # every true Pareto point is on the front, with the same objective values
         assert np.any(np.all(np.isclose(f.values, t, rtol=1e-9, atol=1e-12), axis=1)), (t, f.values)
 

@@ -167,17 +167,17 @@ class PlacementObjectives:
                 self._cache[key] = (float(self.w @ costs), nu, free)
         return self._cache[key]
 
+    def evaluated(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every placement evaluated so far: starts, ends (n, J) and raw values (n, 3)."""
+        J = self.inst.num_servers
+        SE = np.array([np.frombuffer(k, dtype=np.int32) for k in self._cache], dtype=np.int64).reshape(-1, 2 * J)
+        return SE[:, :J], SE[:, J:], np.array(list(self._cache.values())).reshape(-1, 3)
+
     def minimised(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """The chosen objectives in minimisation form (maximised ones negated), shape (n_obj,)."""
         lat, nu, free = self.raw(start, end)
         values = {"latency": lat, "nu": -nu, "free_memory": -free}
         return np.array([values[o] for o in self.objectives])
-
-
-def evaluate_placement(inst: Instance, start: np.ndarray, end: np.ndarray) -> tuple[float, float]:
-    """(mean inference time s, total service rate nu /s) of a placement; (PENALTY, 0) without a chain."""
-    lat, nu, _ = PlacementObjectives(inst).raw(np.asarray(start), np.asarray(end))
-    return lat, nu
 
 
 def knee_index(F: np.ndarray) -> int:
@@ -227,12 +227,8 @@ def normalised_hypervolume(sets: dict[str, np.ndarray], offset: float = 0.1) -> 
     return {k: float(hv((np.atleast_2d(v) - lo) / span)) if np.size(v) else 0.0 for k, v in sets.items()}
 
 
-def seed_placements(inst: Instance, solvers=SEED_SOLVERS) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Placements of the given solvers (whichever find one) for the initial population."""
-    return [(s, e) for s, e, _ in solver_placements(inst, solvers)]
-
-
-def solver_placements(inst: Instance, solvers) -> list[tuple[np.ndarray, np.ndarray, str]]:
+def solver_placements(inst: Instance, solvers=SEED_SOLVERS) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """(start, end, solver name) of each of ``solvers`` that finds a placement; spans shape (J,)."""
     from .base import get_solver
 
     out = []
@@ -258,6 +254,8 @@ class ParetoFront:
     generations, evaluations : int
         Generations run and distinct placements evaluated.
     search_time_s : float
+    population, seed : int
+        The search settings.
     """
 
     starts: np.ndarray
@@ -267,6 +265,8 @@ class ParetoFront:
     generations: int
     evaluations: int
     search_time_s: float
+    population: int
+    seed: int
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -278,6 +278,13 @@ class ParetoFront:
     def knee(self) -> int:
         """Index of the knee point (:func:`knee_index`)."""
         return knee_index(self.minimised())
+
+    def details(self, inst: Instance) -> dict:
+        """JSON-ready summary: ``front`` (:meth:`records`), ``knee``, ``objectives`` and the search
+        settings and effort; what an nsga2 solution carries in ``details``."""
+        return {"front": self.records(inst), "knee": self.knee(), "objectives": list(self.objectives),
+                "population": self.population, "seed": self.seed, "generations": self.generations,
+                "evaluations": self.evaluations, "search_time_s": self.search_time_s}
 
     def records(self, inst: Instance) -> list[dict]:
         """One JSON-ready dict per point: the three measures and the spans of servers holding blocks."""
@@ -330,7 +337,8 @@ def _problem_and_repair(evaluator: PlacementObjectives):
 
 def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: int = 100,
                  generations: int | None = None, time_limit: float | None = None, seed: int = 0,
-                 seed_solvers=SEED_SOLVERS, progress: Callable[[int, int | None], None] | None = None) -> ParetoFront:
+                 seeds: list[tuple[np.ndarray, np.ndarray]] | None = None,
+                 progress: Callable[[int, int | None], None] | None = None) -> ParetoFront:
     """Run NSGA-II (Deb et al. 2002, pymoo) over placements and return the non-dominated ones.
 
     Parameters
@@ -347,8 +355,9 @@ def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: i
         whichever comes first.
     seed : int
         Seeds the random initial population and pymoo; the same seed gives the same front.
-    seed_solvers : sequence of str
-        Solvers whose placements join the initial population (e.g. add ``"bprr-milp"``).
+    seeds : list of (start, end), optional
+        Placements for the initial population; default those of :data:`SEED_SOLVERS`
+        (:func:`solver_placements`).
     progress : callable(generation, total or None), optional
         Called after every generation.
 
@@ -378,7 +387,9 @@ def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: i
     evaluator = PlacementObjectives(inst, objectives)
     problem, repair = _problem_and_repair(evaluator)
     rng = np.random.default_rng(seed)
-    seeds = [encode(s, e) for s, e in seed_placements(inst, seed_solvers)]
+    if seeds is None:
+        seeds = [(s, e) for s, e, _ in solver_placements(inst)]
+    seeds = [encode(s, e) for s, e in seeds]
     n_random = max(population - len(seeds), 1)
     X0 = rng.integers(problem.xl.astype(np.int64), problem.xu.astype(np.int64) + 1,
                       size=(n_random, problem.n_var)).astype(float)
@@ -401,17 +412,14 @@ def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: i
     t0 = time.perf_counter()
     res = minimize(problem, algorithm, TerminationCollection(*limits), seed=seed, callback=_Progress(), verbose=False)
     # every placement ever evaluated counts, so no good point is lost to crowding
-    keys = list(evaluator._cache)
-    J = inst.num_servers
-    SE = np.array([np.frombuffer(k, dtype=np.int32) for k in keys]).reshape(-1, 2 * J)
-    V = np.array([evaluator._cache[k] for k in keys]).reshape(-1, 3)
+    S, E, V = evaluator.evaluated()
     ok = V[:, 0] < PENALTY
-    SE, V = SE[ok], V[ok]
+    S, E, V = S[ok], E[ok], V[ok]
     keep = non_dominated(objective_matrix(V, evaluator.objectives)) if len(V) else np.zeros(0, dtype=np.int64)
     order = keep[np.lexsort((-V[keep, 1], V[keep, 0]))]
-    return ParetoFront(starts=SE[order, :J].astype(np.int64), ends=SE[order, J:].astype(np.int64),
-                       values=V[order], objectives=evaluator.objectives, generations=int(res.algorithm.n_gen),
-                       evaluations=len(keys), search_time_s=time.perf_counter() - t0)
+    return ParetoFront(starts=S[order], ends=E[order], values=V[order], objectives=evaluator.objectives,
+                       generations=int(res.algorithm.n_gen), evaluations=len(V), search_time_s=time.perf_counter() - t0,
+                       population=population, seed=seed)
 
 
 def solution_from_placement(inst: Instance, start: np.ndarray, end: np.ndarray, solver: str) -> Solution:
@@ -465,7 +473,8 @@ def nsga2(inst: Instance, *, objectives: tuple[str, ...] = DEFAULT_OBJECTIVES, p
         ``details["knee"]`` its index. Status ``time_limit`` when the time limit stopped the search.
     """
     front = pareto_front(inst, objectives=objectives, population=population, generations=generations,
-                         time_limit=time_limit, seed=seed, seed_solvers=seed_solvers)
+                         time_limit=time_limit, seed=seed,
+                         seeds=[(s, e) for s, e, _ in solver_placements(inst, seed_solvers)])
     if len(front) == 0:
         return Solution(instance=inst.name, solver="nsga2", status=Status.INFEASIBLE,
                         message="no placement found serves a request (every block hosted with a cache slot)")
@@ -475,7 +484,5 @@ def nsga2(inst: Instance, *, objectives: tuple[str, ...] = DEFAULT_OBJECTIVES, p
     return sol.model_copy(update={
         "status": Status.TIME_LIMIT if stopped else Status.FEASIBLE,
         "objective": float(front.values[k, 0]), "objective_name": "mean_inference_time_no_wait_s",
-        "details": {"front": front.records(inst), "knee": k, "objectives": list(front.objectives),
-                    "nu_per_s": float(front.values[k, 1]), "free_memory_gb": float(front.values[k, 2]),
-                    "generations": front.generations, "evaluations": front.evaluations,
-                    "search_time_s": front.search_time_s, "population": population, "seed": seed}})
+        "details": {**front.details(inst), "nu_per_s": float(front.values[k, 1]),
+                    "free_memory_gb": float(front.values[k, 2])}})
