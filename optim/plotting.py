@@ -29,6 +29,7 @@ def plot_placement(inst: Instance, sol: Solution, ax: Any = None) -> Any:
         The solution has no placement.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     if not sol.placement:
         raise ValueError(f"solution of {sol.solver!r} has no placement (status {sol.status.value})")
@@ -48,8 +49,7 @@ def plot_placement(inst: Instance, sol: Solution, ax: Any = None) -> Any:
     ax.set_xlim(0, inst.num_blocks * 1.15)
     ax.set_xlabel(f"block (L = {inst.num_blocks})")
     ax.set_title(f"{inst.name}: placement of {sol.solver}", fontsize=10)
-    for g in gpus:
-        ax.barh([], [], color=colours[g], label=g)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(handles=[Patch(facecolor=colours[g], edgecolor="black", label=g) for g in gpus], fontsize=7,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="x", alpha=0.3)
     return ax
