@@ -140,7 +140,15 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
         raise click.BadParameter(f"solver {solver_name!r} gives no Pareto front; use one with feature 'pareto' "
                                  f"({', '.join(n for n, i in REGISTRY.items() if 'pareto' in i.features)})",
                                  param_hint="--front")
-    sol = solve(inst, solver_name, **options)
+    if get_solver(solver_name).reports_progress and not as_json:
+        from rich.progress import Progress
+
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task(solver_name, total=None)
+            sol = solve(inst, solver_name, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                        **options)
+    else:
+        sol = solve(inst, solver_name, **options)
     if output:
         write_json_atomic(output, sol.model_dump(mode="json"))
     if front and sol.status.has_solution:
@@ -444,7 +452,7 @@ def bench_report(results_file: str, metric: str, plots: str | None, as_json: boo
     n_inst = df["instance_id"].nunique()
     t = Table(title=f"{results_file}: {len(df)} runs on {n_inst} instances, ranked by {metric} per instance")
     t.add_column("solver")
-    for col in ("runs", "failed", "no solution", "mean rank", "wins", "gap to best", "reported gap",
+    for col in ("runs", "failed", "no solution", "mean rank", "wins", "gap to best", "gap to bound",
                 "median time s", f"mean of {metric}"):
         t.add_column(col, justify="right")
 
@@ -453,7 +461,7 @@ def bench_report(results_file: str, metric: str, plots: str | None, as_json: boo
 
     for s, r in table.iterrows():
         t.add_row(str(s), str(int(r["runs"])), str(int(r["failed"])), str(int(r["no_solution"])),
-                  f"{r['mean_rank']:.2f}", str(int(r["wins"])), pct(r["mean_gap_to_best_pct"]), pct(r["mean_reported_gap_pct"]),
+                  f"{r['mean_rank']:.2f}", str(int(r["wins"])), pct(r["mean_gap_to_best_pct"]), pct(r["mean_gap_to_bound_pct"]),
                   _fmt(r["median_solve_time_s"], 3), _fmt(r[f"{metric} (mean)"], 4))
     out.print(t)
     if written:

@@ -145,3 +145,23 @@ def test_shipped_sweeps_load():
     for p in specs:
         runs = expand(load_sweep(p))
         assert runs and len({r["run_id"] for r in runs}) == len(runs)
+
+
+def test_comparison_by_hand():
+    rows = []
+    for iid, vals in (("i1", {"a": 1.0, "b": 2.0, "c": 2.0}), ("i2", {"a": 3.0, "b": 1.5, "c": None})):
+        for s, v in vals.items():
+            rows.append({"instance_id": iid, "solver": s, "status": "feasible" if v else "failed",
+                         "feasible": bool(v), "mean_inference_time_s": v, "solve_time_s": 1.0,
+                         "mean_decode_time_per_token_s": v and v / 10, "gap": None,
+                         "objective_name": "mean_decode_time_per_token_s" if s == "a" else "x",
+                         "bound": 0.08 if s == "a" else None})
+    t = comparison(pd.DataFrame(rows))
+    assert t.loc["a", "mean_rank"] == pytest.approx((1 + 2) / 2)
+    assert t.loc["b", "mean_rank"] == pytest.approx((2.5 + 1) / 2)  # ties share the average rank
+    assert t.loc["c", "mean_rank"] == pytest.approx((2.5 + 3) / 2)  # a failure ranks last
+    assert list(t["wins"].loc[["a", "b", "c"]]) == [1, 1, 0] and t.loc["c", "failed"] == 1
+    assert t.loc["a", "mean_gap_to_best_pct"] == pytest.approx(100 * (0 + 1.0) / 2)
+    # a's bound 0.08 s/token on both instances: decode times 0.1/0.3 (a), 0.2/0.15 (b), 0.2 (c)
+    assert t.loc["a", "mean_gap_to_bound_pct"] == pytest.approx(100 * ((0.1 / 0.08 - 1) + (0.3 / 0.08 - 1)) / 2)
+    assert t.loc["c", "mean_gap_to_bound_pct"] == pytest.approx(100 * (0.2 / 0.08 - 1))

@@ -35,8 +35,15 @@ class SolverInfo:
 
     @property
     def options(self) -> dict[str, Any]:
+        """Keyword options with their defaults (``progress``, a callback, is not an option)."""
         sig = inspect.signature(self.func)
-        return {p.name: p.default for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY}
+        return {p.name: p.default for p in sig.parameters.values()
+                if p.kind is p.KEYWORD_ONLY and p.name != "progress"}
+
+    @property
+    def reports_progress(self) -> bool:
+        """Whether the solver takes a ``progress(done, total)`` callback."""
+        return "progress" in inspect.signature(self.func).parameters
 
     def is_available(self) -> bool:
         return True
@@ -82,7 +89,8 @@ def infeasibility_reason(inst: Instance) -> str | None:
     return None
 
 
-def solve(instance: Instance, solver: str = DEFAULT_SOLVER, **options: Any) -> Solution:
+def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callable[[int, int | None], None] | None = None,
+          **options: Any) -> Solution:
     """Solve an instance with a registered solver and validate the answer.
 
     Parameters
@@ -90,6 +98,9 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, **options: Any) -> S
     instance : Instance
     solver : str
         A name from ``optim solvers`` (``REGISTRY``).
+    progress : callable(done, total or None), optional
+        Called as the search advances, by solvers that report progress (``reports_progress``);
+        ignored by the others.
     **options
         The solver's keyword options (see ``get_solver(name).options``).
 
@@ -118,7 +129,7 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, **options: Any) -> S
     if reason is not None:
         return Solution(instance=instance.name, solver=solver, status=Status.INFEASIBLE, message=reason,
                         options=options, solve_time_s=time.perf_counter() - t0)
-    sol = info.func(instance, **options)
+    sol = info.func(instance, **options, **({"progress": progress} if progress and info.reports_progress else {}))
     elapsed = time.perf_counter() - t0
     update: dict[str, Any] = {"solve_time_s": elapsed, "options": {**allowed, **options}}
     if sol.status.has_solution:

@@ -457,13 +457,16 @@ def solution_from_placement(inst: Instance, start: np.ndarray, end: np.ndarray, 
           features=("placement", "chains", "pareto"))
 def nsga2(inst: Instance, *, objectives: tuple[str, ...] = DEFAULT_OBJECTIVES, population: int = 100,
           generations: int | None = None, time_limit: float | None = None, seed: int = 0,
-          seed_solvers: tuple[str, ...] = SEED_SOLVERS) -> Solution:
+          seed_solvers: tuple[str, ...] = SEED_SOLVERS,
+          progress: Callable[[int, int | None], None] | None = None) -> Solution:
     """Solve with NSGA-II and return the knee of the Pareto front.
 
     Parameters
     ----------
-    objectives, population, generations, time_limit, seed, seed_solvers
+    objectives, population, generations, time_limit, seed, progress
         As :func:`pareto_front`.
+    seed_solvers : tuple of str
+        Solvers whose placements join the initial population (e.g. add ``"bprr-milp"``).
 
     Returns
     -------
@@ -474,7 +477,7 @@ def nsga2(inst: Instance, *, objectives: tuple[str, ...] = DEFAULT_OBJECTIVES, p
     """
     front = pareto_front(inst, objectives=objectives, population=population, generations=generations,
                          time_limit=time_limit, seed=seed,
-                         seeds=[(s, e) for s, e, _ in solver_placements(inst, seed_solvers)])
+                         seeds=[(s, e) for s, e, _ in solver_placements(inst, seed_solvers)], progress=progress)
     if len(front) == 0:
         return Solution(instance=inst.name, solver="nsga2", status=Status.INFEASIBLE,
                         message="no placement found serves a request (every block hosted with a cache slot)")
