@@ -20,7 +20,7 @@ from .io import save_figure_atomic, write_json_atomic
 from .solution import Solution, load_solution
 from .solvers import REGISTRY, get_solver, solve
 from .validate import evaluate
-from .solvers.nsga2 import DEFAULT_OBJECTIVES, SEED_SOLVERS
+from .solvers.nsga2 import DEFAULT_OBJECTIVES, SEED_SOLVERS, check_objectives
 
 EXIT_OK, EXIT_INFEASIBLE, EXIT_BAD_INPUT = 0, 1, 2
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)  # no wrapping when piped
@@ -331,7 +331,7 @@ def pareto_cmd(instance_file: str, objectives: str, population: int, generations
     from .pareto import front_document, plot_front, pareto_report
 
     inst = load_instance(instance_file)
-    objs = tuple(o.strip() for o in objectives.split(",") if o.strip())
+    objs = check_objectives(o.strip() for o in objectives.split(",") if o.strip())
     names = tuple(n.strip() for n in solver_names.split(",") if n.strip())
     for n in names:
         get_solver(n)

@@ -114,6 +114,16 @@ OBJECTIVES = {
 DEFAULT_OBJECTIVES = ("latency", "nu", "free_memory")
 
 
+def check_objectives(objectives) -> tuple[str, ...]:
+    """The objectives as a tuple; :class:`InvalidOptionError` unless two or three distinct keys of
+    :data:`OBJECTIVES`."""
+    objectives = tuple(objectives)
+    if any(o not in OBJECTIVES for o in objectives) or len(set(objectives)) != len(objectives) or len(objectives) < 2:
+        raise InvalidOptionError(f"objectives: {list(objectives)}; expected two or three distinct of "
+                                 f"{', '.join(OBJECTIVES)}")
+    return objectives
+
+
 class PlacementObjectives:
     """Evaluates placements on the chosen objectives, caching results by placement.
 
@@ -138,13 +148,8 @@ class PlacementObjectives:
     """
 
     def __init__(self, inst: Instance, objectives=DEFAULT_OBJECTIVES):
-        objectives = tuple(objectives)
-        bad = [o for o in objectives if o not in OBJECTIVES]
-        if bad or len(objectives) < 2 or len(set(objectives)) != len(objectives):
-            raise InvalidOptionError(f"objectives: {list(objectives)}; expected two or three distinct of "
-                                     f"{', '.join(OBJECTIVES)}")
         self.inst = inst
-        self.objectives = objectives
+        self.objectives = check_objectives(objectives)
         self.A, self.B = hop_cost_coefficients(inst, "inference")
         w = inst.arrival_rates / inst.total_arrival_rate
         self.clients = np.flatnonzero(w > 0)
