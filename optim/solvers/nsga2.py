@@ -64,6 +64,7 @@ def decode(inst: Instance, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Genome [a_0, m_0, a_1, m_1, ...] (shape (2J,), float for pymoo) of spans (start, end), shape (J,)."""
     return np.column_stack([start, end - start]).ravel().astype(float)
 
 
