@@ -316,6 +316,11 @@ def read_results(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def _missing(v: Any) -> bool:
+    """None or NaN: an empty cell."""
+    return v is None or (isinstance(v, float) and np.isnan(v))
+
+
 def write_results(df: pd.DataFrame, path: str | Path) -> None:
     """Write a results table atomically: Parquet, or CSV when the suffix is ``.csv``."""
     p = Path(path)
@@ -324,9 +329,8 @@ def write_results(df: pd.DataFrame, path: str | Path) -> None:
         return
     df = df.copy()
     for col in df.columns[df.dtypes == object]:  # Parquet needs one type per column
-        kinds = {type(v) for v in df[col] if v is not None and not (isinstance(v, float) and np.isnan(v))}
-        if len(kinds) > 1:
-            df[col] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in df[col]]
+        if len({type(v) for v in df[col] if not _missing(v)}) > 1:
+            df[col] = [None if _missing(v) else str(v) for v in df[col]]
     write_atomic(p, df.to_parquet(index=False))
 
 
@@ -371,7 +375,7 @@ def run_sweep(spec: SweepSpec, output: str | Path | None = None, *, scheduler: s
     if output is not None and Path(output).exists():
         prev = read_results(output)
         keep = prev if not retry_failed else prev[prev["status"] != "failed"]
-        old = [{k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))}
+        old = [{k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))}  # NaN: a cell the run never set
                for r in keep.to_dict("records")]
     done_ids = {r["run_id"] for r in old}
     todo = [r for r in runs if r["run_id"] not in done_ids]
@@ -394,9 +398,9 @@ def run_sweep(spec: SweepSpec, output: str | Path | None = None, *, scheduler: s
         else:
             _run_on_dask(todo, record, scheduler, workers)
     finally:
+        table = _table(old + new, order)
         if output is not None and (new or not Path(output).exists()):
-            write_results(_table(old + new, order), output)
-    table = _table(old + new, order)
+            write_results(table, output)
     return SweepResult(table, ran=len(new), skipped=len(runs) - len(todo),
                        failed=sum(r.get("status") == "failed" for r in new))
 

@@ -140,15 +140,12 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
         raise click.BadParameter(f"solver {solver_name!r} gives no Pareto front; use one with feature 'pareto' "
                                  f"({', '.join(n for n, i in REGISTRY.items() if 'pareto' in i.features)})",
                                  param_hint="--front")
-    if get_solver(solver_name).reports_progress and not as_json:
-        from rich.progress import Progress
+    from rich.progress import Progress
 
-        with Progress(console=err, transient=True) as bar:
-            task = bar.add_task(solver_name, total=None)
-            sol = solve(inst, solver_name, progress=lambda done, total: bar.update(task, completed=done, total=total),
-                        **options)
-    else:
-        sol = solve(inst, solver_name, **options)
+    with Progress(console=err, transient=True, disable=as_json or not get_solver(solver_name).reports_progress) as bar:
+        task = bar.add_task(solver_name, total=None)  # solve() passes progress only to solvers that report it
+        sol = solve(inst, solver_name, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    **options)
     if output:
         write_json_atomic(output, sol.model_dump(mode="json"))
     if front and sol.status.has_solution:
@@ -335,12 +332,11 @@ def pareto_cmd(instance_file: str, objectives: str, population: int, generations
     names = tuple(n.strip() for n in solver_names.split(",") if n.strip())
     for n in names:
         get_solver(n)
-    total = generations if generations is not None else (None if time_limit else 100)
     with Progress(console=err, transient=True, disable=as_json) as bar:
-        task = bar.add_task(f"NSGA-II, population {population}", total=total)
+        task = bar.add_task(f"NSGA-II, population {population}", total=None)
         rep = pareto_report(inst, objectives=objs, population=population, generations=generations,
                             time_limit=time_limit, seed=seed, solvers=names,
-                            progress=lambda g, _t: bar.update(task, completed=g))
+                            progress=lambda g, total: bar.update(task, completed=g, total=total))
     f = rep.front
     if len(f) == 0:
         err.print("no placement found serves a request", markup=False)

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from .instance import Instance
-from .solvers.nsga2 import (DEFAULT_OBJECTIVES, OBJECTIVES, SEED_SOLVERS, ParetoFront, PlacementObjectives,
+from .solvers.nsga2 import (DEFAULT_OBJECTIVES, OBJECTIVES, PENALTY, SEED_SOLVERS, ParetoFront, PlacementObjectives,
                             normalised_hypervolume, objective_matrix, pareto_front, solver_placements)
 
 FRONT_FORMAT = "optim-front/1"
@@ -71,7 +71,7 @@ def pareto_report(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: 
                          progress=progress)
     evaluator = PlacementObjectives(inst, front.objectives)
     points = {name: np.array(evaluator.raw(s, e)) for s, e, name in placements}
-    points = {k: v for k, v in points.items() if v[0] < 1e9}  # a placement that serves no request is no point
+    points = {k: v for k, v in points.items() if v[0] < PENALTY}  # a placement that serves no request is no point
     rep = FrontReport(front=front, solver_points=points)
     if len(front):
         F = front.minimised()
