@@ -63,7 +63,7 @@ def main() -> None:
             cells = []
             for name in ("petals", "cg-bprr", "gbp-cr"):
                 sol = solve(inst, name)
-                q = evaluate(inst, sol).queueing if sol.status.has_solution else {}
+                q = evaluate(inst, sol).queueing if sol.has_solution else {}
                 cells.append(f"[{q['response_time_lower_s']:.2f}, {q['response_time_upper_s']:.2f}]"
                              if "response_time_lower_s" in q else ("unstable" if q else sol.status.value))
             t2.add_row(str(seed), f"{f:.1f}", f"{f * nu_ref:.3f}", *cells)

@@ -36,7 +36,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,16 @@ class InstanceFamily(_Strict):
 
     generator: Literal["geo", "clustered", "random", "file"]
     params: dict[str, Any] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] = Field(default_factory=lambda: [0], min_length=1,
+                                                                    max_length=100_000)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_unique(cls, v: list[int]) -> list[int]:
+        dup = sorted({x for x in v if v.count(x) > 1})
+        if dup:
+            raise ValueError(f"seeds {dup} repeat; each seed gives one run, so list it once")
+        return v
 
 
 class SolverRun(_Strict):
@@ -83,8 +92,19 @@ class SimulateSpec(_Strict):
     policy: str = "jffc"
     arrivals: Literal["poisson", "trace"] = "poisson"
     service: Literal["model", "exponential"] = "model"
-    requests: int = Field(1000, ge=1)
-    replications: int = Field(1, ge=1)
+    requests: int = Field(1000, ge=1, le=10_000_000)
+    replications: int = Field(1, ge=1, le=10_000)
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, v: str) -> str:
+        from .errors import InvalidOptionError
+        from .simulate import check_policy
+
+        try:
+            return check_policy(v)
+        except InvalidOptionError as err:
+            raise ValueError(str(err).removeprefix("policy: ")) from None
 
 
 class SweepSpec(_Strict):
@@ -116,8 +136,8 @@ def _generator(name: str) -> Callable:
 
 def _check_spec(spec: SweepSpec, source: str) -> None:
     """Check what pydantic cannot: generator parameters, solver names and options."""
+    from .errors import InvalidOptionError, UnknownSolverError
     from .solvers import get_solver
-    from .errors import UnknownSolverError
 
     problems = []
     for i, fam in enumerate(spec.instances):
@@ -136,10 +156,10 @@ def _check_spec(spec: SweepSpec, source: str) -> None:
         except UnknownSolverError as err:
             problems.append(f"solvers[{i}].name: {err}")
             continue
-        bad = sorted(set(s.options) - set(info.options))
-        if bad:
-            problems.append(f"solvers[{i}].options: solver {s.name!r} takes no option {', '.join(bad)}; "
-                            f"its options: {', '.join(info.options) or 'none'}")
+        try:
+            info.check_options(dict(s.options))
+        except InvalidOptionError as err:
+            problems.append(f"solvers[{i}].options: {err}")
     if problems:
         raise InvalidSweepError(f"{source}: invalid sweep specification:\n  " + "\n  ".join(problems))
 
@@ -155,13 +175,29 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """
     import yaml
 
+    from .errors import InvalidInstanceError
+    from .instance import decode_text, read_text_file
+
+    class NoAliasLoader(yaml.SafeLoader):
+        """YAML without anchors and aliases: they are what "billion laughs" bombs are made of."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(None, None, "anchors and aliases are not supported in sweep "
+                                                  "specifications; write the values out", event.start_mark)
+            return super().compose_node(parent, index)
+
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as err:
-        raise InvalidSweepError(f"{p}: cannot read the sweep specification: {err.strerror}") from None
+        text = decode_text(read_text_file(p, "sweep specification"), str(p))
+        data = yaml.load(text, Loader=NoAliasLoader)  # noqa: S506  (a SafeLoader subclass)
+    except InvalidInstanceError as err:
+        raise InvalidSweepError(str(err)) from None
     except yaml.YAMLError as err:
         raise InvalidSweepError(f"{p}: not valid YAML/JSON: {err}") from None
+    except RecursionError:
+        raise InvalidSweepError(f"{p}: nested too deeply; expected a sweep specification") from None
     if not isinstance(data, dict):
         raise InvalidSweepError(f"{p}: a sweep specification is a mapping with 'name', 'instances' and 'solvers'")
     try:
@@ -266,7 +302,7 @@ def run_one(run: dict) -> dict:
         sol = solve(inst, run["solver"], **options)
         row.update(status=sol.status.value, objective=sol.objective, objective_name=sol.objective_name,
                    bound=sol.bound, gap=sol.gap, solve_time_s=sol.solve_time_s, message=sol.message or None)
-        if sol.status.has_solution:
+        if sol.has_solution:
             ev = evaluate(inst, sol)
             row["feasible"] = ev.feasible
             for k in ("mean_inference_time_s", "mean_inference_time_no_wait_s", "mean_decode_time_per_token_s",
@@ -313,7 +349,11 @@ def read_results(path: str | Path) -> pd.DataFrame:
         raise InvalidSweepError(f"{p}: cannot read the results ({type(err).__name__}: {err})") from None
     if "run_id" not in df.columns:
         raise InvalidSweepError(f"{p}: not an optim bench results table (no 'run_id' column)")
-    return df
+    # a row cut short (a CSV truncated mid-row) has no status or wall time: not a finished run
+    finished = df["status"].notna() & df["run_id"].notna() if "status" in df.columns else df["run_id"].isna()
+    if "wall_time_s" in df.columns:
+        finished &= df["wall_time_s"].notna()
+    return df[finished].reset_index(drop=True)
 
 
 def _missing(v: Any) -> bool:
@@ -335,6 +375,8 @@ def write_results(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def _table(rows: list[dict], order: list[str]) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame(columns=list(RESULT_COLUMNS))
     df = pd.DataFrame(rows)
     first = [c for c in RESULT_COLUMNS[:5] if c in df.columns]
     cols = first + [c for c in df.columns if c not in RESULT_COLUMNS] + [c for c in RESULT_COLUMNS[5:] if c in df.columns]
@@ -423,7 +465,8 @@ def _run_on_dask(todo: list[dict], record: Callable[[dict], None], scheduler: st
             try:
                 row = fut.result()
             except Exception as err:  # the worker died or the task was lost
-                row = {**_identity(run_of[fut.key]), "status": "failed", "error": f"{type(err).__name__}: {err}"}
+                row = {**_identity(run_of[fut.key]), "status": "failed", "error": f"{type(err).__name__}: {err}",
+                       "wall_time_s": 0.0}
             record(row)
     finally:
         client.close()

@@ -34,7 +34,7 @@ def gap_report(inst: Instance, time_limit: float = 60.0, objective: str = "decod
     for name, sol in [("bprr-milp", milp)] + [(s, solve(inst, s)) for s in solvers]:
         row: dict[str, Any] = {"solver": name, "status": sol.status.value, "value": None, "gap": None,
                                "cache_fits": None, "solve_time_s": sol.solve_time_s}
-        if sol.status.has_solution:
+        if sol.has_solution:
             ev = evaluate(inst, sol)
             value = ev.summary[METRIC[objective]]
             row.update(value=value, cache_fits=ev.summary.get("requests_waiting", 0) == 0,

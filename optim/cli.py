@@ -1,50 +1,165 @@
 """The ``optim`` command line: a thin layer over the Python API.
 
-Exit codes: 0 solved / ok, 1 infeasible or no solution, 2 bad input (a one-paragraph message
-naming the field and the problem, never a traceback).
+Exit codes (one map, :class:`OptimGroup`): 0 solved / ok; 1 infeasible or no solution; 2 bad input
+(a one-paragraph message naming the field or option, the value and what was expected, never a
+traceback); 3 an internal error (one line asking for a report; ``--debug`` shows the traceback);
+130 interrupted by Ctrl-C.
+
+Only click is imported when the module loads, so ``optim --help`` starts fast; every command
+imports what it uses (Pyomo, pymoo, Dask and simpy only in the commands that need them).
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
-from rich.console import Console
-from rich.table import Table
 
-from .errors import OptimError
-from .instance import Instance, instance_schema, load_instance
-from .io import save_figure_atomic, write_json_atomic
-from .solution import Solution, load_solution
-from .solvers import REGISTRY, get_solver, solve
-from .validate import evaluate
-from .solvers.nsga2 import DEFAULT_OBJECTIVES, SEED_SOLVERS, check_objectives
+if TYPE_CHECKING:
+    from .instance import Instance
+    from .solution import Solution
 
-EXIT_OK, EXIT_INFEASIBLE, EXIT_BAD_INPUT = 0, 1, 2
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)  # no wrapping when piped
-err = Console(stderr=True, highlight=False)
+EXIT_OK, EXIT_INFEASIBLE, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+#: the defaults of nsga2's options, repeated here so that ``--help`` does not import the solver
+#: (tests/test_contract.py checks they agree)
+DEFAULT_OBJECTIVES = ("latency", "nu", "free_memory")
+SEED_SOLVERS = ("petals", "cg-bprr", "gbp-cr")
+ISSUES_URL = "https://github.com/optim-project/optim/issues"
+
+
+class _LazyConsole:
+    """A rich Console made on first use (rich.console is slow to import)."""
+
+    def __init__(self, stderr: bool):
+        self._stderr = stderr
+        self._console = None
+
+    def get(self) -> Any:
+        """The rich Console itself (for rich.progress)."""
+        if self._console is None:
+            from rich.console import Console
+
+            width = None if (sys.stderr if self._stderr else sys.stdout).isatty() else 200  # no wrapping when piped
+            self._console = Console(stderr=self._stderr, highlight=False, width=width)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+out = _LazyConsole(stderr=False)
+err = _LazyConsole(stderr=True)
+
+
+def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802  (stands in for rich's Table)
+    """A rich table that shows user strings (server ids, names) literally and never cuts them."""
+    from rich.markup import escape
+    from rich.table import Table as RichTable
+
+    class SafeTable(RichTable):
+        def __init__(self, *a: Any, title: str | None = None, **kw: Any):
+            super().__init__(*a, title=escape(title) if title else None, **kw)
+
+        def add_column(self, header: str = "", **kw: Any) -> None:  # type: ignore[override]
+            kw.setdefault("overflow", "fold")
+            super().add_column(escape(header), **kw)
+
+        def add_row(self, *cells: Any, **kw: Any) -> None:  # type: ignore[override]
+            super().add_row(*(escape(c) if isinstance(c, str) else c for c in cells), **kw)
+
+    return SafeTable(*args, **kwargs)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(message, markup=False, soft_wrap=True)
+    sys.exit(code)
 
 
 class OptimGroup(click.Group):
-    """Turns optim's own errors into exit code 2 with the message, no traceback."""
+    """The one error map: optim's input errors exit 2, Ctrl-C 130, anything else 3 (an internal error)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except OptimError as e:
-            err.print(f"error: {e}", markup=False, soft_wrap=True)
-            sys.exit(EXIT_BAD_INPUT)
-        except OSError as e:
-            err.print(f"error: {e.filename or ''}: {e.strerror}", markup=False)
-            sys.exit(EXIT_BAD_INPUT)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted", EXIT_INTERRUPTED)
+        except Exception as e:  # noqa: BLE001  (the map: every exception ends in a message and a code)
+            from .errors import OptimError
+
+            if isinstance(e, OptimError):
+                _fail(f"error: {e}", EXIT_BAD_INPUT)
+            if isinstance(e, OSError):
+                _fail(f"error: {e.filename or ''}: {e.strerror or e}", EXIT_BAD_INPUT)
+            if ctx.obj and ctx.obj.get("debug"):
+                import traceback
+
+                traceback.print_exc()
+            _fail(f"internal error: {type(e).__name__}: {e}. This is a bug in optim: please report it with the "
+                  f"command and its input at {ISSUES_URL} (--debug shows the traceback).", EXIT_INTERNAL)
 
 
 @click.group(cls=OptimGroup)
 @click.version_option(package_name="optim")
-def main() -> None:
+@click.option("--debug", is_flag=True, envvar="OPTIM_DEBUG", help="Show the traceback of an internal error.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """Place transformer blocks on distributed GPU servers and route requests through them."""
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+def load_instance(path: str) -> "Instance":
+    from .instance import load_instance as load
+
+    return load(path)
+
+
+def load_solution(path: str) -> "Solution":
+    from .solution import load_solution as load
+
+    return load(path)
+
+
+def evaluate(inst: "Instance", sol: "Solution") -> Any:
+    from .validate import evaluate as ev
+
+    return ev(inst, sol)
+
+
+def get_solver(name: str) -> Any:
+    from .solvers import get_solver as get
+
+    return get(name)
+
+
+def _registry() -> dict:
+    from .solvers import REGISTRY
+
+    return REGISTRY
+
+
+def write_json_atomic(path: str, data: Any) -> None:
+    from .io import write_json_atomic as write
+
+    write(path, data)
+
+
+def save_figure_atomic(fig: Any, path: str) -> None:
+    from .io import save_figure_atomic as save
+
+    save(fig, path)
+
+
+def _check_outputs(**paths: str | None) -> None:
+    """Refuse unwritable output paths before any work (exit 2)."""
+    from .io import check_output_path
+
+    for what, path in paths.items():
+        if path:
+            check_output_path(path, f"--{what.replace('_', '-')}")
 
 
 def _print_json(data: Any) -> None:
@@ -53,6 +168,20 @@ def _print_json(data: Any) -> None:
 
 def _fmt(x: Any, digits: int = 3) -> str:
     return "-" if x is None or (isinstance(x, float) and x != x) else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _show_progress(bar: Any, task: Any, name: str, event: dict) -> None:
+    """One progress line: generations for NSGA-II; time, incumbent, bound and gap for a MILP."""
+    if "done" in event:
+        bar.update(task, completed=event["done"], total=event.get("total"))
+        return
+    parts = [f"{name}: {event.get('time_s', 0):.0f} s" + (f" of {event['limit_s']:g} s" if event.get("limit_s") else "")]
+    for key in ("incumbent", "bound"):
+        if event.get(key) is not None:
+            parts.append(f"{key} {event[key]:.6g}")
+    if event.get("gap") is not None:
+        parts.append(f"gap {100 * event['gap']:.2f}%")
+    bar.update(task, description=", ".join(parts))
 
 
 def _placement_table(inst: Instance, sol: Solution, ev) -> Table:
@@ -68,10 +197,15 @@ def _placement_table(inst: Instance, sol: Solution, ev) -> Table:
 
 def _summary_lines(sol: Solution, ev) -> list[str]:
     s = ev.summary
-    lines = [f"status: {sol.status.value}" + (f" ({sol.message})" if sol.message else ""),
+    lines = [f"status: {sol.status.value}, " + ("with a solution" if sol.has_solution else "no solution")
+             + (f" ({sol.message})" if sol.message else ""),
              f"solve time: {sol.solve_time_s:.3f} s"]
     if sol.objective is not None:
-        lines.append(f"objective {sol.objective_name}: {sol.objective:.4f}")
+        lines.append(f"objective {sol.objective_name}: {sol.objective:.6g}")
+    if sol.bound is not None:
+        maximise = sol.objective_name.startswith("throughput")
+        lines.append(f"{'upper' if maximise else 'lower'} bound: {sol.bound:.6g}"
+                     + (f", optimality gap {100 * sol.gap:.2f}%" if sol.gap is not None else ""))
     if "mean_inference_time_s" in s:
         lines += [f"mean inference time: {s['mean_inference_time_s']:.3f} s "
                   f"(no waiting: {s['mean_inference_time_no_wait_s']:.3f} s; "
@@ -108,7 +242,7 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
               help="Solver name (see `optim solvers`).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the solution JSON here (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the solution and its evaluation as JSON.")
-@click.option("--seed", type=int, default=None, help="Seed, for solvers that take one.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Seed, for solvers that take one.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds, for exact solvers (model building comes on top).")
 @click.option("--mip-gap", type=click.FloatRange(0, 1), default=None, help="Relative optimality gap to stop at.")
@@ -122,6 +256,7 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
               time_limit: float | None, mip_gap: float | None, threads: int | None, backend: str | None,
               extra: tuple[str, ...], front: str | None) -> None:
     """Solve INSTANCE_FILE and print the placement, routing and predicted latency."""
+    _check_outputs(output=output, front=front)
     inst = load_instance(instance_file)
     options: dict[str, Any] = {}
     for item in extra:
@@ -136,19 +271,23 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
                        ("backend", backend)):
         if value is not None:  # only what was given, so solvers without the option are not refused
             options[key] = value
-    if front and "pareto" not in get_solver(solver_name).features:
+    info = get_solver(solver_name)
+    if front and "pareto" not in info.features:
         raise click.BadParameter(f"solver {solver_name!r} gives no Pareto front; use one with feature 'pareto' "
-                                 f"({', '.join(n for n, i in REGISTRY.items() if 'pareto' in i.features)})",
+                                 f"({', '.join(n for n, i in _registry().items() if 'pareto' in i.features)})",
                                  param_hint="--front")
+    options = info.check_options(options)  # every value checked before any work
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True, disable=as_json or not get_solver(solver_name).reports_progress) as bar:
+    from .solvers import solve
+
+    with Progress(console=err.get(), transient=True, disable=as_json or not info.reports_progress) as bar:
         task = bar.add_task(solver_name, total=None)  # solve() passes progress only to solvers that report it
-        sol = solve(inst, solver_name, progress=lambda done, total: bar.update(task, completed=done, total=total),
+        sol = solve(inst, solver_name, progress=lambda event: _show_progress(bar, task, solver_name, event),
                     **options)
     if output:
         write_json_atomic(output, sol.model_dump(mode="json"))
-    if front and sol.status.has_solution:
+    if front and sol.has_solution:
         from .pareto import front_document
 
         write_json_atomic(front, front_document(inst.name, sol.details))
@@ -157,15 +296,15 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
         _print_json({"solution": sol.model_dump(mode="json"), "evaluation": ev.to_dict(), "feasible": ev.feasible,
                      "status": sol.status.value})
     else:
-        if sol.status.has_solution:
+        if sol.has_solution:
             out.print(_placement_table(inst, sol, ev))
         for line in _summary_lines(sol, ev):
             out.print(line, markup=False)
         if output:
             out.print(f"solution written to {output}", markup=False)
-        if front and sol.status.has_solution:
+        if front and sol.has_solution:
             out.print(f"Pareto front ({len(sol.details['front'])} points) written to {front}", markup=False)
-    sys.exit(EXIT_OK if sol.status.has_solution else EXIT_INFEASIBLE)
+    sys.exit(EXIT_OK if sol.has_solution else EXIT_INFEASIBLE)
 
 
 @main.command("evaluate")
@@ -183,7 +322,7 @@ def evaluate_cmd(instance_file: str, solution_file: str, as_json: bool) -> None:
         out.print(f"feasible: {str(ev.feasible).lower()}", markup=False)
         for v in ev.violations:
             out.print(f"  violation [{v.constraint}] {v.where}: {v.message}", markup=False)
-        if ev.servers and sol.status.has_solution:
+        if ev.servers and sol.has_solution:
             out.print(_placement_table(inst, sol, ev))
         for line in _summary_lines(sol, ev)[2:]:
             out.print(line, markup=False)
@@ -222,9 +361,9 @@ def bound_cmd(instance_file: str, time_limit: float, objective: str, as_json: bo
 @click.option("--arrivals", type=click.Choice(["poisson", "trace"]), default="poisson", show_default=True)
 @click.option("--service", type=click.Choice(["model", "exponential"]), default="model", show_default=True,
               help="Service time: the performance model with each request's lengths, or exponential (CTMC check).")
-@click.option("--requests", type=click.IntRange(min=1), default=10_000, show_default=True)
-@click.option("--replications", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--requests", type=click.IntRange(1, 10_000_000), default=10_000, show_default=True)
+@click.option("--replications", type=click.IntRange(1, 10_000), default=3, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write the response-time CDF per policy (PNG).")
 @click.option("--records", type=click.Path(dir_okay=False), help="Write per-request records (CSV) of the first policy.")
 @click.option("--json", "as_json", is_flag=True)
@@ -236,12 +375,19 @@ def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: 
     from .io import write_atomic
     from .simulate import simulate
 
+    from .simulate import check_policy, check_simulable
+
+    _check_outputs(plot=plot, records=records)
     inst = load_instance(instance_file)
     sol = load_solution(solution_file)
-    ev = evaluate(inst, sol)
     policies = [p.strip() for p in policy.split(",") if p.strip()]
+    if not policies:
+        raise click.BadParameter(f"{policy!r}; expected one or more of jffc, jsq, sed, petals, ws-rr", param_hint="--policy")
+    for p in policies:
+        check_policy(p)
+    ev = check_simulable(inst, sol)  # refuses, exit 2, a solution that fails validation
     results = {}
-    with Progress(console=err, transient=True, disable=as_json) as bar:
+    with Progress(console=err.get(), transient=True, disable=as_json) as bar:
         for p in policies:
             task = bar.add_task(f"{p}: {replications} x {requests} requests", total=replications)
             results[p] = simulate(inst, sol, policy=p, arrivals=arrivals, requests=requests, replications=replications,
@@ -313,7 +459,7 @@ def _plot_cdf(path: str, results: dict, q: dict) -> None:
               help="Generations [default: 100, or unlimited with --time-limit].")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds of search (with --generations, whichever comes first).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--solvers", "solver_names", default=",".join(SEED_SOLVERS), show_default=True,
               help="Reference solvers: they seed the search and are plotted beside the front.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw the front (PNG, PDF or SVG).")
@@ -325,14 +471,18 @@ def pareto_cmd(instance_file: str, objectives: str, population: int, generations
     """Pareto front of placements (NSGA-II) with the reference solvers' points and hypervolumes."""
     from rich.progress import Progress
 
-    from .pareto import front_document, plot_front, pareto_report
+    import numpy as np
 
+    from .pareto import front_document, plot_front, pareto_report
+    from .solvers.nsga2 import check_objectives
+
+    _check_outputs(plot=plot, output=output)
     inst = load_instance(instance_file)
     objs = check_objectives(o.strip() for o in objectives.split(",") if o.strip())
     names = tuple(n.strip() for n in solver_names.split(",") if n.strip())
     for n in names:
         get_solver(n)
-    with Progress(console=err, transient=True, disable=as_json) as bar:
+    with Progress(console=err.get(), transient=True, disable=as_json) as bar:
         task = bar.add_task(f"NSGA-II, population {population}", total=None)
         rep = pareto_report(inst, objectives=objs, population=population, generations=generations,
                             time_limit=time_limit, seed=seed, solvers=names,
@@ -403,10 +553,11 @@ def bench_run(spec_file: str, output: str, workers: int | None, scheduler: str |
 
     if workers is not None and scheduler is not None:
         raise click.BadParameter("give --workers or --scheduler, not both", param_hint="--workers")
+    _check_outputs(output=output)
     spec = load_sweep(spec_file)
     total = len(expand(spec))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+                  console=err.get(), transient=True) as bar:
         task = bar.add_task(f"sweep {spec.name}", total=None)
 
         def progress(done: int, todo: int, row: dict) -> None:
@@ -417,9 +568,12 @@ def bench_run(spec_file: str, output: str, workers: int | None, scheduler: str |
                         progress=progress)
     out.print(f"sweep {spec.name}: {total} runs; {res.ran} run now ({res.failed} failed), {res.skipped} already in "
               f"{output}", markup=False)
-    failed = res.table[res.table["status"] == "failed"]
+    failed = res.table[res.table["status"] == "failed"] if len(res.table) else res.table
     for _, r in failed.head(10).iterrows():
         out.print(f"  failed: {r['solver']} on {r.get('instance') or r['instance_id']}: {r['error']}", markup=False)
+    if len(failed):
+        _fail(f"{len(failed)} of {len(res.table)} runs in {output} failed (--retry-failed runs them again)",
+              EXIT_INFEASIBLE)
 
 
 @bench.command("report")
@@ -465,11 +619,28 @@ def bench_report(results_file: str, metric: str, plots: str | None, as_json: boo
 
 
 @main.command("solvers")
+@click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True)
-def solvers_cmd(as_json: bool) -> None:
-    """List the registered solvers, their features and options."""
+def solvers_cmd(name: str | None, as_json: bool) -> None:
+    """List the registered solvers; with NAME, that solver's options (type, range, default, meaning)."""
+    if name is not None:
+        info = get_solver(name)
+        rows = info.describe_options()
+        if as_json:
+            _print_json({"name": info.name, "description": info.description, "features": sorted(info.features),
+                         "available": info.is_available(), "options": rows})
+            return
+        out.print(f"{info.name}: {info.description}", markup=False, soft_wrap=True)
+        t = Table(title=f"options of {info.name} (--option KEY=VALUE; lists as a,b,c)")
+        for col in ("option", "type", "default", "meaning"):
+            t.add_column(col)
+        for r in rows:
+            default = ",".join(r["default"]) if isinstance(r["default"], tuple) else str(r["default"])
+            t.add_row(r["name"], r["type"], default, r["description"])
+        out.print(t)
+        return
     rows = [{"name": s.name, "available": s.is_available(), "features": sorted(s.features),
-             "options": s.options, "description": s.description} for s in REGISTRY.values()]
+             "options": s.options, "description": s.description} for s in _registry().values()]
     if as_json:
         _print_json(rows)
         return
@@ -486,6 +657,9 @@ def solvers_cmd(as_json: bool) -> None:
 @click.argument("what", type=click.Choice(["instance", "solution"]))
 def schema_cmd(what: str) -> None:
     """Print the JSON Schema of the instance or solution format."""
+    from .instance import instance_schema
+    from .solution import Solution
+
     _print_json(instance_schema() if what == "instance" else Solution.model_json_schema())
 
 
@@ -511,10 +685,11 @@ def gpus_cmd() -> None:
     from .gpu import gpu_profiles
 
     t = Table(title="GPU profiles")
-    for col in ("name", "memory GB", "FP16 TFLOPS", "bandwidth GB/s", "measured times"):
+    for col in ("name", "memory as stated", "memory GB (1e9 B)", "FP16 TFLOPS", "bandwidth GB/s", "measured times"):
         t.add_column(col)
     for p in gpu_profiles().values():
-        t.add_row(p.name, _fmt(p.memory_gb, 2), _fmt(p.fp16_tflops, 1), _fmt(p.memory_bandwidth_gb_per_s, 0),
+        stated = f"{p.memory_gib:g} GiB" if p.memory_gib is not None else f"{p.memory_gb:g} GB"
+        t.add_row(p.name, stated, _fmt(p.memory_bytes / 1e9, 2), _fmt(p.fp16_tflops, 1), _fmt(p.memory_bandwidth_gb_per_s, 0),
                   f"{p.measured.model} {p.measured.dtype}" if p.measured else "roofline")
     out.print(t)
 
@@ -556,11 +731,12 @@ def _with_common(f):
               help="Fraction of high-performance GPUs.")
 @click.option("--high-gpu", default="A100-80GB", show_default=True)
 @click.option("--low-gpu", default="L4", show_default=True)
-@click.option("--arrival-rate", type=float, default=0.2, show_default=True, help="Total lambda, requests/s.")
-@click.option("--input-tokens", type=float, default=2000, show_default=True)
-@click.option("--output-tokens", type=float, default=20, show_default=True)
+@click.option("--arrival-rate", type=click.FloatRange(0, 1e6, min_open=True), default=0.2, show_default=True,
+              help="Total lambda, requests/s.")
+@click.option("--input-tokens", type=click.FloatRange(1, 1e7), default=2000, show_default=True)
+@click.option("--output-tokens", type=click.FloatRange(1, 1e7), default=20, show_default=True)
 @click.option("--concurrent-requests", type=click.IntRange(min=1), default=16, show_default=True, help="|R|.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @_with_common
 def generate_geo(region: str, output: str | None, name: str | None, **kw: Any) -> None:
     """Servers and clients in real cities with measured WonderProxy RTTs."""
@@ -573,7 +749,7 @@ def generate_geo(region: str, output: str | None, name: str | None, **kw: Any) -
 @click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True,
               help="small: 2 A100 + 7 MIG; large: 5 A100 + 21 MIG.")
 @click.option("--client-clusters", default="0,1,2", show_default=True, help="Clusters holding a client.")
-@click.option("--arrival-rate", type=float, default=0.3, show_default=True)
+@click.option("--arrival-rate", type=click.FloatRange(0, 1e6, min_open=True), default=0.3, show_default=True)
 @click.option("--concurrent-requests", type=click.IntRange(min=1), default=70, show_default=True)
 @_with_common
 def generate_clustered(size: str, client_clusters: str, output: str | None, name: str | None, **kw: Any) -> None:
@@ -593,9 +769,9 @@ def generate_clustered(size: str, client_clusters: str, output: str | None, name
 @click.option("--model", default="llama-2-70b", show_default=True)
 @click.option("--dtype", type=click.Choice(["fp16", "int8", "nf4"]), default="nf4", show_default=True)
 @click.option("--eta", type=click.FloatRange(0, 1), default=0.2, show_default=True)
-@click.option("--arrival-rate", type=float, default=1.0, show_default=True)
+@click.option("--arrival-rate", type=click.FloatRange(0, 1e6, min_open=True), default=1.0, show_default=True)
 @click.option("--concurrent-requests", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @_with_common
 def generate_random(output: str | None, name: str | None, **kw: Any) -> None:
     """Random synthetic instance for scaling studies (RTT from distance)."""

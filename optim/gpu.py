@@ -1,6 +1,6 @@
 """GPU profiles and the roofline that turns a profile and a model into per-block times.
 
-Roofline (arXiv 2604.14993, Sec. A1 of shared/papers/server_chains_and_nsga2.md):
+Roofline (Sun, He, Hou, arXiv 2604.14993, Sec. 2):
 prefill is compute-bound, ``t^I = F / f`` seconds per token per block with F the block's FLOPs
 per token and f the GPU's FP16 FLOP/s; decode is bandwidth-bound, ``t^O = s_m / b`` seconds per
 token per block with s_m the block's bytes and b the memory bandwidth; plus a fixed
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import UnknownGPUError
 from .modelcard import ModelCard
-from .units import GB_PER_S, MS, TFLOPS
+from .units import GB, GB_PER_S, GIB, MS, TFLOPS
 
 #: Fixed per-block, per-request compute overhead t_o of the roofline model (arXiv 2604.14993 Sec. 5).
 ROOFLINE_FIXED_S = 1.0 * MS
@@ -34,16 +34,33 @@ class MeasuredTimes(BaseModel):
 
 
 class GPUProfile(BaseModel):
-    """A GPU (or MIG slice): usable memory, dense FP16 peak and memory bandwidth."""
+    """A GPU (or MIG slice): its memory, dense FP16 peak and memory bandwidth.
+
+    Memory is given as the vendor states it, ``memory_gib`` (binary gigabytes: "80GB" is 80 GiB =
+    85.9e9 B), or, for the BPRR paper's measured servers, as the paper gives it, ``memory_gb``
+    (decimal, 1e9 B). :attr:`memory_bytes` is the one value the rest of optim uses.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
-    memory_gb: float = Field(gt=0)
+    memory_gib: float | None = Field(None, gt=0, description="device memory, GiB (2^30 B), as the vendor states it")
+    memory_gb: float | None = Field(None, gt=0, description="memory in decimal GB (1e9 B), as a paper states it")
     fp16_tflops: float = Field(gt=0)
     memory_bandwidth_gb_per_s: float = Field(gt=0)
     tier: str
     source: str
     measured: MeasuredTimes | None = None
+
+    @model_validator(mode="after")
+    def _one_memory(self) -> "GPUProfile":
+        if (self.memory_gib is None) == (self.memory_gb is None):
+            raise ValueError(f"GPU profile {self.name!r}: give exactly one of memory_gib and memory_gb")
+        return self
+
+    @property
+    def memory_bytes(self) -> float:
+        """Device memory in bytes."""
+        return self.memory_gib * GIB if self.memory_gib is not None else self.memory_gb * GB
 
 
 @dataclass(frozen=True)

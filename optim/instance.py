@@ -5,7 +5,7 @@ it in its name (``memory_gb``, ``rtt_ms``). Loading validates types, ranges and 
 consistency and raises :class:`~optim.errors.InvalidInstanceError` naming each bad field.
 In code, :class:`Instance` also offers SI numpy views (seconds, bytes) for the algorithms.
 
-Notation (arXiv 2512.21884, BPRR, Sec. 1 of shared/papers/bprr_sun2025.md): L blocks of
+Notation (Sun, He, Ji, Parag, arXiv 2512.21884, BPRR, Sec. 2): L blocks of
 ``s_m`` bytes; ``s_c`` bytes of attention (KV) cache per block per session;
 ``t_cj`` per-token and ``t^I_cj`` per-input communication times between client c and server j;
 ``tau_j`` decode and ``tau^I_j`` prefill times per block.
@@ -26,14 +26,49 @@ from .modelcard import Dtype, load_model_card
 from .units import GB, MS
 
 INSTANCE_FORMAT = "optim-instance/1"
+#: limits far above any real swarm, that keep hostile files from exhausting memory or time
+MAX_BLOCKS = 10_000
+MAX_SERVERS = 200_000
+MAX_CLIENTS = 100_000
+MAX_CONCURRENT_REQUESTS = 1_000_000
+MAX_TOKENS = 10_000_000
 
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Id = Annotated[str, Field(min_length=1)]
 
 
+def _plain(value: Any) -> Any:
+    """Models inside an update as plain data, so that validation sees every field again."""
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 class _Frozen(BaseModel):
+    """Immutable, strict about unknown fields, and validated again on every change."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False):  # type: ignore[override]
+        """A copy with ``update`` applied, **validated again** (pydantic's own ``model_copy`` skips
+        validation, which would let a changed instance keep stale derived arrays or bad values).
+
+        Raises
+        ------
+        InvalidInstanceError
+            The changed model is invalid; the message names the field.
+        """
+        data = self.model_dump()
+        data.update(_plain(update or {}))
+        try:
+            return type(self).model_validate(data)
+        except ValidationError as err:
+            raise InvalidInstanceError(_format_validation_error(err)) from None
 
 
 class ModelSpec(_Frozen):
@@ -47,7 +82,7 @@ class ModelSpec(_Frozen):
     card: str | None = Field(None, description="name of a shipped model card, e.g. 'bloom-176b'")
     dtype: Dtype = Field("nf4", description="weight dtype: fp16, int8 or nf4")
     name: str | None = None
-    num_blocks: int | None = Field(None, ge=1, description="transformer blocks L")
+    num_blocks: int | None = Field(None, ge=1, le=MAX_BLOCKS, description="transformer blocks L")
     block_bytes: PosFloat | None = Field(None, description="s_m, bytes of one block's weights")
     kv_cache_bytes_per_token_per_block: PosFloat | None = Field(
         None, description="attention (KV) cache bytes for one token in one block")
@@ -141,11 +176,12 @@ class Workload(_Frozen):
     sequence ``input_tokens_max + output_tokens_max``.
     """
 
-    input_tokens_mean: float = Field(ge=1, allow_inf_nan=False)
-    input_tokens_max: int = Field(ge=1)
-    output_tokens_mean: float = Field(ge=1, allow_inf_nan=False)
-    output_tokens_max: int = Field(ge=1)
-    concurrent_requests: int = Field(ge=1, description="|R|, concurrent requests placements reserve cache for")
+    input_tokens_mean: float = Field(ge=1, le=MAX_TOKENS, allow_inf_nan=False)
+    input_tokens_max: int = Field(ge=1, le=MAX_TOKENS)
+    output_tokens_mean: float = Field(ge=1, le=MAX_TOKENS, allow_inf_nan=False)
+    output_tokens_max: int = Field(ge=1, le=MAX_TOKENS)
+    concurrent_requests: int = Field(ge=1, le=MAX_CONCURRENT_REQUESTS,
+                                     description="|R|, concurrent requests placements reserve cache for")
     target_load: float = Field(0.7, gt=0, lt=1, description="rho-bar, target utilisation (server-chain paper)")
 
 
@@ -179,8 +215,8 @@ class Instance(_Frozen):
     description: str = ""
     provenance: dict[str, Any] = Field(default_factory=dict)
     model: ModelSpec
-    servers: list[Server] = Field(min_length=1)
-    clients: list[Client] = Field(min_length=1)
+    servers: list[Server] = Field(min_length=1, max_length=MAX_SERVERS)
+    clients: list[Client] = Field(min_length=1, max_length=MAX_CLIENTS)
     rtt: RTT
     workload: Workload
     communication: Communication = Field(default_factory=Communication)
@@ -191,6 +227,53 @@ class Instance(_Frozen):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    # ---- changed copies ---------------------------------------------------------------------
+    def replace(self, **changes: Any) -> "Instance":
+        """A new instance with top-level fields changed, validated again, derived arrays fresh.
+
+        Parameters
+        ----------
+        **changes
+            Field values (models or plain data), e.g. ``workload=...`` or ``servers=[...]``.
+
+        Raises
+        ------
+        InvalidInstanceError
+            The changed instance is invalid; the message names the field.
+
+        Examples
+        --------
+        >>> from optim.generators import clustered_instance
+        >>> inst = clustered_instance("small")
+        >>> w = inst.workload.model_copy(update={"concurrent_requests": 8})
+        >>> inst.replace(workload=w).workload.concurrent_requests
+        8
+        """
+        return self.model_copy(update=changes)
+
+    def replace_server(self, server_id: str, **fields: Any) -> "Instance":
+        """A new instance in which server ``server_id`` has ``fields`` changed (validated again).
+
+        Raises
+        ------
+        InvalidInstanceError
+            No server has that id, or the changed instance is invalid.
+
+        Examples
+        --------
+        >>> from optim.generators import clustered_instance
+        >>> inst = clustered_instance("small")
+        >>> sid = inst.servers[0].id
+        >>> smaller = inst.replace_server(sid, memory_gb=40)
+        >>> float(smaller.memory_bytes[0])
+        40000000000.0
+        """
+        if server_id not in self.server_index:
+            raise InvalidInstanceError(f"servers: no server has id {server_id!r}; expected one of "
+                                       f"{', '.join(list(self.server_index)[:10])}")
+        servers = [s.model_dump() | fields if s.id == server_id else s.model_dump() for s in self.servers]
+        return self.model_copy(update={"servers": servers})
 
     # ---- SI views -------------------------------------------------------------------------
     @property
@@ -228,19 +311,19 @@ class Instance(_Frozen):
     @cached_property
     def memory_bytes(self) -> np.ndarray:
         """M_j in bytes, shape (J,)."""
-        return np.array([s.memory_gb * GB for s in self.servers])
+        return _read_only(np.array([s.memory_gb * GB for s in self.servers]))
 
     @cached_property
     def decode_s(self) -> np.ndarray:
         """tau_j, decode seconds per block per token, shape (J,)."""
-        return np.array([s.decode_ms_per_block_per_token * MS for s in self.servers])
+        return _read_only(np.array([s.decode_ms_per_block_per_token * MS for s in self.servers]))
 
     @cached_property
     def prefill_s(self) -> np.ndarray:
         """tau^I_j(l_in), prefill seconds per block at the mean input length, shape (J,)."""
         l_in = self.workload.input_tokens_mean
-        return np.array([(s.prefill_ms_per_block + s.prefill_ms_per_block_per_token * l_in) * MS
-                         for s in self.servers])
+        return _read_only(np.array([(s.prefill_ms_per_block + s.prefill_ms_per_block_per_token * l_in) * MS
+                                    for s in self.servers]))
 
     @cached_property
     def rtt_s(self) -> np.ndarray:
@@ -248,29 +331,35 @@ class Instance(_Frozen):
         row_of, col_of = self.rtt.index_of()
         rows = [row_of[c.id] for c in self.clients]
         cols = [col_of[s.id] for s in self.servers]
-        return np.asarray(self.rtt.rtt_ms, dtype=float)[np.ix_(rows, cols)] * MS
+        return _read_only(np.asarray(self.rtt.rtt_ms, dtype=float)[np.ix_(rows, cols)] * MS)
 
     @cached_property
     def decode_comm_s(self) -> np.ndarray:
         """t_cj = rtt_cj + decode overhead, seconds per decode token per hop, shape (C, J)."""
-        return self.rtt_s + self.communication.decode_overhead_ms * MS
+        return _read_only(self.rtt_s + self.communication.decode_overhead_ms * MS)
 
     @cached_property
     def prefill_comm_s(self) -> np.ndarray:
         """t^I_cj = rtt_cj + prefill overhead + per-token overhead x l_in, seconds per hop, shape (C, J)."""
         c = self.communication
-        return self.rtt_s + (c.prefill_overhead_ms + c.prefill_overhead_ms_per_token
-                             * self.workload.input_tokens_mean) * MS
+        return _read_only(self.rtt_s + (c.prefill_overhead_ms + c.prefill_overhead_ms_per_token
+                                        * self.workload.input_tokens_mean) * MS)
 
     @cached_property
     def arrival_rates(self) -> np.ndarray:
         """lambda_c in requests/s, shape (C,)."""
-        return np.array([c.arrival_rate_per_s for c in self.clients])
+        return _read_only(np.array([c.arrival_rate_per_s for c in self.clients]))
 
     @property
     def total_arrival_rate(self) -> float:
         """lambda = sum of the clients' rates, requests/s."""
         return float(self.arrival_rates.sum())
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """Derived arrays are views of an immutable instance: writing to them is an error."""
+    a.setflags(write=False)
+    return a
 
 
 def consistency_problems(inst: Instance) -> list[str]:
@@ -369,24 +458,91 @@ def instance_from_dict(data: Any, source: str | None = None) -> Instance:
     if isinstance(data, dict) and "format" in data and data["format"] != INSTANCE_FORMAT:
         raise InvalidInstanceError(
             f"format: {data['format']!r} is not supported; expected {INSTANCE_FORMAT!r}", source)
+    if not isinstance(data, dict):
+        raise InvalidInstanceError(f"instance: a JSON {type(data).__name__}; expected an object with format "
+                                   f"{INSTANCE_FORMAT!r}", source)
     try:
         return Instance.model_validate(data)
     except ValidationError as err:
         raise InvalidInstanceError(_format_validation_error(err), source) from None
+    except RecursionError:
+        raise InvalidInstanceError("instance: nested too deeply; expected an optim-instance/1 document",
+                                   source) from None
+
+
+#: the largest input file read (a 3,000-server square RTT matrix is about 100 MB of JSON)
+MAX_FILE_BYTES = 1 << 30
+
+
+def read_text_file(path: str | Path, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_FILE_BYTES`.
+
+    Refuses, instead of hanging on or exhausting memory with them, a FIFO, a device such as
+    ``/dev/urandom``, a folder, and a file over the size limit.
+
+    Raises
+    ------
+    InvalidInstanceError
+        Naming the path and the reason.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as err:
+        raise InvalidInstanceError(f"cannot read file: {err.strerror}", str(p)) from None
+    import stat
+
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidInstanceError(f"is a folder; expected a {what}", str(p))
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInstanceError(f"not a regular file (a pipe, socket or device); expected a {what}", str(p))
+    if st.st_size > MAX_FILE_BYTES:
+        raise InvalidInstanceError(f"{st.st_size:,} bytes; expected a {what} of at most {MAX_FILE_BYTES:,} bytes",
+                                   str(p))
+    try:
+        return p.read_bytes()
+    except OSError as err:
+        raise InvalidInstanceError(f"cannot read file: {err.strerror}", str(p)) from None
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """Text of a file in UTF-8 (with or without BOM), UTF-16 or UTF-32 (by BOM).
+
+    Raises
+    ------
+    InvalidInstanceError
+        Another encoding (e.g. Latin-1), naming the first bad byte.
+    """
+    import codecs
+
+    for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            break
+    else:
+        enc = "utf-8"
+    try:
+        return data.decode(enc)
+    except UnicodeDecodeError as err:
+        raise InvalidInstanceError(f"not {enc.upper()} text: byte 0x{data[err.start]:02x} at offset {err.start} "
+                                   "cannot be decoded; save the file as UTF-8", source) from None
 
 
 def read_json(path: str | Path) -> Any:
-    """Read a JSON file, turning I/O and syntax errors into :class:`InvalidInstanceError`."""
+    """Read a JSON file, turning I/O, encoding and syntax errors into :class:`InvalidInstanceError`.
+
+    Accepts UTF-8, UTF-16 and UTF-32 (by byte-order mark); refuses non-regular files, files over
+    :data:`MAX_FILE_BYTES`, NaN and Infinity, and nesting too deep to read.
+    """
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as err:
-        raise InvalidInstanceError(f"cannot read file: {err.strerror}", str(p)) from None
+    text = decode_text(read_text_file(p, "JSON file"), str(p))
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as err:
         raise InvalidInstanceError(f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
                                    str(p)) from None
+    except RecursionError:
+        raise InvalidInstanceError("JSON nested too deeply to read; expected an optim document", str(p)) from None
     except ValueError as err:
         raise InvalidInstanceError(str(err), str(p)) from None
 

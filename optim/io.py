@@ -24,9 +24,13 @@ def write_atomic(path: str | Path, text: str | bytes) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        try:  # a replaced file keeps its permissions; a new one gets the usual ones (mkstemp makes 0600)
+            mode = os.stat(p).st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, p)
     except BaseException:
         try:
@@ -34,6 +38,26 @@ def write_atomic(path: str | Path, text: str | bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def check_output_path(path: str | Path, what: str = "output") -> None:
+    """Refuse, before any work, an output path that cannot be written.
+
+    Raises
+    ------
+    InvalidInstanceError
+        Naming the path and why: its folder is missing or not writable, or it is a folder.
+    """
+    from .errors import InvalidInstanceError
+
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise InvalidInstanceError(f"{what}: {str(p)!r} is a folder; expected a file path")
+    if not folder.is_dir():
+        raise InvalidInstanceError(f"{what}: folder {str(folder)!r} of {str(p)!r} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise InvalidInstanceError(f"{what}: folder {str(folder)!r} is not writable")
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:

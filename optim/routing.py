@@ -12,8 +12,16 @@ compiled Dijkstra is re-run with new weights.
 """
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from ._lazy import LazyModule
+
+if TYPE_CHECKING:
+    from .instance import Instance
+
+nx = LazyModule("networkx")
 
 
 class NoPathError(Exception):
@@ -187,3 +195,25 @@ class BoundaryGraph:
         if self.src.size == 0:
             return np.full(A.shape[0], np.inf)
         return np.array([float(self._search(a, B, None, False)[self.L]) for a in A])
+
+
+# ---- PETALS' min-latency routing costs (shared by the petals solver and the simulator) ------------
+MAX_DELAY_S = 5.0  #: PETALS' _rtt_to_delay cap
+ALLOC_PENALTY_S = 10.0  #: PETALS' routing penalty for a server short of cache
+HOP_OVERHEAD_S = 0.018  #: PETALS' serialisation overhead per hop
+BAN_TIMEOUT_S = 15.0  #: how long a PETALS client avoids a server that failed it (ClientConfig.ban_timeout)
+MIN_BACKOFF_S, MAX_BACKOFF_S = 1.0, 60.0  #: PETALS' retry delays after the first, immediate retry
+
+
+def petals_retry_delay(attempt: int) -> float:
+    """PETALS' ``SequenceManager.get_retry_delay``: 0 for the first retry, then 1, 2, 4, ... s up to 60 s."""
+    return 0.0 if attempt == 0 else min(MIN_BACKOFF_S * 2 ** (attempt - 1), MAX_BACKOFF_S)
+
+
+def petals_hop_costs(inst: Instance, client: int, end: np.ndarray,
+                     hop_overhead_s: float = HOP_OVERHEAD_S) -> tuple[np.ndarray, np.ndarray]:
+    """PETALS' min-latency edge costs for one client, as ``A[j] + B[j] * blocks``: ``min(rtt/2, 5 s)``
+    + 18 ms per hop, ``min(rtt/2, 5 s)`` back to the client after the last block (servers whose span
+    ends at L), and ``1 / inference_rps`` (the decode time) per block. Shapes (J,), seconds."""
+    delay = np.minimum(inst.rtt_s[client] / 2, MAX_DELAY_S)
+    return delay + hop_overhead_s + np.where(end == inst.num_blocks, delay, 0.0), inst.decode_s

@@ -34,6 +34,7 @@ import numpy as np
 
 from .dispatch import POLICIES
 from .errors import InvalidOptionError, OptimError, UnstableSystemError
+from .options import MAX_COUNT
 from .instance import Instance
 from .perf.gca import chain_cost_coefficients, greedy_cache_allocation
 from .solution import Solution
@@ -87,7 +88,7 @@ class ChainSet:
 
 def chains_of(inst: Instance, sol: Solution) -> ChainSet:
     """The solution's chains, or GCA's on its placement; as a :class:`ChainSet`, fastest first (Eq. 2)."""
-    if not sol.status.has_solution:
+    if not sol.has_solution:
         raise OptimError(f"solution has no placement (status {sol.status.value}): nothing to simulate")
     idx = inst.server_index
     if sol.chains:
@@ -219,7 +220,6 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
 
 
 PATH_POLICIES = ("petals", "ws-rr")
-PETALS_MAX_BACKOFF_S = 60.0  #: PETALS' retry backoff cap
 
 
 def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n: int, rng: np.random.Generator,
@@ -227,16 +227,19 @@ def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n
     """Path-based routing on the placement's cache slots, request by request (no chains).
 
     - ``petals``: PETALS' min-latency Dijkstra (rtt/2 + 18 ms per hop, 1/inference_rps per block, 10 s
-      penalty on a server without cache for its whole span); if the chosen path lacks slots the client
-      retries after 1, 2, 4, ... s (at most 60 s), re-routing each time.
+      penalty on a server without cache for its whole span). When a server of the chosen path lacks
+      the slots, the client does what PETALS' ``InferenceSession`` does: it bans that server for 15 s
+      (``ban_timeout``), keeps the hops before it, re-routes only the segment from the failed hop to
+      the end, and retries at once, then after 1, 2, 4, ... s up to 60 s
+      (``SequenceManager.get_retry_delay``).
     - ``ws-rr``: BPRR's waiting-penalised shortest path (arXiv 2512.21884 Sec. 6): hop cost = the time
       until the server frees enough slots for its whole span + the hop's share of the request time;
       the request then waits, first come first served, until its path has the slots.
     """
     import simpy
 
-    from .routing import shortest_hops
-    from .solvers.petals import ALLOC_PENALTY_S, petals_hop_costs
+    from .routing import (ALLOC_PENALTY_S, BAN_TIMEOUT_S, NoPathError, petals_hop_costs, petals_retry_delay,
+                          shortest_hops)
 
     idx = inst.server_index
     L, J = inst.num_blocks, inst.num_servers
@@ -299,9 +302,20 @@ def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n
                 return t_end - env.now
         return 3600.0  # the server never has that many slots: effectively unusable
 
-    def route_petals(c):
+    banned_until = np.zeros(J)
+
+    def route_petals(c, first_block=0):
+        """Min-latency hops from ``first_block`` to L over the servers not banned now, or None."""
         A, B = petals_hop_costs(inst, c, end_b)
-        return shortest_hops(start_b, end_b, L, A, B, np.where(free < m, ALLOC_PENALTY_S, 0.0))[0]
+        usable = (banned_until <= env.now) & (end_b > first_block)
+        s = np.where(usable, np.maximum(start_b, first_block), 0)
+        e = np.where(usable, end_b, 0)
+        try:
+            hops = shortest_hops(s - first_block * usable, e - first_block * usable, L - first_block, A, B,
+                                 np.where(free < m, ALLOC_PENALTY_S, 0.0))[0]
+        except NoPathError:
+            return None
+        return [(j, b + first_block, f + first_block) for j, b, f in hops]
 
     def route_wsrr(c, i):
         steps = l_out[i] - 1
@@ -312,14 +326,23 @@ def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n
         return shortest_hops(start_b, end_b, L, A, B, waits)[0]
 
     def petals_request(i):
-        backoff = 1.0
+        hops, attempt = route_petals(client[i]), 0
         while True:
-            hops = route_petals(client[i])
-            if fits(hops):
-                begin(i, hops)
-                return
-            yield env.timeout(backoff)
-            backoff = min(2 * backoff, PETALS_MAX_BACKOFF_S)
+            if hops is not None:
+                failed = next((k for k, (j, b, e) in enumerate(hops) if free[j] < e - b), None)
+                if failed is None:
+                    begin(i, hops)
+                    return
+                j, b, _ = hops[failed]
+                banned_until[j] = env.now + BAN_TIMEOUT_S
+                yield env.timeout(petals_retry_delay(attempt))
+                attempt += 1
+                rest = route_petals(client[i], b)  # only the failed segment is routed again
+                hops = None if rest is None else hops[:failed] + rest
+            else:  # every way on is banned: wait, then route the whole path again
+                yield env.timeout(max(petals_retry_delay(attempt), 1e-3))
+                attempt += 1
+                hops = route_petals(client[i])
 
     def source():
         for i in range(n):
@@ -356,6 +379,38 @@ def _stats(x: np.ndarray) -> dict[str, float]:
             "p99": float(np.percentile(x, 99))}
 
 
+def check_policy(policy: str) -> str:
+    """The policy name, or :class:`InvalidOptionError` listing the chain and path policies."""
+    if policy not in POLICIES and policy not in PATH_POLICIES:
+        raise InvalidOptionError(f"policy: {policy!r}; expected one of {', '.join([*POLICIES, *PATH_POLICIES])}")
+    return policy
+
+
+def check_simulable(inst: Instance, sol: Solution):
+    """Validate a solution against the instance before simulating it; return its evaluation.
+
+    Raises
+    ------
+    InvalidInstanceError
+        The solution has no placement, or fails validation against ``inst`` (a solution of another
+        instance, an unknown server, a partial chain, a memory over-commit, ...): every violation is
+        named, up to ten.
+    """
+    from .errors import InvalidInstanceError
+    from .validate import evaluate
+
+    if not sol.has_solution:
+        raise InvalidInstanceError(f"solution: no placement (status {sol.status.value}): nothing to simulate")
+    ev = evaluate(inst, sol)
+    if not ev.feasible:
+        problems = [f"solution {v.where} [{v.constraint}]: {v.message}" for v in ev.violations[:10]]
+        if len(ev.violations) > 10:
+            problems.append(f"... and {len(ev.violations) - 10} more violations")
+        problems.append(f"a solution must pass `optim evaluate` against instance {inst.name!r} before it is simulated")
+        raise InvalidInstanceError(problems)
+    return ev
+
+
 def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: str = "poisson",
              requests: int = 10_000, replications: int = 1, seed: int = 0, service: str = "model",
              warmup_fraction: float = 0.1, debug: bool = False,
@@ -389,20 +444,21 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     ------
     InvalidOptionError
         Unknown policy, arrival process or service model, or bad counts.
+    InvalidInstanceError
+        The solution fails validation against the instance (:func:`check_simulable`).
     UnstableSystemError
         lambda >= nu of the chains (the queue would grow without bound).
     """
-    if policy not in POLICIES and policy not in PATH_POLICIES:
-        raise InvalidOptionError(f"policy: {policy!r}; expected one of {', '.join([*POLICIES, *PATH_POLICIES])}")
+    check_policy(policy)
     if arrivals not in ("poisson", "trace"):
         raise InvalidOptionError(f"arrivals: {arrivals!r}; expected 'poisson' or 'trace'")
     if service not in ("model", "exponential"):
         raise InvalidOptionError(f"service: {service!r}; expected 'model' or 'exponential'")
-    if requests < 1 or replications < 1:
-        raise InvalidOptionError(f"requests, replications: {requests}, {replications}; expected >= 1")
+    if not (1 <= requests <= MAX_COUNT) or not (1 <= replications <= 10_000):
+        raise InvalidOptionError(f"requests, replications: {requests}, {replications}; expected 1 to {MAX_COUNT:,} "
+                                 "requests and 1 to 10,000 replications")
+    check_simulable(inst, sol)
     if policy in PATH_POLICIES:
-        if not sol.status.has_solution:
-            raise OptimError(f"solution has no placement (status {sol.status.value}): nothing to simulate")
         return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
                                  lambda rng: _simulate_paths(inst, sol, policy, arrivals, requests, rng, debug),
                                  {"service": "model (per path)"})

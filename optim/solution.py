@@ -10,7 +10,7 @@ from enum import Enum
 from pathlib import Path as FilePath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
 from .errors import InvalidInstanceError
 from .instance import _format_validation_error, read_json
@@ -19,17 +19,25 @@ SOLUTION_FORMAT = "optim-solution/1"
 
 
 class Status(str, Enum):
-    """Termination condition of a solve (linopy-style: one shared enum for all backends)."""
+    """Why a solve stopped: its termination condition (the fine level of linopy's two-level scheme).
 
-    OPTIMAL = "optimal"
-    FEASIBLE = "feasible"  #: a heuristic's solution, or a MILP stopped with an incumbent
-    TIME_LIMIT = "time_limit"  #: stopped at the time limit with an incumbent (see bound, gap)
+    Whether there is a solution is the other level, :attr:`Solution.has_solution`: a MILP stopped
+    at its time limit may or may not hold an incumbent, and ``time_limit`` says only why it stopped.
+    ``error`` is kept for real faults (a backend that crashed, a solver output that fails
+    validation); a search that found nothing in time is not an error.
+    """
+
+    OPTIMAL = "optimal"  #: proven optimal (within the requested gap)
+    FEASIBLE = "feasible"  #: stopped normally without a proof: a heuristic, or a MILP's gap not closed
+    TIME_LIMIT = "time_limit"  #: stopped at the time limit (see ``has_solution``, bound, gap)
+    INTERRUPTED = "interrupted"  #: stopped by the user (Ctrl-C); the incumbent, if any, is kept
     INFEASIBLE = "infeasible"  #: proven or detected infeasible; ``message`` says why
-    ERROR = "error"
+    ERROR = "error"  #: a fault: the backend failed or the output failed validation
 
     @property
-    def has_solution(self) -> bool:
-        return self in (Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
+    def can_have_solution(self) -> bool:
+        """Whether a solution may come with this condition (not ``infeasible``, not ``error``)."""
+        return self not in (Status.INFEASIBLE, Status.ERROR)
 
 
 class _Frozen(BaseModel):
@@ -85,6 +93,8 @@ class Solution(_Frozen):
     ``gap`` is the relative optimality gap ``|objective - bound| / |objective|`` when a bound is known.
     """
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     format: Literal["optim-solution/1"] = SOLUTION_FORMAT
     instance: str
     solver: str
@@ -101,6 +111,52 @@ class Solution(_Frozen):
     chains: list[Chain] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_derived(cls, data: Any) -> Any:
+        # ``has_solution`` is written for readers of the file, and derived again on loading
+        if isinstance(data, dict) and "has_solution" in data:
+            data = {k: v for k, v in data.items() if k != "has_solution"}
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_solution(self) -> bool:
+        """Whether a placement comes with this answer (the coarse level of the status).
+
+        True when the placement hosts at least one block and the status is not ``infeasible``
+        or ``error``: an ``optimal``, ``feasible``, ``time_limit`` or ``interrupted`` solve with
+        an incumbent.
+        """
+        return self.status.can_have_solution and any(p.end > p.start for p in self.placement)
+
+
+    def spans(self, inst: Any) -> tuple[Any, Any, Any]:
+        """The placement as arrays in the instance's server order, matched by server id.
+
+        Returns
+        -------
+        start, end, cache_slots : ndarray of int, shape (J,)
+            Half-open spans ``[start, end)`` and reserved cache slots; servers the placement does not
+            list hold nothing (0, 0, 0).
+
+        Raises
+        ------
+        InvalidInstanceError
+            A placement entry names a server that is not in ``inst``.
+        """
+        import numpy as np
+
+        J = inst.num_servers
+        start, end, slots = (np.zeros(J, dtype=np.int64) for _ in range(3))
+        for k, p in enumerate(self.placement):
+            j = inst.server_index.get(p.server)
+            if j is None:
+                raise InvalidInstanceError(f"placement[{k}].server: {p.server!r} is not a server of instance "
+                                           f"{inst.name!r}")
+            start[j], end[j], slots[j] = p.start, p.end, p.cache_slots
+        return start, end, slots
+
 
 def load_solution(path: str | FilePath) -> Solution:
     """Load a solution file.
@@ -111,7 +167,13 @@ def load_solution(path: str | FilePath) -> Solution:
         The file is unreadable, not JSON, or not an ``optim-solution/1`` document.
     """
     data = read_json(path)
+    if not isinstance(data, dict):
+        raise InvalidInstanceError(f"solution: a JSON {type(data).__name__}; expected an object with format "
+                                   f"{SOLUTION_FORMAT!r}", str(path))
     try:
         return Solution.model_validate(data)
     except ValidationError as err:
         raise InvalidInstanceError(_format_validation_error(err), str(path)) from None
+    except RecursionError:
+        raise InvalidInstanceError("solution: nested too deeply; expected an optim-solution/1 document",
+                                   str(path)) from None

@@ -1,7 +1,7 @@
 """Unit conversions. optim computes in SI (seconds, bytes); files carry the unit in the field name.
 
-Decimal prefixes throughout (1 GB = 1e9 bytes), as GPU vendors quote memory; ``GIB`` only where
-PETALS itself uses binary units.
+Decimal prefixes in files and code (1 GB = 1e9 bytes); ``GIB`` where a quantity is binary: GPU
+memory as vendors state it (an "80GB" A100 has 80 GiB, see :mod:`optim.gpu`) and PETALS' own reserves.
 """
 MS = 1e-3  #: seconds per millisecond
 GB = 1e9  #: bytes per gigabyte

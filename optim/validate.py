@@ -176,7 +176,7 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
     :func:`optim.perf.admission_times`.
     """
     violations: list[Violation] = []
-    if not sol.status.has_solution:
+    if not sol.has_solution:
         return Evaluation(False, [Violation("status", sol.solver, 0,
                                             f"no solution: {sol.status.value}: {sol.message}")])
     start, end, slots, used = _check_placement(inst, sol, violations)

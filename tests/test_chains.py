@@ -116,7 +116,7 @@ def test_gca_respects_slots_and_chain_count(d):
     inst = instance_from_dict(d)
     for name in ("cg-bprr", "petals"):
         sol = solve(inst, name)
-        if not sol.status.has_solution:
+        if not sol.has_solution:
             continue
         start = np.array([p.start for p in sol.placement])
         end = np.array([p.end for p in sol.placement])

@@ -1,4 +1,4 @@
-"""The BPRR paper's clustered scenario (arXiv 2512.21884 Sec. 7; shared/papers/bprr_sun2025.md).
+"""The BPRR paper's clustered scenario (Sun, He, Ji, Parag, arXiv 2512.21884, Sec. 7).
 
 Three clusters: cluster 0 holds CPU-only clients, cluster 1 the A100 servers (and clients),
 cluster 2 the MIG 1g.10gb servers (and clients). RTT 5 ms inside a cluster, 100 ms between.
@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InvalidOptionError
 from ..instance import Instance
-from .common import assemble, check_positive, server_record, workload_record
+from .common import assemble, check_positive, check_sizes, server_record, workload_record
 
 DEPLOYMENTS = {"small": (2, 7), "large": (5, 21)}  #: (A100 servers, MIG servers), from 3 and 8 A100s
 INTRA_MS, INTER_MS = 5.0, 100.0
@@ -44,6 +44,7 @@ def clustered_instance(size: str = "small", *, client_clusters: tuple[int, ...] 
     if not client_clusters or any(c not in (0, 1, 2) for c in client_clusters):
         raise InvalidOptionError(f"client_clusters: {client_clusters}; expected clusters among 0, 1, 2")
     check_positive("arrival_rate", arrival_rate)
+    check_sizes(1, 1, concurrent_requests, 0, max_servers=1)
     n_a100, n_mig = DEPLOYMENTS[size]
     servers = [server_record(f"a100-{i}", "A100-80GB-BPRR", "bloom-176b", "nf4", city="cluster1", bandwidth_mbps=1000)
                for i in range(n_a100)]

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import InvalidOptionError
 from ..gpu import block_times, get_gpu
-from ..instance import Instance, instance_from_dict
+from ..instance import MAX_CONCURRENT_REQUESTS, Instance, instance_from_dict
 from ..modelcard import load_model_card
 from ..units import MS
 
@@ -20,7 +20,7 @@ def server_record(sid: str, gpu_name: str, card_name: str, dtype: str, *, city: 
     gpu = get_gpu(gpu_name)
     times = block_times(gpu, load_model_card(card_name), dtype)
     rec = {"id": sid, "gpu": gpu.name, "city": city, "latitude": latitude, "longitude": longitude,
-           "memory_gb": gpu.memory_gb,
+           "memory_gb": round(gpu.memory_bytes / 1e9, 6),
            "prefill_ms_per_block": round(times.prefill_s / MS, 6),
            "prefill_ms_per_block_per_token": round(times.prefill_s_per_token / MS, 9),
            "decode_ms_per_block_per_token": round(times.decode_s_per_token / MS, 6),
@@ -46,9 +46,25 @@ def workload_record(input_tokens: float, output_tokens: float, concurrent_reques
             "concurrent_requests": concurrent_requests, "target_load": target_load}
 
 
+def check_sizes(num_servers: int, num_clients: int, concurrent_requests: int, seed: int, *,
+                max_servers: int, max_clients: int = 10_000) -> None:
+    """Refuse sizes beyond reason up front, before they exhaust memory or time.
+
+    Raises
+    ------
+    InvalidOptionError
+        Naming the parameter, the value and the allowed range.
+    """
+    for name, value, lo, hi in (("num_servers", num_servers, 1, max_servers), ("num_clients", num_clients, 1, max_clients),
+                                ("concurrent_requests", concurrent_requests, 1, MAX_CONCURRENT_REQUESTS),
+                                ("seed", seed, 0, 2**32 - 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+            raise InvalidOptionError(f"{name}: {value!r}; expected an integer from {lo:,} to {hi:,}")
+
+
 def check_positive(name: str, value: float) -> None:
-    """Raise :class:`InvalidOptionError` naming ``name`` unless ``value`` > 0."""
-    if not value > 0:
+    """Raise :class:`InvalidOptionError` naming ``name`` unless ``value`` is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 < value < float("inf"):
         raise InvalidOptionError(f"{name}: {value}; expected a positive number")
 
 

@@ -22,9 +22,11 @@ import numpy as np
 
 from ..errors import InvalidOptionError
 from ..instance import Instance
-from .common import assemble, check_positive, gpu_mix, server_record, workload_record
+from .common import assemble, check_positive, check_sizes, gpu_mix, server_record, workload_record
 
 EARTH_RADIUS_KM = 6371.0
+#: a square RTT matrix over more servers than this takes gigabytes as JSON: use ``random`` (client x server RTTs)
+MAX_GEO_SERVERS = 3_000
 
 
 @lru_cache(maxsize=1)
@@ -124,8 +126,7 @@ def geo_instance(num_servers: int = 20, num_clients: int = 1, *, region: str | N
     InvalidOptionError
         Unknown region, non-positive counts or rates, eta outside [0, 1].
     """
-    if num_servers < 1 or num_clients < 1:
-        raise InvalidOptionError(f"num_servers, num_clients: {num_servers}, {num_clients}; expected >= 1")
+    check_sizes(num_servers, num_clients, concurrent_requests, seed, max_servers=MAX_GEO_SERVERS, max_clients=1_000)
     check_positive("arrival_rate", arrival_rate)
     cities = city_table()
     if region in (None, "world"):

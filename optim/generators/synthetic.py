@@ -10,9 +10,11 @@ import numpy as np
 
 from ..errors import InvalidOptionError
 from ..instance import Instance
-from .common import assemble, check_positive, gpu_mix, server_record, workload_record
+from .common import assemble, check_positive, check_sizes, gpu_mix, server_record, workload_record
 
 KM_PER_MS_RTT = 100.0
+#: the largest random instance (client x server RTTs, so memory grows linearly)
+MAX_RANDOM_SERVERS = 200_000
 
 
 def random_instance(num_servers: int = 100, num_clients: int = 1, *, model: str = "llama-2-70b",
@@ -27,8 +29,7 @@ def random_instance(num_servers: int = 100, num_clients: int = 1, *, model: str 
     InvalidOptionError
         Non-positive counts, extent or rate; eta outside [0, 1].
     """
-    if num_servers < 1 or num_clients < 1:
-        raise InvalidOptionError(f"num_servers, num_clients: {num_servers}, {num_clients}; expected >= 1")
+    check_sizes(num_servers, num_clients, concurrent_requests, seed, max_servers=MAX_RANDOM_SERVERS)
     check_positive("extent_km", extent_km)
     check_positive("arrival_rate", arrival_rate)
     rng = np.random.default_rng(seed)

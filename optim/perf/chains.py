@@ -1,4 +1,4 @@
-"""Server-chain service time (arXiv 2604.14993, Eq. 2; shared/papers/server_chains_and_nsga2.md A1).
+"""Server-chain service time (Sun, He, Hou, arXiv 2604.14993, Sec. 2, Eq. 2).
 
 ``T_k = sum_{(i,j) in k} ( tau^c_j + tau^p_j m_ij )`` with per-job totals
 ``tau^c_j = rtt(orchestrator, j) + chain_overhead`` (one RTT per job and hop, as the paper models

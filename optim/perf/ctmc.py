@@ -1,6 +1,6 @@
 """Mean response time of server chains under JFFC: the Theorem-4 bounds and an exact CTMC.
 
-Sun, He, Hou, arXiv 2604.14993, Sec. 4 (shared/papers/server_chains_and_nsga2.md A6). K chains with
+Sun, He, Hou, arXiv 2604.14993, Sec. 4, Theorem 4, Eqs. 16-18. K chains with
 service rates mu_1 >= ... >= mu_K and capacities c_l (concurrent jobs); Poisson arrivals at rate
 lambda, exponential work; JFFC sends an arrival to the fastest chain with a free slot, else to a
 central FIFO queue. With C = sum c_l, nu = sum mu_l c_l and rho = lambda / nu < 1, the number of jobs

@@ -1,6 +1,6 @@
 """Server chains of a placement and Greedy Cache Allocation (GCA).
 
-Sun, He, Hou, arXiv 2604.14993, Sec. 3 (shared/papers/server_chains_and_nsga2.md A1, A4). A chain is a
+Sun, He, Hou, arXiv 2604.14993, Sec. 3, Alg. 2. A chain is a
 path from the orchestrator through servers that runs every block once, in order: a hop on server j
 entered at boundary b runs blocks [b, e_j) (m_ij = e_j - e_i, Lemma 1). Its service time is Eq. 2,
 ``T_k = sum (tau^c_j + tau^p_j m_ij)``; with c_k concurrent jobs it holds m_ij c_k cache slots on each

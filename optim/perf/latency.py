@@ -1,4 +1,4 @@
-"""BPRR per-request inference time on a path (arXiv 2512.21884, Sec. 2; shared/papers/bprr_sun2025.md).
+"""BPRR per-request inference time on a path (Sun, He, Ji, Parag, arXiv 2512.21884, Sec. 2, Eqs. 1-3).
 
 For a request from client c on path p, where server j runs k_j blocks::
 

@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InvalidOptionError, UnknownSolverError
+from ..errors import UnknownSolverError
+from ..options import check_options, describe_options, options_model
 from ..instance import Instance
 from ..solution import Solution, Status
 from ..units import GB
@@ -36,17 +37,34 @@ class SolverInfo:
     @property
     def options(self) -> dict[str, Any]:
         """Keyword options with their defaults (``progress``, a callback, is not an option)."""
-        sig = inspect.signature(self.func)
-        return {p.name: p.default for p in sig.parameters.values()
-                if p.kind is p.KEYWORD_ONLY and p.name != "progress"}
+        return {name: f.default for name, f in options_model(self.func, self.name).model_fields.items()}
+
+    def describe_options(self) -> list[dict[str, Any]]:
+        """Each option's name, type with range, default and meaning, as declared in the signature."""
+        return describe_options(self.func, self.name)
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Validate option values; return all options with defaults filled.
+
+        Raises
+        ------
+        InvalidOptionError
+            Naming the solver, the option, the value and what was expected.
+        """
+        return check_options(self.func, self.name, options)
 
     @property
     def reports_progress(self) -> bool:
-        """Whether the solver takes a ``progress(done, total)`` callback."""
+        """Whether the solver takes a ``progress(event: dict)`` callback."""
         return "progress" in inspect.signature(self.func).parameters
 
     def is_available(self) -> bool:
-        return True
+        """Whether the solver can run here (its MILP backends import; heuristics always can)."""
+        if "exact" not in self.features:
+            return True
+        from ..backends import BACKENDS
+
+        return BACKENDS["highs"].is_available()
 
 
 REGISTRY: dict[str, SolverInfo] = {}
@@ -89,7 +107,7 @@ def infeasibility_reason(inst: Instance) -> str | None:
     return None
 
 
-def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callable[[int, int | None], None] | None = None,
+def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callable[[dict], None] | None = None,
           **options: Any) -> Solution:
     """Solve an instance with a registered solver and validate the answer.
 
@@ -98,32 +116,45 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callabl
     instance : Instance
     solver : str
         A name from ``optim solvers`` (``REGISTRY``).
-    progress : callable(done, total or None), optional
-        Called as the search advances, by solvers that report progress (``reports_progress``);
-        ignored by the others.
+    progress : callable(dict), optional
+        Called as the search advances, by solvers that report progress (``reports_progress``),
+        with ``{"done", "total"}`` (NSGA-II generations) or ``{"incumbent", "bound", "gap",
+        "time_s"}`` (MILPs); ignored by the others.
     **options
         The solver's keyword options (see ``get_solver(name).options``).
 
     Returns
     -------
     Solution
-        Status ``infeasible`` (with the reason) when no placement can exist or the solver finds
-        none; ``error`` if the solver's output fails validation (a bug, reported, not hidden).
-        ``details["evaluation"]`` holds the validator's summary.
+        ``status`` says why the search stopped (optimal, feasible, time_limit, interrupted,
+        infeasible with the reason, error) and ``has_solution`` whether a placement comes with it:
+        a time-limited MILP without an incumbent is ``time_limit`` with no solution, not an error.
+        ``error`` is kept for faults, e.g. a solver output that fails validation (reported, not
+        hidden). ``details["evaluation"]`` holds the validator's summary.
 
     Raises
     ------
     UnknownSolverError
         No solver of that name.
     InvalidOptionError
-        An option the solver does not take.
+        An option the solver does not take, or a value outside its declared type or range
+        (checked before any work).
+
+    Examples
+    --------
+    >>> from optim import solve
+    >>> from optim.generators import clustered_instance
+    >>> sol = solve(clustered_instance("small"), "cg-bprr")
+    >>> sol.status.value, sol.has_solution
+    ('feasible', True)
+    >>> solve(clustered_instance("small"), "petals", balance_quality="abc")
+    Traceback (most recent call last):
+    ...
+    optim.errors.InvalidOptionError: solver 'petals', option balance_quality: Input should be a valid number, unable to parse string as a number (got 'abc')
     """
     info = get_solver(solver)
-    allowed = info.options
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise InvalidOptionError(f"solver {solver!r} takes no option {', '.join(unknown)}; "
-                                 f"its options: {', '.join(allowed) or 'none'}")
+    options = info.check_options(options)
+    given = dict(options)
     t0 = time.perf_counter()
     reason = infeasibility_reason(instance)
     if reason is not None:
@@ -131,8 +162,8 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callabl
                         options=options, solve_time_s=time.perf_counter() - t0)
     sol = info.func(instance, **options, **({"progress": progress} if progress and info.reports_progress else {}))
     elapsed = time.perf_counter() - t0
-    update: dict[str, Any] = {"solve_time_s": elapsed, "options": {**allowed, **options}}
-    if sol.status.has_solution:
+    update: dict[str, Any] = {"solve_time_s": elapsed, "options": given}
+    if sol.has_solution:
         ev = evaluate(instance, sol)
         if not ev.feasible:
             msgs = "; ".join(v.message for v in ev.violations[:5])

@@ -14,16 +14,22 @@ from __future__ import annotations
 import tempfile
 import time
 
+from typing import Annotated
+
 import numpy as np
-import pyomo.environ as pyo
+from pydantic import Field
 
 from ..errors import InvalidOptionError
+from .._lazy import LazyModule
 from ..instance import Instance
 from ..perf import free_cache_slots, request_shares
 from ..perf.gca import chain_cost_coefficients
 from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
-from .base import get_solver, register
-from .bprr_milp import solve_highs, write_model
+from ..backends import Deadline, solve_milp, write_model
+from ..options import MAX_COUNT, SolverName, TimeLimit
+from .base import register, solve
+
+pyo = LazyModule("pyomo.environ")
 
 
 def enumerate_chains(inst: Instance, start: np.ndarray, end: np.ndarray, limit: int = 20_000) -> list[list[tuple]]:
@@ -75,8 +81,12 @@ def build_bpca_model(inst: Instance, chains: list, service_times: np.ndarray, sl
 
 @register("bpca-milp", "Exact cache allocation (BPCA, arXiv 2604.14993 Eq. 5) over every chain of another "
           "solver's placement; small instances", features=("chains", "exact", "queueing"))
-def bpca_milp(inst: Instance, *, placement_solver: str = "gbp-cr", time_limit: float | None = 60.0,
-              max_chains: int = 20_000) -> Solution:
+def bpca_milp(inst: Instance, *,
+              placement_solver: Annotated[SolverName, Field(description=(
+                  "solver whose placement is used (not bpca-milp itself)"))] = "gbp-cr",
+              time_limit: TimeLimit = 60.0,
+              max_chains: Annotated[int, Field(ge=1, le=MAX_COUNT, description=(
+                  "refuse placements with more chains than this"))] = 20_000) -> Solution:
     """Allocate caches optimally (min total capacity meeting lambda / rho-bar) on a placement.
 
     Parameters
@@ -84,7 +94,7 @@ def bpca_milp(inst: Instance, *, placement_solver: str = "gbp-cr", time_limit: f
     placement_solver : str
         Solver whose placement is used (default ``gbp-cr``).
     time_limit : float or None
-        Seconds for HiGHS.
+        Seconds for the whole call (placement, chain enumeration, model, HiGHS).
     max_chains : int
         Refuse placements with more chains than this.
 
@@ -94,27 +104,33 @@ def bpca_milp(inst: Instance, *, placement_solver: str = "gbp-cr", time_limit: f
         The placement, the chains with c_k > 0, ``objective`` = sum c_k with bound and gap;
         ``infeasible`` when no allocation reaches lambda / rho-bar.
     """
-    if placement_solver in ("bpca-milp",):
-        raise InvalidOptionError("placement_solver: bpca-milp cannot take its own placement")
-    base = get_solver(placement_solver).func(inst)
-    if not base.status.has_solution:
-        return base.model_copy(update={"solver": "bpca-milp"})
-    start = np.array([p.start for p in base.placement])
-    end = np.array([p.end for p in base.placement])
+    if placement_solver == "bpca-milp":
+        raise InvalidOptionError("solver 'bpca-milp', option placement_solver: bpca-milp cannot take its own "
+                                 "placement (got 'bpca-milp'); expected another solver, e.g. gbp-cr")
+    deadline = Deadline(time_limit)
+    base = solve(inst, placement_solver)
+    if not base.has_solution:
+        return Solution(instance=inst.name, solver="bpca-milp", status=base.status,
+                        message=f"{placement_solver} found no placement: {base.message}")
+    start, end, _ = base.spans(inst)
     slots = np.maximum(free_cache_slots(inst, end - start), 0)
     t0 = time.perf_counter()
+    if deadline.expired():
+        return Solution(instance=inst.name, solver="bpca-milp", status=Status.TIME_LIMIT,
+                        message=f"the {time_limit:g} s limit passed while {placement_solver} placed the blocks")
     chains = enumerate_chains(inst, start, end, max_chains)
     A, B = chain_cost_coefficients(inst)
     T = np.array([sum(A[j] + B[j] * (e - b) for j, b, e in ch) for ch in chains])
     model = build_bpca_model(inst, chains, T, slots)
     with tempfile.TemporaryDirectory() as tmp:
         path, names = write_model(model, tmp)
-        res = solve_highs(path, {}, time_limit, 0.0, None)
+        res = solve_milp("highs", path, {}, deadline, 0.0, None)
     details = {"placement_solver": placement_solver, "chains_enumerated": len(chains),
                "build_time_s": time.perf_counter() - t0, "backend_status": res.message}
     if not res.values:
-        return Solution(instance=inst.name, solver="bpca-milp", status=res.status if res.status is Status.INFEASIBLE
-                        else Status.ERROR, message=f"no allocation reaches lambda / rho-bar ({res.message})",
+        why = ("no allocation reaches lambda / rho-bar" if res.status is Status.INFEASIBLE
+               else "HiGHS found no allocation before it stopped")
+        return Solution(instance=inst.name, solver="bpca-milp", status=res.status, message=f"{why} ({res.message})",
                         details=details)
     inv = {v: k for k, v in names.items()}
     cap = {inv[n][1]: int(round(v)) for n, v in res.values.items() if n in inv and inv[n][0] == "c"}

@@ -1,12 +1,11 @@
 """Exact BPRR: block placement and request routing as a MILP (Pyomo), solved by HiGHS.
 
-Problem of arXiv 2512.21884 Sec. 3 (shared/papers/bprr_sun2025.md): place contiguous blocks on
+Problem of Sun, He, Ji, Parag, arXiv 2512.21884, Sec. 3, Eq. 13: place contiguous blocks on
 servers and route the |R| concurrent requests so that memory for blocks and the requests'
 caches fits (13b), every request runs blocks 0..L-1 in order (13c-13f, Lemma 1), and the mean
 per-token time (13a) is least.
 
-Formulation (not the paper's per-request McCormick one, whose LP bound is weak; see
-shared/design/milp-notes.md). Requests of one client are interchangeable, so they are aggregated
+Formulation (not the paper's per-request McCormick one, whose LP bound is weak). Requests of one client are interchangeable, so they are aggregated
 into integer flows on a DAG over block boundaries 0..L:
 
 - ``z[j, a, e]`` in {0, 1}: server j hosts blocks [a, e) (at most one span; none = empty);
@@ -30,27 +29,27 @@ paths (flow decomposition), one per request, with the same sums. So both have th
 
 The model is written once in Pyomo, exported as an LP file (plain labels, mapped back to the Pyomo
 variables), and solved with highspy (which takes a warm start and honours the time limit, unlike
-``appsi_highs``, see milp-notes.md) or with SCIP through OR-Tools' model builder on the same file.
+``appsi_highs``) or with SCIP through OR-Tools' model builder on the same file.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
-from pathlib import Path as FsPath
+from typing import Annotated
 
 import numpy as np
-import pyomo.environ as pyo
+from pydantic import Field
 
-from ..errors import InvalidOptionError
+from .._lazy import LazyModule
+from ..backends import Deadline, MilpProgress, OutOfTime, solve_milp, write_model
 from ..instance import Instance
 from ..perf import free_cache_slots, hop_cost_coefficients, request_shares
 from ..routing import shortest_hops
 from ..solution import Hop, Path, ServerPlacement, Solution, Status
-from .base import register
+from ..options import Backend, MipGap, Objective, Threads, TimeLimit
+from .base import register, solve
+
+pyo = LazyModule("pyomo.environ")
 
 
 @dataclass
@@ -174,7 +173,7 @@ def define_objective(m: pyo.ConcreteModel, inst: Instance, flows: list, shares: 
                           sense=pyo.minimize)
 
 
-def build_bprr_model(inst: Instance, objective: str = "decode") -> BPRRModel:
+def build_bprr_model(inst: Instance, objective: str = "decode", deadline: Deadline | None = None) -> BPRRModel:
     """Build the aggregated BPRR MILP (no solving, no I/O).
 
     Parameters
@@ -182,10 +181,17 @@ def build_bprr_model(inst: Instance, objective: str = "decode") -> BPRRModel:
     inst : Instance
     objective : {"decode", "inference"}
         Mean per-token decode time (the paper's objective) or mean whole-request time, seconds.
+    deadline : Deadline, optional
+        Checked between constraint families.
 
     Returns
     -------
     BPRRModel
+
+    Raises
+    ------
+    optim.backends.OutOfTime
+        The deadline passed while building.
 
     Notes
     -----
@@ -193,160 +199,27 @@ def build_bprr_model(inst: Instance, objective: str = "decode") -> BPRRModel:
     """
     shares = request_shares(inst)
     m = pyo.ConcreteModel(name=f"bprr-{inst.name}")
+    check = deadline.check if deadline is not None else (lambda what="": None)
     spans, flows = define_variables(m, inst, shares)
+    check("variables")
     add_one_span(m, inst, spans)
     add_links(m, spans, flows, shares)
+    check("links")
     add_flow_conservation(m, inst, flows, shares)
+    check("flow conservation")
     add_memory(m, inst, spans, flows)
     sym = add_symmetry_breaking(m, inst, spans)
+    check("memory")
     define_objective(m, inst, flows, shares, objective)
+    check("objective")
     return BPRRModel(m, spans, flows, shares, objective, sym)
 
 
-@dataclass
-class MilpResult:
-    """What a backend returns: status, incumbent values by variable name, objective, bound, gap."""
-
-    status: Status
-    values: dict[str, float]
-    objective: float | None
-    bound: float | None
-    gap: float | None
-    message: str = ""
-    run_time_s: float = 0.0
-
-
-def write_model(model: pyo.ConcreteModel, folder: str) -> tuple[str, dict[tuple, str]]:
-    """Write a Pyomo model for the backends; return the path and {(variable, index): column label}.
-
-    CPLEX LP format through Pyomo's LP writer with plain labels (x1, x2, ...): its MPS writer and
-    symbolic names took 109 s and 43 s on a 466k-variable model. HiGHS and OR-Tools both read LP."""
-    path = str(FsPath(folder) / "model.lp")
-    _, smap_id = model.write(path, io_options={"symbolic_solver_labels": False})  # format from ".lp"
-    smap = model.solutions.symbol_map[smap_id]
-    names = {}
-    for comp in model.component_objects(pyo.Var, descend_into=True):
-        for idx, v in comp.items():
-            sym = smap.byObject.get(id(v))
-            if sym is not None:
-                names[(comp.local_name, idx)] = sym
-    return path, names
-
-
-@contextlib.contextmanager
-def _native_stdout_silenced():
-    """HiGHS prints a banner from C++ on construction whatever its options; keep stdout (and so
-    ``--json`` output) clean by pointing file descriptor 1 at /dev/null meanwhile."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def solve_highs(model_file: str, warm: dict[str, float], time_limit: float | None, mip_gap: float,
-                threads: int | None) -> MilpResult:
-    """Solve a model file (LP or MPS) with highspy, warm-started; statuses mapped to :class:`Status`.
-
-    HiGHS model statuses: https://ergo-code.github.io/HiGHS/stable/structures/enums/#HighsModelStatus
-    """
-    import highspy
-
-    with _native_stdout_silenced():
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.readModel(model_file)
-    h.setOptionValue("mip_rel_gap", float(mip_gap))
-    if time_limit is not None:
-        h.setOptionValue("time_limit", float(time_limit))
-    if threads is not None:
-        h.setOptionValue("threads", int(threads))
-    names = list(h.getLp().col_names_)
-    if warm:
-        sol = highspy.HighsSolution()
-        sol.col_value = [float(warm.get(n, 0.0)) for n in names]
-        sol.value_valid = True
-        h.setSolution(sol)
-    with _native_stdout_silenced():
-        h.run()
-    ms = h.getModelStatus()
-    info = h.getInfo()
-    has = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    values = dict(zip(names, h.getSolution().col_value)) if has else {}
-    obj = info.objective_function_value if has else None
-    bound = info.mip_dual_bound if np.isfinite(info.mip_dual_bound) else None
-    gap = info.mip_gap if has and np.isfinite(info.mip_gap) else None
-    S = highspy.HighsModelStatus
-    if ms == S.kOptimal:
-        status, gap = Status.OPTIMAL, (gap if gap is not None else 0.0)
-    elif ms == S.kInfeasible:
-        status = Status.INFEASIBLE
-    elif ms == S.kTimeLimit:
-        status = Status.TIME_LIMIT  # with or without an incumbent: not a proof of infeasibility
-    else:
-        status = Status.FEASIBLE if has else Status.ERROR
-    return MilpResult(status, values, obj, bound, gap, h.modelStatusToString(ms), h.getRunTime())
-
-
-def solve_ortools(model_file: str, warm: dict[str, float], time_limit: float | None, mip_gap: float,
-                  threads: int | None, engine: str = "scip") -> MilpResult:
-    """Solve the same model file with OR-Tools' model builder (SCIP by default), hinted with the
-    warm start. Statuses: https://developers.google.com/optimization/reference/python/linear_solver/python/model_builder
-    """
-    from ortools.linear_solver.python import model_builder as mb
-
-    if model_file.endswith(".lp"):  # OR-Tools' LP reader rejects CPLEX-LP comments: let HiGHS convert to MPS
-        import highspy
-
-        with _native_stdout_silenced():
-            h = highspy.Highs()
-            h.setOptionValue("output_flag", False)
-            h.readModel(model_file)
-            model_file = model_file[:-3] + ".mps"
-            h.writeModel(model_file)
-    model = mb.Model()
-    model.import_from_mps_file(model_file)
-    variables = [model.var_from_index(i) for i in range(model.num_variables)]
-    for v in variables:
-        if v.name in warm:
-            model.add_hint(v, warm[v.name])
-    solver = mb.Solver(engine)
-    if not solver.solver_is_supported():
-        return MilpResult(Status.ERROR, {}, None, None, None, f"OR-Tools was built without {engine}")
-    if time_limit is not None:
-        solver.set_time_limit_in_seconds(float(time_limit))
-    if engine == "scip":
-        params = [f"limits/gap = {float(mip_gap)}"] + ([f"parallel/maxnthreads = {int(threads)}"] if threads else [])
-        solver.set_solver_specific_parameters("\n".join(params))
-    st = solver.solve(model)
-    S = mb.SolveStatus
-    has = st in (S.OPTIMAL, S.FEASIBLE)
-    values = {v.name: float(solver.value(v)) for v in variables} if has else {}
-    obj = float(solver.objective_value) if has else None
-    bound = float(solver.best_objective_bound) if has and np.isfinite(solver.best_objective_bound) else None
-    gap = None if obj is None or bound is None else max(obj - bound, 0.0) / max(abs(obj), 1e-300)
-    if st == S.OPTIMAL:
-        status = Status.OPTIMAL
-    elif st == S.INFEASIBLE:
-        status = Status.INFEASIBLE
-    elif st in (S.FEASIBLE, S.NOT_SOLVED):
-        status = Status.TIME_LIMIT if time_limit is not None and solver.wall_time >= 0.95 * time_limit else (
-            Status.FEASIBLE if has else Status.ERROR)
-    else:
-        status = Status.ERROR
-    return MilpResult(status, values, obj, bound, gap, f"OR-Tools {engine}: {st.name}", float(solver.wall_time))
-
-
-BACKENDS = {"highs": solve_highs, "ortools": solve_ortools}
 
 
 def warm_start_from(bm: BPRRModel, inst: Instance, sol: Solution, names: dict[tuple, str]) -> dict[str, float]:
     """Column-labelled values of a heuristic solution (placement + path request counts) for the warm start."""
-    if not sol.status.has_solution:
+    if not sol.has_solution:
         return {}
     # relabel identical servers so that span ends are non-increasing, as the symmetry breaking demands
     end_of = {inst.server_index[p.server]: p.end for p in sol.placement}
@@ -433,9 +306,14 @@ def model_size(inst: Instance) -> int:
 @register("bprr-milp", "Exact BPRR placement and routing: aggregated-flow MILP (Pyomo) on HiGHS, warm-started "
           "from cg-bprr, with time limit, bound and gap (arXiv 2512.21884 Sec. 3)",
           features=("placement", "routing", "exact", "bound"))
-def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | None = 60.0, mip_gap: float = 1e-4,
-              threads: int | None = None, warm_start: bool = True, backend: str = "highs",
-              skip_if_too_large: bool = True) -> Solution:
+def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: TimeLimit = 60.0,
+              mip_gap: MipGap = 1e-4, threads: Threads = None,
+              warm_start: Annotated[bool, Field(description="start from the cg-bprr solution")] = True,
+              backend: Backend = "highs",
+              skip_if_too_large: Annotated[bool, Field(description=(
+                  "return the warm start with a bound at once when building the model alone would take "
+                  "longer than time_limit"))] = True,
+              progress: MilpProgress | None = None) -> Solution:
     """Solve BPRR exactly (or to the time limit) with HiGHS.
 
     Parameters
@@ -443,7 +321,8 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
     objective : {"decode", "inference"}
         Mean per-token decode time (paper) or mean whole-request time, seconds.
     time_limit : float or None
-        Seconds for HiGHS (model building comes on top).
+        Seconds for the whole call: building the model, writing it and the backend's search. The
+        clock is checked while building, and the backend gets what is left.
     mip_gap : float
         Relative optimality gap at which to stop.
     threads : int, optional
@@ -455,55 +334,64 @@ def bprr_milp(inst: Instance, *, objective: str = "decode", time_limit: float | 
         When building and writing the model would alone take longer than ``time_limit``
         (``model_size / PREP_VARIABLES_PER_S``), return the warm start with the one-hop bound and
         status ``time_limit`` at once, saying so, instead of overrunning the limit.
+    progress : callable(dict), optional
+        Receives ``{"incumbent", "bound", "gap", "time_s"}`` while HiGHS runs.
 
     Returns
     -------
     Solution
-        ``optimal``, ``time_limit`` (incumbent, ``bound``, ``gap``), or ``infeasible``; never
-        nothing when the warm start was feasible (it is returned if HiGHS returns no incumbent).
+        ``optimal``, ``time_limit`` or ``interrupted`` (the incumbent, or the warm start, with
+        ``bound`` and ``gap``; ``has_solution`` False only when neither exists), or ``infeasible``.
     """
-    from .cg_bprr import cg_bprr
-
-    if backend not in BACKENDS:
-        raise InvalidOptionError(f"backend: {backend!r}; expected one of {', '.join(BACKENDS)}")
-    t0 = time.perf_counter()
+    deadline = Deadline(time_limit)
+    shares = request_shares(inst)
+    fallback = simple_bound(inst, shares, objective)
+    warm_sol = solve(inst, "cg-bprr", routing_objective=objective) if warm_start else None
+    warm_ok = warm_sol is not None and warm_sol.has_solution
     size = model_size(inst)
-    if skip_if_too_large and time_limit is not None and size / PREP_VARIABLES_PER_S > time_limit:
-        warm_sol = cg_bprr(inst, routing_objective=objective)
-        if warm_sol.status.has_solution:
-            shares = request_shares(inst)
-            value = _objective_value(inst, shares, objective, warm_sol)
-            bound, gap = _with_bound(value, None, simple_bound(inst, shares, objective))
-            return warm_sol.model_copy(update={
-                "solver": "bprr-milp", "status": Status.TIME_LIMIT, "objective": value, "bound": bound, "gap": gap,
-                "objective_name": _objective_name(objective),
-                "message": (f"model of {size:,} variables takes about {size / PREP_VARIABLES_PER_S:.0f} s to build, "
-                            f"more than the {time_limit:g} s limit: returned the cg-bprr warm start with the one-hop "
-                            "bound"),
-                "details": {"backend": backend, "variables": size, "returned": "warm start (model too large)"}})
-    bm = build_bprr_model(inst, objective)
-    build_s = time.perf_counter() - t0
-    warm_sol = cg_bprr(inst, routing_objective=objective) if warm_start else None
+    details: dict = {"backend": backend, "variables": size}
+
+    def give_warm_start(status: Status, why: str, extra: dict) -> Solution:
+        """The warm start (or no solution) with the best bound known, when the MILP gave no incumbent."""
+        if not warm_ok:
+            return Solution(instance=inst.name, solver="bprr-milp", status=status, bound=extra.pop("bound", fallback),
+                            objective_name=_objective_name(objective), message=why + "; no warm start to return",
+                            details={**details, **extra})
+        value = _objective_value(inst, shares, objective, warm_sol)
+        bound, gap = _with_bound(value, extra.pop("bound", None), fallback)
+        return warm_sol.model_copy(update={
+            "solver": "bprr-milp", "status": status, "objective": value, "bound": bound, "gap": gap,
+            "objective_name": _objective_name(objective), "message": why + ": returned the cg-bprr warm start",
+            "options": {}, "details": {**details, **extra, "returned": "warm start"}})
+
+    if skip_if_too_large and time_limit is not None and size / PREP_VARIABLES_PER_S > deadline.remaining():
+        return give_warm_start(Status.TIME_LIMIT, f"model of {size:,} variables takes about "
+                               f"{size / PREP_VARIABLES_PER_S:.0f} s to build, more than the {time_limit:g} s limit",
+                               {"skipped": "model too large for the time limit"})
     with tempfile.TemporaryDirectory() as tmp:
-        model_file, names = write_model(bm.model, tmp)
-        warm = warm_start_from(bm, inst, warm_sol, names) if warm_sol is not None else {}
-        res = BACKENDS[backend](model_file, warm, time_limit, mip_gap, threads)
-    details = {"backend": backend, "build_time_s": build_s, "backend_status": res.message,
-               "backend_time_s": res.run_time_s, "variables": len(bm.spans) + len(bm.flows),
-               "symmetry_constraints": bm.symmetry_constraints, "warm_start": bool(warm)}
-    fallback = simple_bound(inst, bm.shares, objective)
-    if res.status is not Status.OPTIMAL and res.status is not Status.INFEASIBLE:
+        try:
+            bm = build_bprr_model(inst, objective, deadline)
+            details["build_time_s"] = deadline.elapsed_s
+            model_file, names = write_model(bm.model, tmp)
+            details["write_time_s"] = deadline.elapsed_s - details["build_time_s"]
+            deadline.check("writing the model")
+        except OutOfTime as err:
+            return give_warm_start(Status.TIME_LIMIT, f"the {time_limit:g} s limit passed while building the model "
+                                   f"({err})", {"skipped": "time limit reached while building"})
+        details.update(variables=len(bm.spans) + len(bm.flows), symmetry_constraints=bm.symmetry_constraints)
+        warm = warm_start_from(bm, inst, warm_sol, names) if warm_ok else {}
+        details["warm_start"] = bool(warm)
+        res = solve_milp(backend, model_file, warm, deadline, mip_gap, threads, progress)
+    details.update(backend_status=res.message, backend_time_s=res.run_time_s)
+    if res.status not in (Status.OPTIMAL, Status.INFEASIBLE):
         res.bound, res.gap = _with_bound(res.objective, res.bound, fallback)
         details["bound_source"] = "the backend's dual bound or the one-hop bound, whichever is higher"
     if not res.values:
-        if warm_sol is not None and warm_sol.status.has_solution and res.status is not Status.INFEASIBLE:
-            warm_obj = _objective_value(inst, bm.shares, bm.objective, warm_sol)
-            bound, gap = _with_bound(warm_obj, res.bound, fallback)
-            return warm_sol.model_copy(update={
-                "solver": "bprr-milp", "status": Status.TIME_LIMIT, "objective": warm_obj, "bound": bound, "gap": gap,
-                "objective_name": _objective_name(objective), "details": {**details, "returned": "warm start"}})
-        return Solution(instance=inst.name, solver="bprr-milp", status=res.status, details=details,
-                        message=res.message)
+        if res.status is Status.INFEASIBLE:
+            return Solution(instance=inst.name, solver="bprr-milp", status=res.status, details=details,
+                            message=f"the MILP is infeasible ({res.message})")
+        return give_warm_start(res.status, f"{backend} stopped ({res.message}) without an incumbent",
+                               {"bound": res.bound})
     inv = {v: k for k, v in names.items()}
     span = {}
     flow: dict[tuple, int] = {}

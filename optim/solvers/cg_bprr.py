@@ -1,11 +1,14 @@
 """CG-BPRR: conservative greedy block placement and shortest-path routing.
 
 Algorithm 1 of Sun, He, Ji, Parag, "Optimizing Resource Allocation for Geographically-Distributed
-Inference by LLMs", arXiv 2512.21884 (IFIP Performance 2025); shared/papers/bprr_sun2025.md Sec. 5.
+Inference by LLMs", arXiv 2512.21884 (IFIP Performance 2025), Sec. 5, Algorithm 1.
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from pydantic import Field
 
 from ..instance import Instance
 from ..perf import free_cache_slots, hop_cost_coefficients, request_shares, session_capacity
@@ -13,6 +16,7 @@ from ..routing import NoPathError, shortest_hops
 from ..solution import Hop, Path, ServerPlacement, Solution, Status
 from ..units import GB, MS
 from ._windows import first_argmax, lexmin_sorted_window, window_sums
+from ..options import MAX_COUNT, Objective
 from .base import register
 
 
@@ -84,8 +88,13 @@ def theorem2_bound(inst: Instance, m: np.ndarray, order: np.ndarray, K: int, t: 
 
 @register("cg-bprr", "Conservative greedy placement + shortest-path routing with the Theorem-2 bound "
           "(BPRR, arXiv 2512.21884 Alg. 1)", features=("placement", "routing", "bound"))
-def cg_bprr(inst: Instance, *, concurrent_requests: int | None = None, routing_objective: str = "decode",
-            dummy_margin_s: float = 1.0 * MS) -> Solution:
+def cg_bprr(inst: Instance, *,
+            concurrent_requests: Annotated[int | None, Field(ge=1, le=MAX_COUNT, description=(
+                "|R|, sessions every server reserves cache for; None: workload.concurrent_requests"))] = None,
+            routing_objective: Objective = "decode",
+            dummy_margin_s: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, description=(
+                "how much slower than the slowest server the dummy server of step 2 is, seconds"))] = 1.0 * MS,
+            ) -> Solution:
     """Solve with CG-BPRR (arXiv 2512.21884, Algorithm 1).
 
     Parameters

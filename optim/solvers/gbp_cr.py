@@ -1,11 +1,11 @@
-"""GBP-CR + GCA: server-chain composition (arXiv 2604.14993, Alg. 1 and 2; shared/papers/server_chains_and_nsga2.md A3, A4).
+"""GBP-CR + GCA: server-chain composition (Sun, He, Hou, arXiv 2604.14993, Sec. 3, Alg. 1 and 2).
 
 GBP-CR for a given c (sessions every hosted block reserves cache for) gives each server
 ``m_j(c) = min(floor(M_j / (s_m + s_c c)), L)`` blocks (Eq. 6) and, with ``t_j(c) = tau^c_j + tau^p_j m_j(c)``
 and ``t~_j(c) = t_j(c) / m_j(c)`` (Eq. 8), fills disjoint chains with servers in increasing t~_j: each
 server continues the current chain where it stands (the last one shifted back to end at block L),
-and a completed chain adds 1/T to nu; it stops once ``nu >= lambda / (rho-bar c)`` (leftover servers
-get no blocks). GCA then allocates the caches of that placement into chains with capacities.
+and a completed chain adds 1/T to nu; it stops once ``nu >= lambda / (rho-bar c)`` (servers not reached
+get no blocks; those of an unfinished last chain keep theirs, for GCA to use). GCA then allocates the caches of that placement into chains with capacities.
 
 c is chosen by running GBP-CR + GCA for each candidate and minimising the Theorem-4 lower bound on
 the mean response time (the paper's recommended rule, Sec. 3.2.3), among c in 1..c_max,
@@ -13,7 +13,10 @@ the mean response time (the paper's recommended rule, Sec. 3.2.3), among c in 1.
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from pydantic import Field
 
 from ..errors import UnstableSystemError
 from ..instance import Instance
@@ -21,6 +24,7 @@ from ..perf import free_cache_slots, request_shares
 from ..perf.ctmc import theorem4_bounds
 from ..perf.gca import chain_cost_coefficients, chain_rates, greedy_cache_allocation
 from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
+from ..options import MAX_COUNT
 from .base import register
 
 MAX_CANDIDATES = 256
@@ -48,22 +52,19 @@ def gbp_cr_placement(inst: Instance, c: int, with_rate: bool = False):
     start = np.zeros(inst.num_servers, dtype=np.int64)
     end = np.zeros(inst.num_servers, dtype=np.int64)
     a, T, nu, chains = 0, 0.0, 0.0, 0
-    placed = []
     for j in order:
         s = min(a, L - int(m[j]))
         start[j], end[j] = s, s + m[j]
-        placed.append(j)
         T += t[j]
         a = min(a + int(m[j]), L)
         if a >= L:
             nu += 1.0 / T
             chains += 1
-            placed = []
             if nu >= target:
                 break
             a, T = 0, 0.0
-    for j in placed:  # servers of an unfinished last chain hold nothing useful
-        start[j] = end[j] = 0
+    # the servers of an unfinished last chain keep their blocks, as in Alg. 1 and the authors' code:
+    # GCA combines them with the complete chains' servers into further chains
     return (start, end, chains, nu) if with_rate else (start, end, chains)
 
 
@@ -101,7 +102,9 @@ def candidate_cs(inst: Instance) -> np.ndarray:
 
 @register("gbp-cr", "Server-chain composition: GBP-CR placement + GCA cache allocation, c chosen by the "
           "Theorem-4 lower bound (arXiv 2604.14993 Alg. 1-2)", features=("placement", "chains", "queueing"))
-def gbp_cr(inst: Instance, *, c: int | None = None) -> Solution:
+def gbp_cr(inst: Instance, *, c: Annotated[int | None, Field(ge=1, le=MAX_COUNT, description=(
+        "sessions per hosted block to reserve cache for; None: the candidate minimising the "
+        "Theorem-4 lower bound on the mean response time under JFFC"))] = None) -> Solution:
     """Solve with GBP-CR + GCA.
 
     Parameters

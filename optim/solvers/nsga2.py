@@ -1,7 +1,7 @@
 """Multi-objective placement with pymoo's NSGA-II: the latency-throughput-memory Pareto front.
 
 arXiv 2510.11211 proposed NSGA-II server-chain selection for PETALS but its code could not run
-(shared/papers/server_chains_and_nsga2.md, Paper B). optim searches over *placements* instead, with
+(its Sec. 4). optim searches over *placements* instead, with
 NSGA-II (Deb, Pratap, Agarwal, Meyarivan, IEEE TEC 6(2), 2002) from pymoo:
 
 - **Encoding**: two integers per server, start block a_j in [0, L) and block count m_j in
@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Annotated, Callable, Literal
 
 import numpy as np
+from pydantic import Field
 
 from ..errors import InvalidOptionError
 from ..instance import Instance
@@ -42,6 +43,7 @@ from ..perf.gca import greedy_cache_allocation
 from ..routing import BoundaryGraph, shortest_hops
 from ..units import GB
 from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
+from ..options import Seed, SolverName, TimeLimit, csv_list
 from .base import register
 
 PENALTY = 1e9
@@ -235,13 +237,14 @@ def normalised_hypervolume(sets: dict[str, np.ndarray], offset: float = 0.1) -> 
 
 def solver_placements(inst: Instance, solvers=SEED_SOLVERS) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """(start, end, solver name) of each of ``solvers`` that finds a placement; spans shape (J,)."""
-    from .base import get_solver
+    from .base import solve
 
     out = []
     for name in solvers:
-        sol = get_solver(name).func(inst)
-        if sol.status.has_solution:
-            out.append((np.array([p.start for p in sol.placement]), np.array([p.end for p in sol.placement]), name))
+        sol = solve(inst, name)
+        if sol.has_solution:
+            start, end, _ = sol.spans(inst)
+            out.append((start, end, name))
     return out
 
 
@@ -461,16 +464,26 @@ def solution_from_placement(inst: Instance, start: np.ndarray, end: np.ndarray, 
 @register("nsga2", "Pareto front of placements (latency, throughput nu, memory left for caches) with pymoo's "
           "NSGA-II, seeded with petals, cg-bprr and gbp-cr; returns the knee (front in details)",
           features=("placement", "chains", "pareto"))
-def nsga2(inst: Instance, *, objectives: tuple[str, ...] = DEFAULT_OBJECTIVES, population: int = 100,
-          generations: int | None = None, time_limit: float | None = None, seed: int = 0,
-          seed_solvers: tuple[str, ...] = SEED_SOLVERS,
-          progress: Callable[[int, int | None], None] | None = None) -> Solution:
+def nsga2(inst: Instance, *,
+          objectives: csv_list(Literal["latency", "nu", "free_memory"], min_length=2, description=(
+              "two or three objectives to trade: latency, nu, free_memory"))  # type: ignore[valid-type]
+          = DEFAULT_OBJECTIVES,
+          population: Annotated[int, Field(ge=4, le=100_000, description="NSGA-II population size")] = 100,
+          generations: Annotated[int | None, Field(ge=1, le=1_000_000, description=(
+              "generations to run; None: 100, or until time_limit when one is given"))] = None,
+          time_limit: TimeLimit = None, seed: Seed = 0,
+          seed_solvers: csv_list(SolverName, description=(  # type: ignore[valid-type]
+              "solvers whose placements join the initial population"))
+          = SEED_SOLVERS,
+          progress: Callable[[dict], None] | None = None) -> Solution:
     """Solve with NSGA-II and return the knee of the Pareto front.
 
     Parameters
     ----------
-    objectives, population, generations, time_limit, seed, progress
+    objectives, population, generations, time_limit, seed
         As :func:`pareto_front`.
+    progress : callable(dict), optional
+        Receives ``{"done": generations run, "total": generations or None}`` after each generation.
     seed_solvers : tuple of str
         Solvers whose placements join the initial population (e.g. add ``"bprr-milp"``).
 
@@ -483,7 +496,8 @@ def nsga2(inst: Instance, *, objectives: tuple[str, ...] = DEFAULT_OBJECTIVES, p
     """
     front = pareto_front(inst, objectives=objectives, population=population, generations=generations,
                          time_limit=time_limit, seed=seed,
-                         seeds=[(s, e) for s, e, _ in solver_placements(inst, seed_solvers)], progress=progress)
+                         seeds=[(s, e) for s, e, _ in solver_placements(inst, seed_solvers)],
+                         progress=None if progress is None else lambda g, total: progress({"done": g, "total": total}))
     if len(front) == 0:
         return Solution(instance=inst.name, solver="nsga2", status=Status.INFEASIBLE,
                         message="no placement found serves a request (every block hosted with a cache slot)")

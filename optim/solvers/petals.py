@@ -1,7 +1,8 @@
 """The PETALS baseline: block selection with rebalancing, and min-latency routing.
 
 Implemented from the behaviour of PETALS (bigscience-workshop/petals at 22afba62) as described
-in shared/papers/petals_and_helix.md Sec. 1, and as the BPRR paper replicates it
+(Borzunov et al., "Distributed Inference and Fine-tuning of Large Language Models Over
+the Internet", NeurIPS 2023, arXiv 2312.08361, Sec. 3.2), and as the BPRR paper replicates it
 (arXiv 2512.21884 Sec. 7). Variant: the *full* PETALS algorithm, not Helix's single greedy pass:
 
 1. **Block count** (``Server._choose_num_blocks``): ``m_j = min(floor((M_j - autograd) /
@@ -24,31 +25,23 @@ the memory left), converted to sessions of the instance's maximum sequence lengt
 """
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import numpy as np
+from pydantic import Field
 
 from ..instance import Instance
 from ..perf import free_cache_slots, request_shares
-from ..routing import NoPathError, shortest_hops
+from ..routing import ALLOC_PENALTY_S, HOP_OVERHEAD_S, NoPathError, petals_hop_costs, shortest_hops
 from ..solution import Hop, Path, ServerPlacement, Solution, Status
 from ..units import GIB, MBIT_PER_S
+from ..options import MAX_COUNT, Seed
 from ._windows import lexmin_sorted_window
 from .base import register
 
 EPS = 1e-3  #: PETALS' eps in should_choose_other_blocks
 FORWARD_TOKENS = 1024  #: tokens per step of PETALS' forward_rps measurement
 DEFAULT_NETWORK_MBPS = 100.0  #: PETALS' fallback when speedtest fails
-MAX_DELAY_S = 5.0  #: PETALS' _rtt_to_delay cap
-ALLOC_PENALTY_S = 10.0  #: PETALS' routing penalty for a server short of cache
-HOP_OVERHEAD_S = 0.018  #: PETALS' serialisation overhead per hop
-
-
-def petals_hop_costs(inst: Instance, client: int, end: np.ndarray,
-                     hop_overhead_s: float = HOP_OVERHEAD_S) -> tuple[np.ndarray, np.ndarray]:
-    """PETALS' min-latency edge costs for one client, as ``A[j] + B[j] * blocks``: ``min(rtt/2, 5 s)``
-    + 18 ms per hop, ``min(rtt/2, 5 s)`` back to the client after the last block (servers whose span
-    ends at L), and ``1 / inference_rps`` (the decode time) per block. Shapes (J,), seconds."""
-    delay = np.minimum(inst.rtt_s[client] / 2, MAX_DELAY_S)
-    return delay + hop_overhead_s + np.where(end == inst.num_blocks, delay, 0.0), inst.decode_s
 
 
 def petals_block_counts(inst: Instance, attn_cache_tokens: int | None = None) -> tuple[np.ndarray, int]:
@@ -86,7 +79,12 @@ def _block_throughput(start, end, thr, L):
 
 def should_move(j: int, start: np.ndarray, end: np.ndarray, thr: np.ndarray, L: int,
                 balance_quality: float, rng: np.random.Generator) -> bool:
-    """PETALS' ``should_choose_other_blocks`` for server j (simulated local search on copies)."""
+    """PETALS' ``should_choose_other_blocks`` for server j (simulated local search on copies).
+
+    As in PETALS, ``balance_quality > 1`` forces a move at every check.
+    """
+    if balance_quality > 1.0:
+        return True
     start, end = start.copy(), end.copy()
     m = end - start
     t = _block_throughput(start, end, thr, L)
@@ -141,9 +139,10 @@ def petals_placement(inst: Instance, m: np.ndarray, thr: np.ndarray, rng: np.ran
                 t = _block_throughput(start, end, thr, L)
                 t[start[j]:end[j]] -= thr[j]
                 a = lexmin_sorted_window(t, int(m[j]))
-                start[j], end[j] = a, a + m[j]
-                moved = True
-                moves += 1
+                if a != start[j]:  # a forced move (balance_quality > 1) may land where it was
+                    start[j], end[j] = a, a + m[j]
+                    moved = True
+                    moves += 1
         if not moved:
             break
     return start, end, rounds, moves
@@ -151,10 +150,20 @@ def petals_placement(inst: Instance, m: np.ndarray, thr: np.ndarray, rng: np.ran
 
 @register("petals", "PETALS baseline: block selection with rebalancing (balance_quality 0.75) and "
           "min-latency Dijkstra routing with the 10 s cache penalty", features=("placement", "routing"))
-def petals(inst: Instance, *, seed: int = 0, join_order: str = "random", balance_quality: float = 0.75,
-           max_rebalance_rounds: int = 20, alloc_penalty_s: float = ALLOC_PENALTY_S,
-           hop_overhead_s: float = HOP_OVERHEAD_S,
-           attn_cache_tokens: int | None = None) -> Solution:
+def petals(inst: Instance, *, seed: Seed = 0,
+           join_order: Annotated[Literal["random", "instance"], Field(
+               description="order in which servers join the swarm")] = "random",
+           balance_quality: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, description=(
+               "PETALS' rebalancing threshold: a server moves when the swarm's throughput would rise by "
+               "more than 1/balance_quality - 1; 0 disables, above 1 always rebalances"))] = 0.75,
+           max_rebalance_rounds: Annotated[int, Field(ge=0, le=10_000, description=(
+               "rounds of rebalancing checks over all servers (PETALS runs them periodically, forever)"))] = 20,
+           alloc_penalty_s: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, description=(
+               "routing penalty, seconds, for a server short of cache (PETALS: 10 s)"))] = ALLOC_PENALTY_S,
+           hop_overhead_s: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, description=(
+               "serialisation overhead per hop, seconds (PETALS: 18 ms)"))] = HOP_OVERHEAD_S,
+           attn_cache_tokens: Annotated[int | None, Field(ge=1, le=MAX_COUNT, description=(
+               "cache tokens per block a server reserves; None: 16384 with GQA, else 4096"))] = None) -> Solution:
     """Solve with the PETALS heuristics (the baseline everyone is measured against).
 
     Parameters
@@ -178,8 +187,6 @@ def petals(inst: Instance, *, seed: int = 0, join_order: str = "random", balance
         ``details`` records block counts, rebalancing rounds and moves, and how many requests were
         routed onto a server short of cache.
     """
-    if join_order not in ("random", "instance"):
-        raise ValueError(f"join_order: {join_order!r}; expected 'random' or 'instance'")
     rng = np.random.default_rng(seed)
     L = inst.num_blocks
     m, tokens = petals_block_counts(inst, attn_cache_tokens)

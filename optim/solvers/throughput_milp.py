@@ -1,4 +1,4 @@
-"""Max-throughput placement: the Helix MILP (ASPLOS'25, arXiv 2406.01566; shared/papers/petals_and_helix.md Sec. 2.1).
+"""Max-throughput placement: the Helix MILP (Mei et al., ASPLOS'25, arXiv 2406.01566, Sec. 4).
 
 Variables per server i: start block ``s_i`` (integer), one-hot block count ``b[i, k]`` (k = 1..K_i, none
 = unused server), flows ``f`` on source -> i, i -> j, i -> sink edges in tokens/s, and edge switches
@@ -25,19 +25,22 @@ Warm start: the PETALS placement with its maximum flow (networkx). Link latency 
 from __future__ import annotations
 
 import tempfile
-import time
+from typing import Annotated
 
-import networkx as nx
 import numpy as np
-import pyomo.environ as pyo
+from pydantic import Field
 
-from ..errors import InvalidOptionError
+from .._lazy import LazyModule
 from ..instance import Instance
 from ..perf import free_cache_slots, largest_remainder, request_shares
 from ..solution import Hop, Path, ServerPlacement, Solution, Status
 from ..units import MBIT_PER_S
-from .base import register
-from .bprr_milp import BACKENDS, write_model
+from ..backends import Deadline, MilpProgress, solve_milp, write_model
+from ..options import MAX_COUNT, Backend, MipGap, Threads, TimeLimit
+from .base import register, solve
+
+pyo = LazyModule("pyomo.environ")
+nx = LazyModule("networkx")
 
 DEFAULT_BANDWIDTH_MBPS = 1000.0
 
@@ -143,9 +146,13 @@ def max_flow_on_placement(inst: Instance, start: np.ndarray, end: np.ndarray, T:
 @register("throughput-milp", "Max-throughput placement, the Helix MILP (start block, one-hot block count, "
           "max flow with node and link capacities) on HiGHS, warm-started from petals",
           features=("placement", "routing", "exact", "bound", "throughput"))
-def throughput_milp(inst: Instance, *, time_limit: float | None = 60.0, mip_gap: float = 1e-4,
-                    threads: int | None = None, prune_links: int | None = None, warm_start: bool = True,
-                    backend: str = "highs") -> Solution:
+def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: MipGap = 1e-4,
+                    threads: Threads = None,
+                    prune_links: Annotated[int | None, Field(ge=1, le=MAX_COUNT, description=(
+                        "keep only this many highest-capacity outgoing links per server (Helix keeps 12)"))] = None,
+                    warm_start: Annotated[bool, Field(description=(
+                        "start from the petals placement with its max flow"))] = True,
+                    backend: Backend = "highs", progress: MilpProgress | None = None) -> Solution:
     """Maximise tokens/s through the placement (Helix, ASPLOS'25).
 
     Parameters
@@ -164,31 +171,26 @@ def throughput_milp(inst: Instance, *, time_limit: float | None = 60.0, mip_gap:
         bound; paths are the flow's server chains, each client's share of |R| split over them in
         proportion to their flow.
     """
-    from .petals import petals
-
-    if backend not in BACKENDS:
-        raise InvalidOptionError(f"backend: {backend!r}; expected one of {', '.join(BACKENDS)}")
-    t0 = time.perf_counter()
+    deadline = Deadline(time_limit)
     m, data = build_throughput_model(inst, prune_links)
-    build_s = time.perf_counter() - t0
+    build_s = deadline.elapsed_s
     T, C, edges = data["T"], data["C"], data["edges"]
     warm_value = None
     with tempfile.TemporaryDirectory() as tmp:
         model_file, names = write_model(m, tmp)
         warm: dict[str, float] = {}
         if warm_start:
-            ps = petals(inst)
-            if ps.status.has_solution:
-                start = np.array([p.start for p in ps.placement])
-                end = np.array([p.end for p in ps.placement])
+            ps = solve(inst, "petals")
+            if ps.has_solution:
+                start, end, _ = ps.spans(inst)
                 warm_value, flow = max_flow_on_placement(inst, start, end, T, C, edges)
                 warm = _warm_values(inst, data, start, end, flow, names)
-        res = BACKENDS[backend](model_file, warm, time_limit, mip_gap, threads)
+        res = solve_milp(backend, model_file, warm, deadline, mip_gap, threads, progress)
     details = {"backend": backend, "build_time_s": build_s, "backend_status": res.message,
                "backend_time_s": res.run_time_s, "edges": len(edges), "warm_start_tokens_per_s": warm_value}
     if not res.values:
-        return Solution(instance=inst.name, solver="throughput-milp", status=res.status if res.status is not
-                        Status.TIME_LIMIT else Status.ERROR, message=res.message, details=details)
+        return Solution(instance=inst.name, solver="throughput-milp", status=res.status,
+                        message=f"{backend} stopped ({res.message}) without an incumbent", details=details)
     inv = {v: k for k, v in names.items()}
     vals = {inv[n]: v for n, v in res.values.items() if n in inv}
     start = np.zeros(inst.num_servers, dtype=int)

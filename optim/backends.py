@@ -1,0 +1,281 @@
+"""MILP backends: HiGHS (highspy) and SCIP through OR-Tools, behind one call and one status map.
+
+Every exact solver writes its model once and hands the file to :func:`solve_milp` with a warm
+start, a :class:`Deadline` (the time limit is a budget for the whole solver call, model building
+included, so the backend gets what is left) and an optional progress callback that receives the
+incumbent, the bound and the gap while the search runs. Ctrl-C stops the search and keeps the
+incumbent (status ``interrupted``) instead of throwing it away.
+
+Each backend maps its native status to :class:`optim.solution.Status` in one table, as linopy does
+(``linopy/constants.py``): HiGHS model statuses
+https://ergo-code.github.io/HiGHS/stable/structures/enums/#HighsModelStatus and OR-Tools'
+``SolveStatus`` https://developers.google.com/optimization/reference/python/linear_solver/python/model_builder.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any, Callable
+
+from .solution import Status
+
+#: ``progress(event)`` with event keys ``incumbent``, ``bound``, ``gap``, ``time_s`` (None when unknown)
+MilpProgress = Callable[[dict[str, Any]], None]
+
+
+class OutOfTime(Exception):
+    """Raised by :meth:`Deadline.check` when the budget is spent (caught by the solver that set it)."""
+
+
+@dataclass
+class Deadline:
+    """The time budget of one solver call, started when the call starts.
+
+    Parameters
+    ----------
+    limit_s : float or None
+        Seconds for the whole call; None is no limit.
+    """
+
+    limit_s: float | None
+    start: float = field(default_factory=time.perf_counter)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.start
+
+    def remaining(self) -> float | None:
+        """Seconds left (never negative), or None without a limit."""
+        return None if self.limit_s is None else max(self.limit_s - self.elapsed_s, 0.0)
+
+    def expired(self) -> bool:
+        r = self.remaining()
+        return r is not None and r <= 0.0
+
+    def check(self, what: str = "") -> None:
+        """Raise :class:`OutOfTime` when the budget is spent (call between model-building steps)."""
+        if self.expired():
+            raise OutOfTime(what)
+
+
+@dataclass
+class MilpResult:
+    """What a backend returns: status, incumbent values by column name, objective, bound, gap."""
+
+    status: Status
+    values: dict[str, float]
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    message: str = ""
+    run_time_s: float = 0.0
+
+
+def write_model(model: Any, folder: str) -> tuple[str, dict[tuple, str]]:
+    """Write a Pyomo model for the backends; return the path and {(variable, index): column label}.
+
+    CPLEX LP format through Pyomo's LP writer with plain labels (x1, x2, ...): its MPS writer and
+    symbolic names took 109 s and 43 s on a 466k-variable model. HiGHS and OR-Tools both read LP."""
+    import pyomo.environ as pyo
+
+    path = str(FsPath(folder) / "model.lp")
+    _, smap_id = model.write(path, io_options={"symbolic_solver_labels": False})  # format from ".lp"
+    smap = model.solutions.symbol_map[smap_id]
+    names = {}
+    for comp in model.component_objects(pyo.Var, descend_into=True):
+        for idx, v in comp.items():
+            sym = smap.byObject.get(id(v))
+            if sym is not None:
+                names[(comp.local_name, idx)] = sym
+    return path, names
+
+
+@contextlib.contextmanager
+def native_stdout_silenced():
+    """HiGHS prints a banner from C++ on construction whatever its options; keep stdout (and so
+    ``--json`` output) clean by pointing file descriptor 1 at /dev/null meanwhile."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) and abs(x) < 1e29 else None
+
+
+def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip_gap: float,
+                threads: int | None, progress: MilpProgress | None = None) -> MilpResult:
+    """Solve a model file (LP or MPS) with highspy, warm-started, within what is left of ``deadline``.
+
+    The search runs in highspy's solver thread; this thread polls it, reports the incumbent, bound
+    and gap to ``progress`` every half second, and on Ctrl-C asks HiGHS to stop and keeps its
+    incumbent (status ``interrupted``).
+    """
+    import highspy
+
+    with native_stdout_silenced():
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.readModel(model_file)
+    h.setOptionValue("mip_rel_gap", float(mip_gap))
+    remaining = deadline.remaining()
+    if remaining is not None:  # keep 2% and 50 ms for reading the answer back
+        h.setOptionValue("time_limit", max(0.98 * float(remaining) - 0.05, 1e-3))
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    names = list(h.getLp().col_names_)
+    if warm:
+        sol = highspy.HighsSolution()
+        sol.col_value = [float(warm.get(n, 0.0)) for n in names]
+        sol.value_valid = True
+        h.setSolution(sol)
+    latest: dict[str, Any] = {"incumbent": None, "bound": None, "gap": None, "limit_s": deadline.limit_s}
+
+    def on_mip(e: Any) -> None:
+        d = e.data_out
+        latest.update(incumbent=_finite(d.mip_primal_bound), bound=_finite(d.mip_dual_bound), gap=_finite(d.mip_gap))
+
+    for event in (h.cbMipInterrupt, h.cbMipImprovingSolution, h.cbMipLogging):
+        event.subscribe(on_mip)
+    h.HandleUserInterrupt = True  # lets cancelSolve() stop the search at its next callback
+    interrupted = False
+    with native_stdout_silenced():
+        thread = h.startSolve()
+        last = 0.0
+        while True:
+            try:
+                done, _ = h.wait(0.2)
+            except KeyboardInterrupt:
+                interrupted = True
+                h.cancelSolve()
+                continue
+            if done:
+                break
+            if progress is not None and time.perf_counter() - last >= 0.5:
+                last = time.perf_counter()
+                progress({**latest, "time_s": deadline.elapsed_s})
+        thread.join()
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    values = dict(zip(names, h.getSolution().col_value)) if has else {}
+    obj = info.objective_function_value if has else None
+    bound = _finite(info.mip_dual_bound)
+    gap = _finite(info.mip_gap) if has else None
+    S = highspy.HighsModelStatus
+    status_map = {S.kOptimal: Status.OPTIMAL, S.kInfeasible: Status.INFEASIBLE, S.kTimeLimit: Status.TIME_LIMIT,
+                  S.kInterrupt: Status.INTERRUPTED, S.kSolutionLimit: Status.FEASIBLE,
+                  S.kIterationLimit: Status.FEASIBLE, S.kObjectiveBound: Status.FEASIBLE,
+                  S.kObjectiveTarget: Status.FEASIBLE}
+    status = Status.INTERRUPTED if interrupted else status_map.get(ms, Status.FEASIBLE if has else Status.ERROR)
+    if status is Status.OPTIMAL and gap is None:
+        gap = 0.0
+    if progress is not None:
+        progress({"incumbent": obj, "bound": bound, "gap": gap, "time_s": deadline.elapsed_s,
+                  "limit_s": deadline.limit_s})
+    return MilpResult(status, values, obj, bound, gap, h.modelStatusToString(ms), h.getRunTime())
+
+
+def solve_ortools(model_file: str, warm: dict[str, float], deadline: Deadline, mip_gap: float,
+                  threads: int | None, progress: MilpProgress | None = None, engine: str = "scip") -> MilpResult:
+    """Solve the same model file with OR-Tools' model builder (SCIP by default), hinted with the
+    warm start, within what is left of ``deadline``. OR-Tools reports no progress meanwhile."""
+    from ortools.linear_solver.python import model_builder as mb
+
+    if model_file.endswith(".lp"):  # OR-Tools' LP reader rejects CPLEX-LP comments: let HiGHS convert to MPS
+        import highspy
+
+        with native_stdout_silenced():
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            h.readModel(model_file)
+            model_file = model_file[:-3] + ".mps"
+            h.writeModel(model_file)
+    model = mb.Model()
+    model.import_from_mps_file(model_file)
+    variables = [model.var_from_index(i) for i in range(model.num_variables)]
+    for v in variables:
+        if v.name in warm:
+            model.add_hint(v, warm[v.name])
+    solver = mb.Solver(engine)
+    if not solver.solver_is_supported():
+        return MilpResult(Status.ERROR, {}, None, None, None, f"OR-Tools was built without {engine}")
+    remaining = deadline.remaining()
+    if remaining is not None:
+        solver.set_time_limit_in_seconds(max(float(remaining), 1e-3))
+    if engine == "scip":
+        params = [f"limits/gap = {float(mip_gap)}"] + ([f"parallel/maxnthreads = {int(threads)}"] if threads else [])
+        solver.set_solver_specific_parameters("\n".join(params))
+    st = solver.solve(model)
+    S = mb.SolveStatus
+    has = st in (S.OPTIMAL, S.FEASIBLE)
+    values = {v.name: float(solver.value(v)) for v in variables} if has else {}
+    obj = float(solver.objective_value) if has else None
+    bound = _finite(solver.best_objective_bound) if has else None
+    gap = None if obj is None or bound is None else max(obj - bound, 0.0) / max(abs(obj), 1e-300)
+    if st == S.OPTIMAL:
+        status = Status.OPTIMAL
+    elif st == S.INFEASIBLE:
+        status = Status.INFEASIBLE
+    elif st in (S.FEASIBLE, S.NOT_SOLVED):
+        status = Status.TIME_LIMIT if remaining is not None and solver.wall_time >= 0.95 * remaining else (
+            Status.FEASIBLE if has else Status.ERROR)
+    else:
+        status = Status.ERROR
+    if progress is not None:
+        progress({"incumbent": obj, "bound": bound, "gap": gap, "time_s": deadline.elapsed_s,
+                  "limit_s": deadline.limit_s})
+    return MilpResult(status, values, obj, bound, gap, f"OR-Tools {engine}: {st.name}", float(solver.wall_time))
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A MILP backend: its name, its solve function, and whether it can run here."""
+
+    name: str
+    solve: Callable[..., MilpResult]
+    module: str
+    description: str
+
+    def is_available(self) -> bool:
+        """Whether the backend's Python package imports (fails safe: False on any import error)."""
+        try:
+            __import__(self.module)
+        except Exception:  # noqa: BLE001  (any failure to import means unavailable)
+            return False
+        return True
+
+
+BACKENDS: dict[str, Backend] = {
+    "highs": Backend("highs", solve_highs, "highspy", "HiGHS through highspy (progress, Ctrl-C keeps the incumbent)"),
+    "ortools": Backend("ortools", solve_ortools, "ortools.linear_solver.python.model_builder",
+                       "SCIP through OR-Tools' model builder"),
+}
+
+
+def solve_milp(backend: str, model_file: str, warm: dict[str, float], deadline: Deadline, mip_gap: float,
+               threads: int | None, progress: MilpProgress | None = None) -> MilpResult:
+    """Solve a model file with the named backend.
+
+    Raises
+    ------
+    SolverUnavailableError
+        The backend's package cannot be imported here.
+    """
+    from .errors import SolverUnavailableError
+
+    b = BACKENDS[backend]
+    if not b.is_available():
+        raise SolverUnavailableError(f"MILP backend {backend!r} is not available: cannot import {b.module}")
+    return b.solve(model_file, warm, deadline, mip_gap, threads, progress)
