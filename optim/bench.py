@@ -477,12 +477,17 @@ def _run_on_dask(todo: list[dict], record: Callable[[dict], None], scheduler: st
 # ---------------------------------------------------------------------------------------------
 # report
 
+#: statuses that may come with a solution (whether one came is the ``feasible`` column)
+SOLVED_STATUSES = ("optimal", "feasible", "time_limit", "interrupted")
+
+
 def comparison(df: pd.DataFrame, metric: str = "mean_inference_time_s") -> pd.DataFrame:
     """Per solver: runs, failures, mean rank, wins, mean gap to the best, median solve time.
 
     Each instance (``instance_id``) ranks the solvers that produced a feasible solution by ``metric``
-    (lower is better; ties share the average rank; a solver without a solution ranks last). The gap
-    to the best is ``metric / best - 1`` on that instance. The gap to the best bound: where some run
+    (in its direction, :data:`optim.metrics.METRICS`: lower or higher is better; ties share the
+    average rank; a solver without a solution ranks last). The gap to the best is
+    ``|metric - best| / |best|`` on that instance. The gap to the best bound: where some run
     on the instance reports a lower bound on a time its rows carry (``bound`` with an
     ``objective_name`` such as ``mean_decode_time_per_token_s``, from bprr-milp), every solver's value
     of that time over the highest such bound, minus 1. A negative gap means a solution outside that
@@ -492,12 +497,15 @@ def comparison(df: pd.DataFrame, metric: str = "mean_inference_time_s") -> pd.Da
     -------
     DataFrame indexed by solver, sorted by mean rank.
     """
+    from .metrics import get_metric
+
+    higher = get_metric(metric).higher_is_better
     d = df.copy()
-    ok = (d["status"].isin(["optimal", "feasible", "time_limit"])) & (d.get("feasible") == True)  # noqa: E712
+    ok = (d["status"].isin(SOLVED_STATUSES)) & (d.get("feasible") == True)  # noqa: E712
     d["_metric"] = np.where(ok, pd.to_numeric(d.get(metric), errors="coerce"), np.nan)
-    d["rank"] = d.groupby("instance_id")["_metric"].rank(method="average", na_option="bottom")
-    best = d.groupby("instance_id")["_metric"].transform("min")
-    d["gap_to_best"] = d["_metric"] / best - 1.0
+    d["rank"] = d.groupby("instance_id")["_metric"].rank(method="average", na_option="bottom", ascending=not higher)
+    best = d.groupby("instance_id")["_metric"].transform("max" if higher else "min")
+    d["gap_to_best"] = (d["_metric"] - best).abs() / best.abs()
     d["win"] = ok & np.isclose(d["_metric"], best, rtol=1e-9, atol=0)
     d["gap_to_bound"] = np.nan
     if "bound" in d and "objective_name" in d:
@@ -512,8 +520,8 @@ def comparison(df: pd.DataFrame, metric: str = "mean_inference_time_s") -> pd.Da
     out = pd.DataFrame({
         "runs": g.size(),
         "failed": g["status"].apply(lambda s: int((s == "failed").sum())),
-        "no_solution": g.apply(lambda x: int((~x["status"].isin(["optimal", "feasible", "time_limit", "failed"])).sum()),
-                               include_groups=False),
+        "no_solution": g.apply(lambda x: int((~(x["status"].isin(SOLVED_STATUSES) & (x.get("feasible") == True))
+                                              & (x["status"] != "failed")).sum()), include_groups=False),  # noqa: E712
         "mean_rank": g["rank"].mean(),
         "wins": g["win"].sum().astype(int),
         "mean_gap_to_best_pct": 100 * g["gap_to_best"].mean(),
@@ -525,63 +533,99 @@ def comparison(df: pd.DataFrame, metric: str = "mean_inference_time_s") -> pd.Da
 
 
 def plot_report(df: pd.DataFrame, folder: str | Path, metric: str = "mean_inference_time_s") -> list[Path]:
-    """Write the report's plots into ``folder`` (created): objective vs servers, solve time vs servers
-    (log-log), response time vs load. Returns the files written (a plot without data is skipped)."""
+    """Write the report's plots into ``folder`` (created) and return the files written.
+
+    - ``objective_vs_servers.png``: ``metric`` against the number of servers;
+    - ``time_vs_servers.png``: solve time against servers, log-log;
+    - ``response_vs_load.png``: mean response time (simulated, else the Theorem-4 lower bound)
+      against the load rho.
+
+    One colour per solver and one line style per instance family (generator); the mean over the
+    runs at each size is drawn, and runs stopped by their time limit (or that skipped the model,
+    returning a warm start) are marked with hollow red circles, so a MILP that gave up never
+    looks like the fastest. A plot without data is skipped.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from .io import save_figure_atomic
+    from .metrics import METRICS, get_metric
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    d = df[df["status"].isin(["optimal", "feasible", "time_limit"])].copy()
-    written = []
+    d = df[df["status"].isin(SOLVED_STATUSES)].copy()
+    if "generator" not in d:
+        d["generator"] = "instances"
+    d["generator"] = d["generator"].fillna("instances").astype(str)
+    styles = {g: ls for g, ls in zip(sorted(d["generator"].unique()), ["-", "--", ":", "-."] * 10)}
+    solvers = sorted(d["solver"].astype(str).unique()) if len(d) else []
+    colours = {s: f"C{i % 10}" for i, s in enumerate(solvers)}
+    stopped = d["status"].isin(["time_limit", "interrupted"])
+    written: list[Path] = []
 
-    def by_solver(ycol: str, xcol: str = "num_servers"):
-        if d.empty or ycol not in d or xcol not in d:
-            return {}
-        g = d.dropna(subset=[ycol, xcol]).groupby(["solver", xcol])[ycol].mean().reset_index()
-        return {s: (x[xcol].to_numpy(float), x[ycol].to_numpy(float)) for s, x in g.groupby("solver")}
-
-    for fname, ycol, ylabel, loglog in (("objective_vs_servers.png", metric, f"{metric} (mean over runs)", False),
-                                        ("time_vs_servers.png", "solve_time_s", "solve time (s)", True)):
-        series = by_solver(ycol)
-        if not series:
-            continue
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        for s, (x, y) in sorted(series.items()):
-            ax.plot(x, y, marker="o", label=s)
-        ax.set_xlabel("servers")
-        ax.set_ylabel(ylabel)
-        if loglog:
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-        elif max(x.max() for x, _ in series.values()) / max(min(x.min() for x, _ in series.values()), 1) > 20:
-            ax.set_xscale("log")
+    def finish(fig, ax, fname: str, title: str) -> None:
+        handles, labels = ax.get_legend_handles_labels()
+        if stopped.any():
+            handles.append(plt.Line2D([], [], marker="o", ls="", mfc="none", mec="red", ms=9))
+            labels.append("stopped at its time limit")
+        ax.legend(handles, labels, fontsize=7, loc="best")
+        ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
         fig.tight_layout()
         save_figure_atomic(fig, folder / fname)
         plt.close(fig)
         written.append(folder / fname)
 
-    ycol = "sim_mean_response_s" if d.get("sim_mean_response_s") is not None and d["sim_mean_response_s"].notna().any() \
+    def lines(ax, ycol: str, xcol: str = "num_servers") -> bool:
+        if d.empty or ycol not in d or xcol not in d:
+            return False
+        data = d.assign(_y=pd.to_numeric(d[ycol], errors="coerce"), _x=pd.to_numeric(d[xcol], errors="coerce"))
+        data = data.dropna(subset=["_x", "_y"])
+        if data.empty:
+            return False
+        for (solver, gen), x in data.groupby(["solver", "generator"]):
+            m = x.groupby("_x")["_y"].mean()
+            label = f"{solver} ({gen})" if len(styles) > 1 else str(solver)
+            ax.plot(m.index, m.to_numpy(), marker="o", ms=4, ls=styles[gen], color=colours[str(solver)], label=label)
+        st = data[stopped.reindex(data.index, fill_value=False)]
+        if len(st):
+            ax.plot(st["_x"], st["_y"], "o", mfc="none", mec="red", ms=9)
+        return True
+
+    m = get_metric(metric)
+    n_inst = d["instance_id"].nunique() if "instance_id" in d else 0
+    for fname, ycol, ylabel, title, loglog in (
+            ("objective_vs_servers.png", metric, m.axis_label + (" (higher is better)" if m.higher_is_better else
+                                                                   " (lower is better)"),
+             f"{m.label} against swarm size ({n_inst} instances)", False),
+            ("time_vs_servers.png", "solve_time_s", "solve time (s)", "solver time against swarm size", True)):
+        fig, ax = plt.subplots(figsize=(7.0, 4.5))
+        if not lines(ax, ycol):
+            plt.close(fig)
+            continue
+        ax.set_xlabel("servers in the instance")
+        ax.set_ylabel(ylabel)
+        xs = pd.to_numeric(d["num_servers"], errors="coerce").dropna()
+        if loglog:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+        elif len(xs) and xs.max() / max(xs.min(), 1) > 20:
+            ax.set_xscale("log")
+        finish(fig, ax, fname, title)
+
+    ycol = "sim_mean_response_s" if "sim_mean_response_s" in d and d["sim_mean_response_s"].notna().any() \
         else "response_time_lower_s"
-    if ycol in d and d[ycol].notna().any():
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        for s, x in sorted(d.dropna(subset=[ycol, "rho"]).groupby("solver")):
+    if ycol in d and "rho" in d and d[ycol].notna().any():
+        fig, ax = plt.subplots(figsize=(7.0, 4.5))
+        for (solver, gen), x in sorted(d.dropna(subset=[ycol, "rho"]).groupby(["solver", "generator"])):
             x = x.sort_values("rho")
-            ax.plot(x["rho"], x[ycol], marker="o", ls="", label=s, alpha=0.8)
-        ax.set_xlabel("load rho = lambda / nu")
-        ax.set_ylabel("simulated mean response time (s)" if ycol.startswith("sim") else
-                      "mean response time, Theorem-4 lower bound (s)")
+            ax.plot(x["rho"], x[ycol], marker="o", ls="", color=colours[str(solver)], alpha=0.8,
+                    label=f"{solver} ({gen})" if len(styles) > 1 else str(solver))
+        ax.set_xlabel(METRICS["rho"].axis_label)
+        ax.set_ylabel(METRICS[ycol].axis_label)
         ax.set_xscale("log")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        save_figure_atomic(fig, folder / "response_vs_load.png")
-        plt.close(fig)
-        written.append(folder / "response_vs_load.png")
+        finish(fig, ax, "response_vs_load.png", "mean response time against load" +
+               (" (simulated)" if ycol.startswith("sim") else " (Theorem-4 lower bound)"))
     return written

@@ -72,6 +72,13 @@ def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802  (stands in for rich'
     return SafeTable(*args, **kwargs)
 
 
+def _escape(text: str) -> str:
+    """User strings shown literally in rich markup (a server named ``[/]`` is a name, not a tag)."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
 def _fail(message: str, code: int) -> None:
     err.print(message, markup=False, soft_wrap=True)
     sys.exit(code)
@@ -181,7 +188,7 @@ def _show_progress(bar: Any, task: Any, name: str, event: dict) -> None:
             parts.append(f"{key} {event[key]:.6g}")
     if event.get("gap") is not None:
         parts.append(f"gap {100 * event['gap']:.2f}%")
-    bar.update(task, description=", ".join(parts))
+    bar.update(task, description=_escape(", ".join(parts)))
 
 
 def _placement_table(inst: Instance, sol: Solution, ev) -> Table:
@@ -282,7 +289,7 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
     from .solvers import solve
 
     with Progress(console=err.get(), transient=True, disable=as_json or not info.reports_progress) as bar:
-        task = bar.add_task(solver_name, total=None)  # solve() passes progress only to solvers that report it
+        task = bar.add_task(_escape(solver_name), total=None)  # solve() passes progress only to solvers that report it
         sol = solve(inst, solver_name, progress=lambda event: _show_progress(bar, task, solver_name, event),
                     **options)
     if output:
@@ -389,7 +396,7 @@ def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: 
     results = {}
     with Progress(console=err.get(), transient=True, disable=as_json) as bar:
         for p in policies:
-            task = bar.add_task(f"{p}: {replications} x {requests} requests", total=replications)
+            task = bar.add_task(_escape(f"{p}: {replications} x {requests} requests"), total=replications)
             results[p] = simulate(inst, sol, policy=p, arrivals=arrivals, requests=requests, replications=replications,
                                   seed=seed, service=service, progress=lambda _r, t=task: bar.advance(t))
     q = ev.queueing
@@ -558,11 +565,11 @@ def bench_run(spec_file: str, output: str, workers: int | None, scheduler: str |
     total = len(expand(spec))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err.get(), transient=True) as bar:
-        task = bar.add_task(f"sweep {spec.name}", total=None)
+        task = bar.add_task(_escape(f"sweep {spec.name}"), total=None)
 
         def progress(done: int, todo: int, row: dict) -> None:
             bar.update(task, completed=done, total=todo,
-                       description=f"sweep {spec.name}: {row.get('solver')} on {row.get('instance', '?')}")
+                       description=_escape(f"sweep {spec.name}: {row.get('solver')} on {row.get('instance', '?')}"))
 
         res = run_sweep(spec, output, scheduler=scheduler, workers=workers, retry_failed=retry_failed,
                         progress=progress)
@@ -579,7 +586,7 @@ def bench_run(spec_file: str, output: str, workers: int | None, scheduler: str |
 @bench.command("report")
 @click.argument("results_file", type=click.Path(dir_okay=False))
 @click.option("--metric", default="mean_inference_time_s", show_default=True,
-              help="Column the solvers are ranked by (lower is better).")
+              help="Metric the solvers are ranked by, in its own direction (e.g. nu_per_s: higher is better).")
 @click.option("--plots", type=click.Path(file_okay=False), default=None,
               help="Folder for the plots [default: RESULTS stem + '-plots'].")
 @click.option("--json", "as_json", is_flag=True)
@@ -589,6 +596,9 @@ def bench_report(results_file: str, metric: str, plots: str | None, as_json: boo
 
     from .bench import comparison, plot_report, read_results
 
+    from .metrics import get_metric
+
+    get_metric(metric)
     df = read_results(results_file)
     if metric not in df.columns:
         raise click.BadParameter(f"{metric!r} is not a column of {results_file}", param_hint="--metric")

@@ -33,8 +33,10 @@ MAX_CLIENTS = 100_000
 MAX_CONCURRENT_REQUESTS = 1_000_000
 MAX_TOKENS = 10_000_000
 
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+#: every number in an instance is finite and below 1e12 (1e12 ms is 30 years, 1e12 GB a zettabyte):
+#: far beyond any real swarm, and small enough that no derived quantity overflows
+NonNegFloat = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+PosFloat = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)]
 Id = Annotated[str, Field(min_length=1)]
 
 
@@ -83,11 +85,12 @@ class ModelSpec(_Frozen):
     dtype: Dtype = Field("nf4", description="weight dtype: fp16, int8 or nf4")
     name: str | None = None
     num_blocks: int | None = Field(None, ge=1, le=MAX_BLOCKS, description="transformer blocks L")
-    block_bytes: PosFloat | None = Field(None, description="s_m, bytes of one block's weights")
-    kv_cache_bytes_per_token_per_block: PosFloat | None = Field(
-        None, description="attention (KV) cache bytes for one token in one block")
-    hidden_size: int | None = Field(None, ge=1)
-    num_kv_groups: int | None = Field(None, ge=1, description="query heads per KV head (1 = MHA)")
+    block_bytes: float | None = Field(None, ge=1, le=1e15, allow_inf_nan=False,
+                                      description="s_m, bytes of one block's weights")
+    kv_cache_bytes_per_token_per_block: float | None = Field(
+        None, ge=1, le=1e12, allow_inf_nan=False, description="attention (KV) cache bytes for one token in one block")
+    hidden_size: int | None = Field(None, ge=1, le=1_000_000)
+    num_kv_groups: int | None = Field(None, ge=1, le=100_000, description="query heads per KV head (1 = MHA)")
     flops_per_token_per_block: PosFloat | None = None
 
     @model_validator(mode="before")
@@ -129,7 +132,8 @@ class Server(_Frozen):
     city: str | None = None
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    memory_gb: PosFloat = Field(description="M_j, GPU memory usable for blocks and caches, GB (1e9 B)")
+    memory_gb: float = Field(gt=0, le=1e6, allow_inf_nan=False,
+                             description="M_j, GPU memory usable for blocks and caches, GB (1e9 B)")
     prefill_ms_per_block: NonNegFloat = Field(description="fixed prefill time per block per request")
     prefill_ms_per_block_per_token: NonNegFloat = Field(description="prefill time per block per input token")
     decode_ms_per_block_per_token: PosFloat = Field(description="tau_j, decode time per block per token")

@@ -111,11 +111,15 @@ def front_document(instance: str, details: dict, report: FrontReport | None = No
 
 
 def plot_front(doc: dict, path: str | Path) -> None:
-    """Draw a front document: mean inference time against nu, coloured by the memory left for caches.
+    """Draw a front document as pairwise projections, one panel per pair of its objectives.
 
-    The points that no other front point beats on latency and nu alone are joined by a line;
-    the knee is a star; each reference solver is a labelled marker. Written atomically.
+    With two objectives one panel, with three the three pairs side by side (one cloud of a 3-D front
+    hides which points trade what). In each panel the points that are non-dominated in that pair are
+    joined by a line; the knee is a red star; each reference solver is a labelled marker. Written
+    atomically.
     """
+    import itertools
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,38 +128,37 @@ def plot_front(doc: dict, path: str | Path) -> None:
     from .io import save_figure_atomic
 
     pts = doc["points"]
-    lat = np.array([p["mean_inference_time_s"] for p in pts])
-    nu = np.array([p["nu_per_s"] for p in pts])
-    mem = np.array([p["free_memory_gb"] for p in pts])
-    fig, ax = plt.subplots(figsize=(7.0, 4.6))
-    if "free_memory" in doc["objectives"]:
-        sc = ax.scatter(lat, nu, c=mem, cmap="viridis", s=28, zorder=3, label=f"NSGA-II front ({len(pts)} points)")
-        fig.colorbar(sc, ax=ax, label=OBJECTIVES["free_memory"][1])
-    else:
-        ax.scatter(lat, nu, s=28, zorder=3, label=f"NSGA-II front ({len(pts)} points)")
-    order = np.lexsort((-nu, lat))
-    best, stairs = -np.inf, []
-    for i in order:  # the latency-nu trade-off among the front points
-        if nu[i] > best:
-            best = nu[i]
-            stairs.append(i)
-    ax.step(lat[stairs], nu[stairs], where="post", c="0.5", lw=1, zorder=2)
+    objs = [o for o in doc["objectives"] if o in OBJECTIVES]
+    values = {o: np.array([p[OBJECTIVES[o][0]] for p in pts], dtype=float) for o in objs}
+    pairs = list(itertools.combinations(objs, 2))
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.4), squeeze=False)
     k = doc["knee"]
-    ax.scatter([lat[k]], [nu[k]], marker="*", s=220, c="none", edgecolors="red", linewidths=1.5, zorder=4,
-               label="knee (returned solution)")
-    markers = iter("s^Dvp<>h")
-    for name, p in doc.get("solvers", {}).items():
-        ax.scatter([p["mean_inference_time_s"]], [p["nu_per_s"]], marker=next(markers, "o"), s=60, c="white",
-                   edgecolors="black", zorder=5, label=f"{name} ({p['free_memory_gb']:.0f} GB free)")
+    for ax, (ox, oy) in zip(axes[0], pairs):
+        x, y = values[ox], values[oy]
+        sx, sy = OBJECTIVES[ox][2], OBJECTIVES[oy][2]  # +1 minimised, -1 maximised
+        ax.scatter(x, y, s=18, c="C0", alpha=0.6, zorder=3, label=f"NSGA-II front ({len(pts)} points)")
+        order = np.lexsort((sy * y, sx * x))
+        best, stairs = np.inf, []
+        for i in order:  # the trade-off in this pair alone
+            if sy * y[i] < best:
+                best = sy * y[i]
+                stairs.append(i)
+        ax.step(x[stairs], y[stairs], where="post", c="0.4", lw=1, zorder=2, label="non-dominated in this pair")
+        ax.scatter([x[k]], [y[k]], marker="*", s=220, c="none", edgecolors="red", linewidths=1.5, zorder=4,
+                   label="knee (returned solution)")
+        markers = iter("s^Dvp<>h")
+        for name, p in doc.get("solvers", {}).items():
+            ax.scatter([p[OBJECTIVES[ox][0]]], [p[OBJECTIVES[oy][0]]], marker=next(markers, "o"), s=60, c="white",
+                       edgecolors="black", zorder=5, label=name)
+        ax.set_xlabel(OBJECTIVES[ox][1] + (" (lower is better)" if sx > 0 else " (higher is better)"))
+        ax.set_ylabel(OBJECTIVES[oy][1] + (" (lower is better)" if sy > 0 else " (higher is better)"))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="best")
     hv = doc.get("hypervolume")
-    title = f"{doc['instance']}: Pareto front"
+    title = f"{doc['instance']}: Pareto front of {', '.join(objs)}"
     if hv and "solvers" in hv:
         title += f" (hypervolume {hv['front']:.3f} vs heuristics {hv['solvers']:.3f})"
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel(OBJECTIVES["latency"][1])
-    ax.set_ylabel(OBJECTIVES["nu"][1])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     save_figure_atomic(fig, path)
     plt.close(fig)

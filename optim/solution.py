@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
 from .errors import InvalidInstanceError
-from .instance import _format_validation_error, read_json
+from .instance import MAX_BLOCKS, MAX_CONCURRENT_REQUESTS, _format_validation_error, read_json
 
 SOLUTION_FORMAT = "optim-solution/1"
 
@@ -52,9 +52,9 @@ class ServerPlacement(_Frozen):
     """
 
     server: str
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
-    cache_slots: int = Field(ge=0)
+    start: int = Field(ge=0, le=MAX_BLOCKS)
+    end: int = Field(ge=0, le=MAX_BLOCKS)
+    cache_slots: int = Field(ge=0, le=10**15)
 
     @property
     def num_blocks(self) -> int:
@@ -65,25 +65,25 @@ class Hop(_Frozen):
     """One server of a path running blocks ``[start, end)``."""
 
     server: str
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
+    start: int = Field(ge=0, le=MAX_BLOCKS)
+    end: int = Field(ge=0, le=MAX_BLOCKS)
 
 
 class Path(_Frozen):
     """A client's route through the servers, carrying ``requests`` of the |R| concurrent requests."""
 
     client: str
-    hops: list[Hop]
-    requests: int = Field(ge=0)
+    hops: list[Hop] = Field(max_length=MAX_BLOCKS)
+    requests: int = Field(ge=0, le=MAX_CONCURRENT_REQUESTS)
 
 
 class Chain(_Frozen):
     """A server chain (arXiv 2604.14993): hops running every block once, in order, able to hold
     ``capacity`` concurrent jobs (c_k), each taking ``service_time_s`` (T_k, Eq. 2)."""
 
-    hops: list[Hop]
-    capacity: int = Field(ge=0)
-    service_time_s: float = Field(gt=0)
+    hops: list[Hop] = Field(max_length=MAX_BLOCKS)
+    capacity: int = Field(ge=0, le=MAX_CONCURRENT_REQUESTS)
+    service_time_s: float = Field(gt=0, allow_inf_nan=False)
 
 
 class Solution(_Frozen):

@@ -44,6 +44,7 @@ def test_sweep_gives_one_validated_row_per_run(local):
     pd.testing.assert_frame_equal(deterministic(read_results(out)), deterministic(df), check_dtype=False)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_rows(local, tmp_path):
     _, res = local
     dask = run_sweep(SweepSpec.model_validate(SPEC), tmp_path / "dask.parquet", workers=2)

@@ -103,6 +103,7 @@ def test_aggregation_matches_per_request_count():
         assert sum(p.requests for p in sol.paths if p.client == cid) == n
 
 
+@pytest.mark.slow
 def test_milp_optimal_on_clustered_9():
     """Acceptance of issue 4: the 9-server deployment solved to optimality (HiGHS, about 15 s here)."""
     inst = load_instance(INSTANCES / "bprr-clustered-9.json")
@@ -111,6 +112,7 @@ def test_milp_optimal_on_clustered_9():
     assert milp.gap == pytest.approx(0, abs=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["bprr-clustered-9", "bprr-clustered-26", "geo-europe-20", "geo-world-40"])
 def test_milp_no_worse_than_heuristics_on_shipped_instances(name):
     """Same objective (rate-weighted mean decode time per token), same evaluation (the validator)."""
@@ -123,6 +125,7 @@ def test_milp_no_worse_than_heuristics_on_shipped_instances(name):
         assert ours <= theirs * (1 + 1e-9)
 
 
+@pytest.mark.slow
 def test_time_limited_solve_returns_incumbent_bound_and_gap():
     inst = load_instance(INSTANCES / "bprr-clustered-26.json")
     sol = solve(inst, "bprr-milp", time_limit=3, skip_if_too_large=False)
@@ -159,6 +162,7 @@ def test_unknown_backend_is_refused():
         solve(inst, "bprr-milp", backend="gurobi")
 
 
+@pytest.mark.slow
 def test_gap_report_against_proven_optimum():
     from optim.bounds import gap_report
     for seed in range(20):

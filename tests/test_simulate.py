@@ -32,6 +32,7 @@ def chain_system(rates_s, caps, lam):
     return inst, sol
 
 
+@pytest.mark.slow
 def test_mmc_matches_erlang_c_within_3_percent():
     inst, sol = chain_system([2.0, 2.0], [3, 2], lam=2.0)  # M/M/5, mu = 0.5, rho = 0.8
     r = simulate(inst, sol, policy="jffc", requests=60_000, replications=4, seed=1, service="exponential")
@@ -39,6 +40,7 @@ def test_mmc_matches_erlang_c_within_3_percent():
     assert r.summary["response_s"]["mean"] == pytest.approx(expected, rel=0.03)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_jffc_within_theorem4_bounds(seed):
     rng = np.random.default_rng(seed)

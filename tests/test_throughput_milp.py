@@ -41,6 +41,7 @@ def test_throughput_milp_equals_brute_force(seed):
     assert sol.bound >= sol.objective * (1 - 1e-6)
 
 
+@pytest.mark.slow
 def test_throughput_milp_at_least_petals_and_valid():
     inst = load_instance(INSTANCES / "bprr-clustered-9.json")
     sol = solve(inst, "throughput-milp", time_limit=5)

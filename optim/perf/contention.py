@@ -37,26 +37,31 @@ def admission_times(capacity: np.ndarray, needs: list[dict[int, int]], durations
 
     Notes
     -----
-    O(R^2 H) for R requests of H hops.
+    O(R H log R) for R requests of H hops: admission is FCFS, so start times never decrease, and
+    the slots in use at a later time are those of a subset of the requests running now; a heap of
+    finish times frees slots as the admission clock advances.
     """
+    import heapq
+
+    cap = np.asarray(capacity)
+    used = np.zeros(cap.shape, dtype=np.int64)
     starts = np.zeros(len(needs))
-    active: list[tuple[float, dict[int, int]]] = []  # (finish time, needs)
+    running: list[tuple[float, int]] = []  # (finish time, request) heap
     t = 0.0
     for r, need in enumerate(needs):
         for j, k in need.items():
-            if k > capacity[j]:
-                raise ValueError(f"request {r} needs {k} cache slots on server {j}, which has {capacity[j]}")
-        finishes = sorted({f for f, _ in active if f > t})
-        candidates = [t] + finishes
-        for cand in candidates:
-            used: dict[int, int] = {}
-            for f, nd in active:
-                if f > cand:
-                    for j, k in nd.items():
-                        used[j] = used.get(j, 0) + k
-            if all(used.get(j, 0) + k <= capacity[j] for j, k in need.items()):
-                t = cand
+            if k > cap[j]:
+                raise ValueError(f"request {r} needs {k} cache slots on server {j}, which has {cap[j]}")
+        while True:
+            while running and running[0][0] <= t:  # finished by now: slots free again
+                _, q = heapq.heappop(running)
+                for j, k in needs[q].items():
+                    used[j] -= k
+            if all(used[j] + k <= cap[j] for j, k in need.items()):
                 break
+            t = running[0][0]  # wait for the next request to finish
         starts[r] = t
-        active.append((t + float(durations[r]), need))
+        for j, k in need.items():
+            used[j] += k
+        heapq.heappush(running, (t + float(durations[r]), r))
     return starts
