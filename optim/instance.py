@@ -572,6 +572,21 @@ def load_instance(path: str | Path) -> Instance:
     InvalidInstanceError
         The file cannot be read, is not JSON, or is malformed or inconsistent; the message names
         the field, the value and what was expected.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from optim import load_instance
+    >>> from optim.generators import clustered_instance
+    >>> path = tempfile.mktemp(suffix=".json")
+    >>> _ = open(path, "w").write(json.dumps(clustered_instance("small").model_dump(mode="json")))
+    >>> inst = load_instance(path)
+    >>> inst.num_servers, inst.num_blocks
+    (9, 70)
+    >>> open(path, "w").write('{"format": "optim-instance/1"}') and load_instance(path)
+    Traceback (most recent call last):
+    ...
+    optim.errors.InvalidInstanceError: ...: invalid input (5 problems): model: Field required; servers: Field required; clients: Field required; rtt: Field required; workload: Field required
     """
     return instance_from_dict(read_json(path), source=str(path))
 

@@ -448,6 +448,16 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
         The solution fails validation against the instance (:func:`check_simulable`).
     UnstableSystemError
         lambda >= nu of the chains (the queue would grow without bound).
+
+    Examples
+    --------
+    >>> from optim import solve
+    >>> from optim.generators import clustered_instance
+    >>> from optim.simulate import simulate
+    >>> inst = clustered_instance("small")
+    >>> res = simulate(inst, solve(inst, "gbp-cr"), policy="jffc", requests=500, seed=0)
+    >>> res.summary["requests"], res.summary["response_s"]["mean"] > 0
+    (500, True)
     """
     check_policy(policy)
     if arrivals not in ("poisson", "trace"):

@@ -174,6 +174,15 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
     Times follow the BPRR model (:func:`optim.perf.path_times`, arXiv 2512.21884 Sec. 2) and
     the chain service time of arXiv 2604.14993 Eq. 2; waiting follows
     :func:`optim.perf.admission_times`.
+
+    Examples
+    --------
+    >>> from optim import evaluate, solve
+    >>> from optim.generators import clustered_instance
+    >>> inst = clustered_instance("small")
+    >>> ev = evaluate(inst, solve(inst, "cg-bprr"))
+    >>> ev.feasible, round(ev.summary["mean_decode_time_per_token_s"], 4)
+    (True, 0.462)
     """
     violations: list[Violation] = []
     if not sol.has_solution:

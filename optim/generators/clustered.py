@@ -38,6 +38,13 @@ def clustered_instance(size: str = "small", *, client_clusters: tuple[int, ...] 
     ------
     InvalidOptionError
         Unknown size, a cluster outside 0..2, or a non-positive rate.
+
+    Examples
+    --------
+    >>> from optim.generators import clustered_instance
+    >>> inst = clustered_instance("large")
+    >>> inst.num_servers, [s.gpu for s in inst.servers][:2]
+    (26, ['A100-80GB-BPRR', 'A100-80GB-BPRR'])
     """
     if size not in DEPLOYMENTS:
         raise InvalidOptionError(f"size: {size!r}; expected one of {', '.join(DEPLOYMENTS)}")

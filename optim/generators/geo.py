@@ -124,7 +124,15 @@ def geo_instance(num_servers: int = 20, num_clients: int = 1, *, region: str | N
     Raises
     ------
     InvalidOptionError
-        Unknown region, non-positive counts or rates, eta outside [0, 1].
+        Unknown region, non-positive counts or rates, eta outside [0, 1], sizes beyond
+        ``MAX_GEO_SERVERS`` servers or 1,000 clients, a seed outside 0 .. 2^32 - 1.
+
+    Examples
+    --------
+    >>> from optim.generators import geo_instance
+    >>> inst = geo_instance(num_servers=5, region="europe", seed=3)
+    >>> inst.num_servers, inst.model.name, inst.servers[0].gpu in ("A100-80GB", "L4")
+    (5, 'LLaMA-2-70B', True)
     """
     check_sizes(num_servers, num_clients, concurrent_requests, seed, max_servers=MAX_GEO_SERVERS, max_clients=1_000)
     check_positive("arrival_rate", arrival_rate)

@@ -27,7 +27,15 @@ def random_instance(num_servers: int = 100, num_clients: int = 1, *, model: str 
     Raises
     ------
     InvalidOptionError
-        Non-positive counts, extent or rate; eta outside [0, 1].
+        Non-positive counts, extent or rate; eta outside [0, 1]; more than ``MAX_RANDOM_SERVERS``
+        servers; a seed outside 0 .. 2^32 - 1.
+
+    Examples
+    --------
+    >>> from optim.generators import random_instance
+    >>> inst = random_instance(num_servers=1000, seed=0)
+    >>> inst.num_servers, inst.rtt.ids is None  # client x server RTTs: memory linear in servers
+    (1000, True)
     """
     check_sizes(num_servers, num_clients, concurrent_requests, seed, max_servers=MAX_RANDOM_SERVERS)
     check_positive("extent_km", extent_km)
