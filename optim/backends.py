@@ -24,6 +24,12 @@ from typing import Any, Callable
 
 from .solution import Status
 
+#: seconds of the budget kept for reading the incumbent back and validating it
+POSTPROCESS_RESERVE_S = 0.5
+#: HiGHS objects whose solve overran the deadline and was left to finish in its daemon thread (kept
+#: alive here: destroying a Highs object while it solves would crash)
+_ABANDONED: list = []
+
 #: ``progress(event)`` with event keys ``incumbent``, ``bound``, ``gap``, ``time_s`` (None when unknown)
 MilpProgress = Callable[[dict[str, Any]], None]
 
@@ -124,6 +130,10 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
     """
     import highspy
 
+    t_start = time.perf_counter()
+    while _ABANDONED:  # HiGHS runs one solve per process: let an overrun one finish (it is near its limit)
+        if _ABANDONED[0].wait(0.1)[0]:
+            _ABANDONED.pop(0)
     with native_stdout_silenced():
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
@@ -149,19 +159,34 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
     for event in (h.cbMipInterrupt, h.cbMipImprovingSolution, h.cbMipLogging):
         event.subscribe(on_mip)
     h.HandleUserInterrupt = True  # lets cancelSolve() stop the search at its next callback
-    interrupted = False
+    interrupted = out_of_time = False
     with native_stdout_silenced():
         thread = h.startSolve()
         last = 0.0
         while True:
             try:
-                done, _ = h.wait(0.2)
+                done, _ = h.wait(0.1)
             except KeyboardInterrupt:
                 interrupted = True
                 h.cancelSolve()
                 continue
             if done:
                 break
+            left = deadline.remaining()
+            if left is not None and left <= POSTPROCESS_RESERVE_S and not out_of_time:
+                # HiGHS checks its own time limit only now and then (2-3 s late in the presolve of a
+                # 600k-column model): ask it to stop, keeping time to read the incumbent back
+                out_of_time = True
+                h.cancelSolve()
+            if out_of_time and left is not None and left <= 0:
+                # it did not stop (presolve has no interrupt points): leave it to finish in its daemon
+                # thread and return now, so the budget holds; an incumbent it has not reported is lost
+                _ABANDONED.append(h)
+                if progress is not None:
+                    progress({**latest, "time_s": deadline.elapsed_s})
+                return MilpResult(Status.TIME_LIMIT, {}, None, latest.get("bound"), None,
+                                  "HiGHS did not stop at the deadline (no interrupt point in presolve); "
+                                  "left to finish in the background", time.perf_counter() - t_start)
             if progress is not None and time.perf_counter() - last >= 0.5:
                 last = time.perf_counter()
                 progress({**latest, "time_s": deadline.elapsed_s})
@@ -178,7 +203,12 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
                   S.kInterrupt: Status.INTERRUPTED, S.kSolutionLimit: Status.FEASIBLE,
                   S.kIterationLimit: Status.FEASIBLE, S.kObjectiveBound: Status.FEASIBLE,
                   S.kObjectiveTarget: Status.FEASIBLE}
-    status = Status.INTERRUPTED if interrupted else status_map.get(ms, Status.FEASIBLE if has else Status.ERROR)
+    if interrupted:
+        status = Status.INTERRUPTED
+    elif out_of_time and ms in (S.kInterrupt, S.kTimeLimit):
+        status = Status.TIME_LIMIT
+    else:
+        status = status_map.get(ms, Status.FEASIBLE if has else Status.ERROR)
     if status is Status.OPTIMAL and gap is None:
         gap = 0.0
     if progress is not None:

@@ -130,8 +130,7 @@ class SweepSpec(_Strict):
 def _generator(name: str) -> Callable:
     from . import generators
 
-    return {"geo": generators.geo_instance, "clustered": generators.clustered_instance,
-            "random": generators.random_instance}[name]
+    return generators.GENERATORS[name]
 
 
 def _check_spec(spec: SweepSpec, source: str) -> None:

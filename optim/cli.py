@@ -364,7 +364,8 @@ def bound_cmd(instance_file: str, time_limit: float, objective: str, as_json: bo
 @main.command("simulate")
 @click.argument("instance_file", type=click.Path(dir_okay=False))
 @click.argument("solution_file", type=click.Path(dir_okay=False))
-@click.option("--policy", default="jffc", show_default=True, help="jffc, jsq, sed, or several comma-separated.")
+@click.option("--policy", default="jffc", show_default=True,
+              help="Chain policies jffc, jsq, sed; path policies petals, ws-rr; or several, comma-separated.")
 @click.option("--arrivals", type=click.Choice(["poisson", "trace"]), default="poisson", show_default=True)
 @click.option("--service", type=click.Choice(["model", "exponential"]), default="model", show_default=True,
               help="Service time: the performance model with each request's lengths, or exponential (CTMC check).")

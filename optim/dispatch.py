@@ -17,6 +17,9 @@ They hold counts only (no clock), so a simulator owns time and randomness.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 
 
@@ -117,4 +120,25 @@ class SED(_LocalQueues):
         return np.where(n < self.cap, 1.0 / self.mu, (n + 1) / (np.maximum(self.cap, 1) * self.mu))
 
 
+#: chain dispatch policies (classes over the chains' counts)
 POLICIES = {p.name: p for p in (JFFC, JSQ, SED)}
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    """A simulator policy: its name, whether it dispatches over chains or routes over the
+    placement's cache slots (paths), and what it does."""
+
+    name: str
+    kind: Literal["chain", "path"]
+    description: str
+
+
+#: every policy the simulator knows, in one place (``optim simulate --policy``, sweep specs)
+POLICY_REGISTRY: dict[str, PolicyInfo] = {p.name: p for p in (
+    PolicyInfo("jffc", "chain", "Join the Fastest Free Chain, central FIFO queue (arXiv 2604.14993 Alg. 3)"),
+    PolicyInfo("jsq", "chain", "join the shortest queue (jobs per slot), per-chain FIFO queues"),
+    PolicyInfo("sed", "chain", "smallest expected delay, per-chain FIFO queues"),
+    PolicyInfo("petals", "path", "PETALS' min-latency routing with its 10 s penalty, bans and retries"),
+    PolicyInfo("ws-rr", "path", "BPRR's waiting-penalised shortest path, FCFS (arXiv 2512.21884 Sec. 6)"),
+)}

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .dispatch import POLICIES
+from .dispatch import POLICIES, POLICY_REGISTRY
 from .errors import InvalidOptionError, OptimError, UnstableSystemError
 from .options import MAX_COUNT
 from .instance import Instance
@@ -219,7 +219,7 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
                     np.array(["->".join(inst.servers[j].id for j in chains.servers[k]) for k in chain_of]), l_in, l_out)
 
 
-PATH_POLICIES = ("petals", "ws-rr")
+PATH_POLICIES = tuple(n for n, p in POLICY_REGISTRY.items() if p.kind == "path")
 
 
 def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n: int, rng: np.random.Generator,
@@ -381,8 +381,8 @@ def _stats(x: np.ndarray) -> dict[str, float]:
 
 def check_policy(policy: str) -> str:
     """The policy name, or :class:`InvalidOptionError` listing the chain and path policies."""
-    if policy not in POLICIES and policy not in PATH_POLICIES:
-        raise InvalidOptionError(f"policy: {policy!r}; expected one of {', '.join([*POLICIES, *PATH_POLICIES])}")
+    if policy not in POLICY_REGISTRY:
+        raise InvalidOptionError(f"policy: {policy!r}; expected one of {', '.join(POLICY_REGISTRY)}")
     return policy
 
 

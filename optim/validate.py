@@ -155,6 +155,115 @@ def _check_path(inst: Instance, path, start, end, k_path: int, out: list[Violati
     return (c, np.array(servers), np.array(blocks)) if ok else None
 
 
+@dataclass
+class Checked:
+    """Result of :func:`check`: the violations, and the placement as arrays for the metrics.
+
+    ``start``, ``end``, ``slots`` (int) and ``used`` (bytes) have shape (J,); ``paths`` holds the
+    usable paths as ``(path, client index, server indices, blocks per hop)``; ``chains`` the
+    solution's own chains as ``(server indices, blocks, capacity, T_k)`` (None when it has none).
+    """
+
+    violations: list[Violation]
+    start: np.ndarray | None = None
+    end: np.ndarray | None = None
+    slots: np.ndarray | None = None
+    used: np.ndarray | None = None
+    paths: list[tuple[Path, int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    carried: np.ndarray | None = None
+    chains: list[tuple[np.ndarray, np.ndarray, int, float]] | None = None
+
+    @property
+    def feasible(self) -> bool:
+        return not self.violations
+
+
+def check(inst: Instance, sol: Solution) -> Checked:
+    """Feasibility only: every violated constraint of the module docstring, no metrics.
+
+    Parameters
+    ----------
+    inst : Instance
+    sol : Solution
+
+    Returns
+    -------
+    Checked
+        ``feasible`` is False if any violation was found (all are listed) or the solution holds no
+        placement.
+
+    Examples
+    --------
+    >>> from optim import solve
+    >>> from optim.generators import clustered_instance
+    >>> from optim.validate import check
+    >>> inst = clustered_instance("small")
+    >>> sol = solve(inst, "cg-bprr")
+    >>> check(inst, sol).feasible
+    True
+    >>> bad = sol.model_copy(update={"placement": sol.placement[1:]})  # a server's blocks dropped
+    >>> sorted({v.constraint for v in check(inst, bad).violations})
+    ['coverage', 'path']
+    """
+    violations: list[Violation] = []
+    if not sol.has_solution:
+        return Checked([Violation("status", sol.solver, 0, f"no solution: {sol.status.value}: {sol.message}")])
+    start, end, slots, used = _check_placement(inst, sol, violations)
+    usable = []
+    for k, path in enumerate(sol.paths):
+        checked = _check_path(inst, path, start, end, k, violations)
+        if checked is not None:
+            usable.append((path, *checked))
+    shares = request_shares(inst)
+    carried = np.zeros(inst.num_clients, dtype=int)
+    has_path = np.zeros(inst.num_clients, dtype=bool)
+    for path in sol.paths:
+        c = inst.client_index.get(path.client)
+        if c is not None:
+            carried[c] += path.requests
+            has_path[c] = True
+    for c, cl in enumerate(inst.clients):
+        if cl.arrival_rate_per_s > 0 and not has_path[c]:
+            violations.append(Violation("routing", cl.id, 1, f"client {cl.id!r} has rate "
+                                        f"{cl.arrival_rate_per_s} req/s but no path"))
+        elif carried[c] != shares[c]:
+            violations.append(Violation("routing", cl.id, abs(int(carried[c] - shares[c])),
+                                        f"client {cl.id!r}: paths carry {carried[c]} requests, expected its share "
+                                        f"{shares[c]} of the {inst.workload.concurrent_requests} concurrent requests"))
+    for path, _, servers, blocks in usable:
+        for j, k in zip(servers.tolist(), blocks.tolist()):
+            if k > slots[j]:
+                violations.append(Violation("cache", inst.servers[j].id, float(k - slots[j]),
+                                            f"server {inst.servers[j].id!r}: one request on {path.client!r}'s path needs "
+                                            f"{k} cache slots, it reserves {slots[j]}"))
+    chains = _check_chains(inst, sol, start, end, slots, violations) if sol.chains else None
+    return Checked(violations, start, end, slots, used, usable, carried, chains)
+
+
+def _check_chains(inst: Instance, sol: Solution, start, end, slots, violations: list[Violation]):
+    """The solution's chains: valid paths (Lemma 1), Eq. 2 service times, Eq. 3 slot use."""
+    A, B = chain_cost_coefficients(inst)
+    chains = []
+    use = np.zeros(inst.num_servers, dtype=np.int64)
+    for k, ch in enumerate(sol.chains):
+        checked = _check_path(inst, _as_path(inst, ch), start, end, k, violations, kind="chains")
+        if checked is None:
+            continue
+        _, servers, blocks = checked
+        T = float(np.sum(A[servers] + B[servers] * blocks))
+        if abs(T - ch.service_time_s) > 1e-6 * max(T, 1e-9):
+            violations.append(Violation("chain", f"chains[{k}]", abs(T - ch.service_time_s),
+                                        f"chains[{k}]: service_time_s {ch.service_time_s:.6g} s, but Eq. 2 gives "
+                                        f"{T:.6g} s"))
+        np.add.at(use, servers, blocks * ch.capacity)
+        chains.append((servers, blocks, ch.capacity, T))
+    for j in np.flatnonzero(use > slots):
+        sid = inst.servers[j].id
+        violations.append(Violation("chain", sid, float(use[j] - slots[j]),
+                                    f"server {sid!r}: chains hold {use[j]} cache slots, it has {slots[j]} (Eq. 3)"))
+    return chains
+
+
 def evaluate(inst: Instance, sol: Solution) -> Evaluation:
     """Check a solution's feasibility and compute its metrics.
 
@@ -184,59 +293,26 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
     >>> ev.feasible, round(ev.summary["mean_decode_time_per_token_s"], 4)
     (True, 0.462)
     """
-    violations: list[Violation] = []
-    if not sol.has_solution:
-        return Evaluation(False, [Violation("status", sol.solver, 0,
-                                            f"no solution: {sol.status.value}: {sol.message}")])
-    start, end, slots, used = _check_placement(inst, sol, violations)
-
-    usable = []
-    for k, path in enumerate(sol.paths):
-        checked = _check_path(inst, path, start, end, k, violations)
-        if checked is not None:
-            usable.append((path, *checked))
-
-    shares = request_shares(inst)
-    carried = np.zeros(inst.num_clients, dtype=int)
-    has_path = np.zeros(inst.num_clients, dtype=bool)
-    for path in sol.paths:
-        c = inst.client_index.get(path.client)
-        if c is not None:
-            carried[c] += path.requests
-            has_path[c] = True
-    for c, cl in enumerate(inst.clients):
-        if cl.arrival_rate_per_s > 0 and not has_path[c]:
-            violations.append(Violation("routing", cl.id, 1, f"client {cl.id!r} has rate "
-                                        f"{cl.arrival_rate_per_s} req/s but no path"))
-        elif carried[c] != shares[c]:
-            violations.append(Violation("routing", cl.id, abs(int(carried[c] - shares[c])),
-                                        f"client {cl.id!r}: paths carry {carried[c]} requests, expected its share "
-                                        f"{shares[c]} of the {inst.workload.concurrent_requests} concurrent requests"))
-
-    path_rows, needs, durations, owners = [], [], [], []
-    for path, c, servers, blocks in usable:
+    ck = check(inst, sol)
+    if ck.start is None:
+        return Evaluation(False, ck.violations)
+    start, end, slots, used, carried = ck.start, ck.end, ck.slots, ck.used, ck.carried
+    path_rows, needs, durations = [], [], []
+    for path, c, servers, blocks in ck.paths:
         t = path_times(inst, c, servers, blocks)
-        row = {"client": path.client, "servers": [inst.servers[j].id for j in servers],
-               "blocks": blocks.tolist(), "requests": path.requests, "prefill_s": t.prefill_s,
-               "decode_s_per_token": t.decode_s_per_token, "inference_s": t.inference_s,
-               "chain_service_time_s": chain_service_time(inst, c, servers, blocks)}
-        path_rows.append(row)
-        need = {}
+        path_rows.append({"client": path.client, "servers": [inst.servers[j].id for j in servers],
+                          "blocks": blocks.tolist(), "requests": path.requests, "prefill_s": t.prefill_s,
+                          "decode_s_per_token": t.decode_s_per_token, "inference_s": t.inference_s,
+                          "chain_service_time_s": chain_service_time(inst, c, servers, blocks)})
+        need: dict[int, int] = {}
         for j, k in zip(servers.tolist(), blocks.tolist()):
             need[j] = need.get(j, 0) + k
-            if k > slots[j]:
-                violations.append(Violation("cache", inst.servers[j].id, float(k - slots[j]),
-                                            f"server {inst.servers[j].id!r}: one request on {path.client!r}'s path needs "
-                                            f"{k} cache slots, it reserves {slots[j]}"))
-        for _ in range(path.requests):
-            needs.append(need)
-            durations.append(t.inference_s)
-            owners.append(len(path_rows) - 1)
+        needs.extend([need] * path.requests)
+        durations.extend([t.inference_s] * path.requests)
 
-    feasible = not violations
     durations_a = np.array(durations)
     waits = np.zeros(len(needs))
-    if feasible and needs:
+    if ck.feasible and needs:
         waits = admission_times(slots, needs, durations_a)
     in_use = np.zeros(inst.num_servers, dtype=np.int64)
     for need, w in zip(needs, waits):
@@ -244,16 +320,15 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
             for j, k in need.items():
                 in_use[j] += k
 
-    server_rows = []
-    for j, s in enumerate(inst.servers):
-        server_rows.append({"server": s.id, "gpu": s.gpu, "city": s.city, "start": int(start[j]), "end": int(end[j]),
-                            "blocks": int(end[j] - start[j]), "cache_slots": int(slots[j]),
-                            "cache_slots_in_use_at_start": int(in_use[j]),
-                            "memory_used_gb": float(used[j] / GB), "memory_gb": s.memory_gb})
+    server_rows = [{"server": s.id, "gpu": s.gpu, "city": s.city, "start": int(start[j]), "end": int(end[j]),
+                    "blocks": int(end[j] - start[j]), "cache_slots": int(slots[j]),
+                    "cache_slots_in_use_at_start": int(in_use[j]),
+                    "memory_used_gb": float(used[j] / GB), "memory_gb": s.memory_gb}
+                   for j, s in enumerate(inst.servers)]
 
     client_rows, summary = [], {}
     if path_rows:
-        per_client = {}
+        per_client: dict[str, list] = {}
         for row in path_rows:
             per_client.setdefault(row["client"], []).append(row)
         rate_sum, acc = 0.0, np.zeros(3)
@@ -273,49 +348,25 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
         acc /= max(rate_sum, 1e-300)
         summary = {"mean_inference_time_no_wait_s": float(acc[0]), "mean_prefill_time_s": float(acc[1]),
                    "mean_decode_time_per_token_s": float(acc[2]), "requests": len(needs)}
-        if feasible and needs:
+        if ck.feasible and needs:
             summary.update({"mean_inference_time_s": float(np.mean(durations_a + waits)),
                             "mean_waiting_time_s": float(np.mean(waits)),
                             "requests_waiting": int(np.sum(waits > 0))})
-    if not violations:
-        chain_rows, queueing = _queueing(inst, sol, start, end, slots, violations)
-    else:
-        chain_rows, queueing = [], {}
-    feasible = not violations
+    chain_rows, queueing = _queueing(inst, ck) if ck.feasible else ([], {})
     summary["servers_used"] = int(np.sum(end > start))
     summary["memory_used_gb"] = float(used.sum() / GB)
-    return Evaluation(feasible, violations, server_rows, path_rows, client_rows, summary, chain_rows, queueing)
+    return Evaluation(ck.feasible, ck.violations, server_rows, path_rows, client_rows, summary, chain_rows, queueing)
 
 
-def _queueing(inst: Instance, sol: Solution, start, end, slots, violations: list[Violation]):
-    """Chains (the solution's, else GCA's), their Eq. 3 slot use, nu, rho and the Theorem-4 bounds."""
-    A, B = chain_cost_coefficients(inst)
-    chains = []  # (servers, blocks, capacity, T_k)
-    if sol.chains:
-        use = np.zeros(inst.num_servers, dtype=np.int64)
-        for k, ch in enumerate(sol.chains):
-            checked = _check_path(inst, _as_path(inst, ch), start, end,
-                                  k, violations, kind="chains")
-            if checked is None:
-                continue
-            _, servers, blocks = checked
-            T = float(np.sum(A[servers] + B[servers] * blocks))
-            if abs(T - ch.service_time_s) > 1e-6 * max(T, 1e-9):
-                violations.append(Violation("chain", f"chains[{k}]", abs(T - ch.service_time_s),
-                                            f"chains[{k}]: service_time_s {ch.service_time_s:.6g} s, but Eq. 2 gives "
-                                            f"{T:.6g} s"))
-            np.add.at(use, servers, blocks * ch.capacity)
-            chains.append((servers, blocks, ch.capacity, T))
-        for j in np.flatnonzero(use > slots):
-            sid = inst.servers[j].id
-            violations.append(Violation("chain", sid, float(use[j] - slots[j]),
-                                        f"server {sid!r}: chains hold {use[j]} cache slots, it has {slots[j]} (Eq. 3)"))
-        source = "solution"
+def _queueing(inst: Instance, ck: Checked):
+    """Chains (the solution's, else GCA's), nu, rho and the Theorem-4 bounds of a feasible solution."""
+    if ck.chains is not None:
+        chains, source = ck.chains, "solution"
     else:
-        for ch in greedy_cache_allocation(inst, start, end, slots):
+        chains, source = [], "gca"
+        for ch in greedy_cache_allocation(inst, ck.start, ck.end, ck.slots):
             hops = np.array(ch.hops)
             chains.append((hops[:, 0], hops[:, 2] - hops[:, 1], ch.capacity, ch.service_time_s))
-        source = "gca"
     rows = [{"servers": [inst.servers[j].id for j in sv], "blocks": bl.tolist(), "capacity": int(c),
              "service_time_s": T, "rate_per_s": 1.0 / T} for sv, bl, c, T in chains]
     mu = np.array([1.0 / T for *_, T in chains])

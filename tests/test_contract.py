@@ -493,3 +493,52 @@ def test_report_ranks_higher_nu_as_better():
     assert table.loc["slow", "mean_gap_to_best_pct"] == pytest.approx(80.0)
     code, out = run("bench", "report", "nope.csv", "--metric", "bogus")
     assert code == 2 and "bogus" in out
+
+
+# 40 malformed option values across the commands ----------------------------------------------------
+CLI_BAD = [
+    (["solve", "{i}", "--time-limit", "-3"], "--time-limit"), (["solve", "{i}", "--time-limit", "abc"], "--time-limit"),
+    (["solve", "{i}", "--mip-gap", "2"], "--mip-gap"), (["solve", "{i}", "--threads", "0"], "--threads"),
+    (["solve", "{i}", "--seed", "-1"], "--seed"), (["solve", "{i}", "--seed", str(2**64)], "--seed"),
+    (["solve", "{i}", "--solver", "nope"], "nope"), (["solve", "{i}", "--option", "noequals"], "--option"),
+    (["solve", "{i}", "--solver", "petals", "--option", "bogus=1"], "bogus"),
+    (["solve", "{i}", "--solver", "bprr-milp", "--backend", "gurobi"], "backend"),
+    (["solve", "{i}", "--solver", "cg-bprr", "--front", "f.json"], "--front"),
+    (["simulate", "{i}", "{s}", "--policy", "fifo"], "policy"), (["simulate", "{i}", "{s}", "--policy", ","], "--policy"),
+    (["simulate", "{i}", "{s}", "--requests", "0"], "--requests"),
+    (["simulate", "{i}", "{s}", "--replications", "0"], "--replications"),
+    (["simulate", "{i}", "{s}", "--arrivals", "bursty"], "--arrivals"),
+    (["simulate", "{i}", "{s}", "--service", "gamma"], "--service"), (["simulate", "{i}", "{s}", "--seed", "x"], "--seed"),
+    (["pareto", "{i}", "--objectives", "latency"], "objectives"), (["pareto", "{i}", "--objectives", "a,b"], "objectives"),
+    (["pareto", "{i}", "--population", "1"], "--population"), (["pareto", "{i}", "--generations", "0"], "--generations"),
+    (["pareto", "{i}", "--time-limit", "0"], "--time-limit"), (["pareto", "{i}", "--solvers", "nope"], "nope"),
+    (["bound", "{i}", "--time-limit", "-1"], "--time-limit"), (["bound", "{i}", "--objective", "latency"], "--objective"),
+    (["generate", "geo", "--servers", "0"], "--servers"), (["generate", "geo", "--eta", "2"], "--eta"),
+    (["generate", "geo", "--region", "mars"], "region"), (["generate", "geo", "--model", "gpt-5"], "gpt-5"),
+    (["generate", "geo", "--arrival-rate", "-1"], "--arrival-rate"), (["generate", "geo", "--dtype", "fp8"], "--dtype"),
+    (["generate", "geo", "--high-gpu", "TPU"], "TPU"), (["generate", "geo", "--concurrent-requests", "0"],
+                                                        "--concurrent-requests"),
+    (["generate", "clustered", "--size", "huge"], "--size"), (["generate", "clustered", "--client-clusters", "7"],
+                                                               "client_clusters"),
+    (["generate", "random", "--servers", "-5"], "--servers"), (["generate", "random", "--input-tokens", "x"], None),
+    (["bench", "report", "{r}", "--metric", "bogus"], "bogus"), (["bench", "{w}", "--output", "x.csv", "--workers", "0"],
+                                                                 "--workers"),
+    (["solvers", "nope"], "nope"),
+]
+
+
+def test_forty_malformed_command_options_exit_2_naming_the_option(tmp_path):
+    inst = INSTANCES / "bprr-clustered-9.json"
+    sol = tmp_path / "s.json"
+    assert run("solve", inst, "--solver", "gbp-cr", "--output", sol)[0] == 0
+    spec = _spec(tmp_path, SPEC.format(seeds="[0]", extra=""))
+    results = tmp_path / "r.csv"
+    assert run("bench", spec, "--output", results)[0] == 0
+    assert len(CLI_BAD) >= 40
+    for args, needle in CLI_BAD:
+        args = [a.format(i=inst, s=sol, r=results, w=spec) for a in args]
+        if args[:2] == ["generate", "random"] and needle is None:
+            args, needle = ["generate", "random", "--arrival-rate", "x"], "--arrival-rate"
+        code, out = run(*args)
+        assert code == 2, (args, out)
+        assert needle in out and "Traceback" not in out, (args, out)

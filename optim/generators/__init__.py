@@ -3,4 +3,7 @@ from .clustered import clustered_instance
 from .geo import geo_instance
 from .synthetic import random_instance
 
-__all__ = ["geo_instance", "clustered_instance", "random_instance"]
+#: every generator, in one place: ``optim bench`` sweeps look them up here by name
+GENERATORS = {"geo": geo_instance, "clustered": clustered_instance, "random": random_instance}
+
+__all__ = ["geo_instance", "clustered_instance", "random_instance", "GENERATORS"]

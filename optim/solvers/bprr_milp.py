@@ -290,9 +290,12 @@ def _with_bound(objective: float | None, bound: float | None, fallback: float) -
     return bound, gap
 
 
-#: variables (spans + flows) Pyomo builds and writes per second, measured on this project's 2-core
-#: machine (geo-world-40: 466k in 42 s; clustered-26: 82k in 8 s)
-PREP_VARIABLES_PER_S = 10_000.0
+#: variables (spans + flows) Pyomo builds and writes, and HiGHS reads, per second; and variables
+#: HiGHS presolves per second (it cannot be interrupted meanwhile). Measured on this project's
+#: 2-core machine: geo-world-40, 480k variables, built in 6.8-7.3 s, written in 7.6-8.6 s, read in
+#: 1.0-1.2 s, presolved in 11 s; see benchmarks/time_limit.py
+PREP_VARIABLES_PER_S = 25_000.0
+PRESOLVE_VARIABLES_PER_S = 40_000.0
 
 
 def model_size(inst: Instance) -> int:
@@ -331,9 +334,12 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
     backend : {"highs", "ortools"}
         HiGHS through highspy, or SCIP through OR-Tools' model builder; both read the same model file.
     skip_if_too_large : bool
-        When building and writing the model would alone take longer than ``time_limit``
-        (``model_size / PREP_VARIABLES_PER_S``), return the warm start with the one-hop bound and
-        status ``time_limit`` at once, saying so, instead of overrunning the limit.
+        When building, writing, reading and presolving the model would take longer than
+        ``time_limit`` (``model_size / PREP_VARIABLES_PER_S + model_size / PRESOLVE_VARIABLES_PER_S``),
+        return the warm start with the one-hop bound and status ``time_limit`` at once, saying so:
+        the search would never start. Without it the model is built and solved, and the call
+        still returns at the limit (the clock is checked while building; HiGHS gets what is
+        left and is left behind if its presolve overruns).
     progress : callable(dict), optional
         Receives ``{"incumbent", "bound", "gap", "time_s"}`` while HiGHS runs.
 
@@ -364,9 +370,10 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
             "objective_name": _objective_name(objective), "message": why + ": returned the cg-bprr warm start",
             "options": {}, "details": {**details, **extra, "returned": "warm start"}})
 
-    if skip_if_too_large and time_limit is not None and size / PREP_VARIABLES_PER_S > deadline.remaining():
-        return give_warm_start(Status.TIME_LIMIT, f"model of {size:,} variables takes about "
-                               f"{size / PREP_VARIABLES_PER_S:.0f} s to build, more than the {time_limit:g} s limit",
+    setup_s = size / PREP_VARIABLES_PER_S + size / PRESOLVE_VARIABLES_PER_S
+    if skip_if_too_large and time_limit is not None and setup_s > deadline.remaining():
+        return give_warm_start(Status.TIME_LIMIT, f"model of {size:,} variables takes about {setup_s:.0f} s to "
+                               f"build and presolve, more than the {time_limit:g} s limit",
                                {"skipped": "model too large for the time limit"})
     with tempfile.TemporaryDirectory() as tmp:
         try:
