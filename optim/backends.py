@@ -185,8 +185,8 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
                 if progress is not None:
                     progress({**latest, "time_s": deadline.elapsed_s})
                 return MilpResult(Status.TIME_LIMIT, {}, None, latest.get("bound"), None,
-                                  "HiGHS did not stop at the deadline (no interrupt point in presolve); "
-                                  "left to finish in the background", time.perf_counter() - t_start)
+                                  "still in presolve at the deadline (no interrupt point there), left to finish "
+                                  "in the background", time.perf_counter() - t_start)
             if progress is not None and time.perf_counter() - last >= 0.5:
                 last = time.perf_counter()
                 progress({**latest, "time_s": deadline.elapsed_s})

@@ -26,6 +26,8 @@ EXIT_OK, EXIT_INFEASIBLE, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1
 #: (tests/test_contract.py checks they agree)
 DEFAULT_OBJECTIVES = ("latency", "nu", "free_memory")
 SEED_SOLVERS = ("petals", "cg-bprr", "gbp-cr")
+#: table columns holding ids or names, never wrapped or cut
+ID_COLUMNS = ("server", "solver", "name", "policy", "option", "point")
 ISSUES_URL = "https://github.com/optim-project/optim/issues"
 
 
@@ -64,6 +66,8 @@ def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802  (stands in for rich'
 
         def add_column(self, header: str = "", **kw: Any) -> None:  # type: ignore[override]
             kw.setdefault("overflow", "fold")
+            if header in ID_COLUMNS:  # ids and names stay whole on one line; other columns give way
+                kw.setdefault("no_wrap", True)
             super().add_column(escape(header), **kw)
 
         def add_row(self, *cells: Any, **kw: Any) -> None:  # type: ignore[override]
@@ -251,10 +255,11 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the solution and its evaluation as JSON.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Seed, for solvers that take one.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds, for exact solvers (model building comes on top).")
+              help="Seconds for the whole solve, model building included (MILPs, nsga2).")
 @click.option("--mip-gap", type=click.FloatRange(0, 1), default=None, help="Relative optimality gap to stop at.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Solver threads.")
-@click.option("--backend", default=None, help="MILP backend: highs or ortools.")
+@click.option("--backend", type=click.Choice(["highs", "ortools"]), default=None,
+              help="MILP backend: HiGHS, or SCIP through OR-Tools.")
 @click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
               help="Solver option (repeatable); VALUE is parsed as JSON when it can be.")
 @click.option("--front", type=click.Path(dir_okay=False),
@@ -341,7 +346,7 @@ def evaluate_cmd(instance_file: str, solution_file: str, as_json: bool) -> None:
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Seconds for the MILP that gives the bound.")
 @click.option("--objective", type=click.Choice(["decode", "inference"]), default="decode", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def bound_cmd(instance_file: str, time_limit: float, objective: str, as_json: bool) -> None:
     """Best bound of the BPRR MILP and every solver's optimality gap against it."""
     from .bounds import gap_report
@@ -374,7 +379,7 @@ def bound_cmd(instance_file: str, time_limit: float, objective: str, as_json: bo
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write the response-time CDF per policy (PNG).")
 @click.option("--records", type=click.Path(dir_okay=False), help="Write per-request records (CSV) of the first policy.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: str, service: str, requests: int,
                  replications: int, seed: int, plot: str | None, records: str | None, as_json: bool) -> None:
     """Replay request arrivals through SOLUTION_FILE's chains and summarise response times."""
@@ -472,7 +477,7 @@ def _plot_cdf(path: str, results: dict, q: dict) -> None:
               help="Reference solvers: they seed the search and are plotted beside the front.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw the front (PNG, PDF or SVG).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the front (JSON, atomically).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def pareto_cmd(instance_file: str, objectives: str, population: int, generations: int | None,
                time_limit: float | None, seed: int, solver_names: str, plot: str | None, output: str | None,
                as_json: bool) -> None:
@@ -590,7 +595,7 @@ def bench_run(spec_file: str, output: str, workers: int | None, scheduler: str |
               help="Metric the solvers are ranked by, in its own direction (e.g. nu_per_s: higher is better).")
 @click.option("--plots", type=click.Path(file_okay=False), default=None,
               help="Folder for the plots [default: RESULTS stem + '-plots'].")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def bench_report(results_file: str, metric: str, plots: str | None, as_json: bool) -> None:
     """Compare the solvers of a results table: mean rank, wins, gap to the best, median time; plots."""
     from pathlib import Path
@@ -631,7 +636,7 @@ def bench_report(results_file: str, metric: str, plots: str | None, as_json: boo
 
 @main.command("solvers")
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def solvers_cmd(name: str | None, as_json: bool) -> None:
     """List the registered solvers; with NAME, that solver's options (type, range, default, meaning)."""
     if name is not None:

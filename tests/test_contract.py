@@ -542,3 +542,18 @@ def test_forty_malformed_command_options_exit_2_naming_the_option(tmp_path):
         code, out = run(*args)
         assert code == 2, (args, out)
         assert needle in out and "Traceback" not in out, (args, out)
+
+
+def test_tables_never_cut_server_ids_at_80_columns():
+    from rich.console import Console
+
+    from optim import cli
+
+    long_id = "server-in-frankfurt-am-main-rack-42-gpu-7"
+    t = cli.Table(title="placement")
+    for col in ("server", "GPU", "city", "blocks", "span", "cache slots", "memory GB"):
+        t.add_column(col)
+    t.add_row(long_id, "A100-80GB", "Frankfurt am Main", "43", "[0, 43)", "120", "79.10 / 85.90")
+    console = Console(width=80, record=True, file=open("/dev/null", "w"))
+    console.print(t)
+    assert long_id in console.export_text()

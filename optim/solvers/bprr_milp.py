@@ -397,7 +397,7 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
         if res.status is Status.INFEASIBLE:
             return Solution(instance=inst.name, solver="bprr-milp", status=res.status, details=details,
                             message=f"the MILP is infeasible ({res.message})")
-        return give_warm_start(res.status, f"{backend} stopped ({res.message}) without an incumbent",
+        return give_warm_start(res.status, f"{backend}: {res.message}; no incumbent of its own",
                                {"bound": res.bound})
     inv = {v: k for k, v in names.items()}
     span = {}
