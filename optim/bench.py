@@ -519,6 +519,7 @@ def comparison(df: pd.DataFrame, metric: str = "mean_inference_time_s") -> pd.Da
     out = pd.DataFrame({
         "runs": g.size(),
         "failed": g["status"].apply(lambda s: int((s == "failed").sum())),
+        "time_limited": g["status"].apply(lambda s: int(s.isin(["time_limit", "interrupted"]).sum())),
         "no_solution": g.apply(lambda x: int((~(x["status"].isin(SOLVED_STATUSES) & (x.get("feasible") == True))
                                               & (x["status"] != "failed")).sum()), include_groups=False),  # noqa: E712
         "mean_rank": g["rank"].mean(),
@@ -568,7 +569,7 @@ def plot_report(df: pd.DataFrame, folder: str | Path, metric: str = "mean_infere
         handles, labels = ax.get_legend_handles_labels()
         if stopped.any():
             handles.append(plt.Line2D([], [], marker="o", ls="", mfc="none", mec="red", ms=9))
-            labels.append("stopped at its time limit")
+            labels.append("stopped at its time limit (or skipped a model too large for it)")
         ax.legend(handles, labels, fontsize=7, loc="best")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, which="both")
@@ -581,16 +582,15 @@ def plot_report(df: pd.DataFrame, folder: str | Path, metric: str = "mean_infere
         if d.empty or ycol not in d or xcol not in d:
             return False
         data = d.assign(_y=pd.to_numeric(d[ycol], errors="coerce"), _x=pd.to_numeric(d[xcol], errors="coerce"))
-        data = data.dropna(subset=["_x", "_y"])
+        data = data.dropna(subset=["_x", "_y"]).assign(_stopped=stopped)
         if data.empty:
             return False
         for (solver, gen), x in data.groupby(["solver", "generator"]):
-            m = x.groupby("_x")["_y"].mean()
+            m = x.groupby("_x").agg(y=("_y", "mean"), stopped=("_stopped", "any"))
             label = f"{solver} ({gen})" if len(styles) > 1 else str(solver)
-            ax.plot(m.index, m.to_numpy(), marker="o", ms=4, ls=styles[gen], color=colours[str(solver)], label=label)
-        st = data[stopped.reindex(data.index, fill_value=False)]
-        if len(st):
-            ax.plot(st["_x"], st["_y"], "o", mfc="none", mec="red", ms=9)
+            ax.plot(m.index, m["y"], marker="o", ms=4, ls=styles[gen], color=colours[str(solver)], label=label)
+            st = m[m["stopped"]]  # a mean over runs of which one or more stopped at the limit
+            ax.plot(st.index, st["y"], "o", mfc="none", mec="red", ms=9)
         return True
 
     m = get_metric(metric)
@@ -612,6 +612,11 @@ def plot_report(df: pd.DataFrame, folder: str | Path, metric: str = "mean_infere
             ax.set_yscale("log")
         elif len(xs) and xs.max() / max(xs.min(), 1) > 20:
             ax.set_xscale("log")
+        if ax.get_xscale() == "log":  # plain server counts on the axis, not 2 x 10^1
+            from matplotlib.ticker import ScalarFormatter
+
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(ScalarFormatter())
         finish(fig, ax, fname, title)
 
     ycol = "sim_mean_response_s" if "sim_mean_response_s" in d and d["sim_mean_response_s"].notna().any() \

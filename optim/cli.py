@@ -618,15 +618,15 @@ def bench_report(results_file: str, metric: str, plots: str | None, as_json: boo
     n_inst = df["instance_id"].nunique()
     t = Table(title=f"{results_file}: {len(df)} runs on {n_inst} instances, ranked by {metric} per instance")
     t.add_column("solver")
-    for col in ("runs", "failed", "no solution", "mean rank", "wins", "gap to best", "gap to bound",
-                "median time s", f"mean of {metric}"):
+    for col in ("runs", "failed", "no solution", "stopped at limit", "mean rank", "wins", "gap to best",
+                "gap to bound", "median time s", f"mean of {metric}"):
         t.add_column(col, justify="right")
 
     def pct(x: float) -> str:
         return "-" if x != x else f"{x:.1f}%"
 
     for s, r in table.iterrows():
-        t.add_row(str(s), str(int(r["runs"])), str(int(r["failed"])), str(int(r["no_solution"])),
+        t.add_row(str(s), str(int(r["runs"])), str(int(r["failed"])), str(int(r["no_solution"])), str(int(r["time_limited"])),
                   f"{r['mean_rank']:.2f}", str(int(r["wins"])), pct(r["mean_gap_to_best_pct"]), pct(r["mean_gap_to_bound_pct"]),
                   _fmt(r["median_solve_time_s"], 3), _fmt(r[f"{metric} (mean)"], 4))
     out.print(t)
