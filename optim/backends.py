@@ -13,6 +13,7 @@ https://ergo-code.github.io/HiGHS/stable/structures/enums/#HighsModelStatus and 
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
 import os
@@ -29,6 +30,14 @@ POSTPROCESS_RESERVE_S = 0.5
 #: HiGHS objects whose solve overran the deadline and was left to finish in its daemon thread (kept
 #: alive here: destroying a Highs object while it solves would crash)
 _ABANDONED: list = []
+
+
+def wait_for_abandoned() -> None:
+    """Wait for the HiGHS solves left behind at their deadline (they end at their own time limit,
+    a few seconds later). Called before the next solve, and at exit."""
+    while _ABANDONED:
+        if _ABANDONED[0].wait(0.1)[0]:
+            _ABANDONED.pop(0)
 
 #: ``progress(event)`` with event keys ``incumbent``, ``bound``, ``gap``, ``time_s`` (None when unknown)
 MilpProgress = Callable[[dict[str, Any]], None]
@@ -131,9 +140,7 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
     import highspy
 
     t_start = time.perf_counter()
-    while _ABANDONED:  # HiGHS runs one solve per process: let an overrun one finish (it is near its limit)
-        if _ABANDONED[0].wait(0.1)[0]:
-            _ABANDONED.pop(0)
+    wait_for_abandoned()  # HiGHS runs one solve per process: let an overrun one finish (it is near its limit)
     with native_stdout_silenced():
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
@@ -181,6 +188,8 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
             if out_of_time and left is not None and left <= 0:
                 # it did not stop (presolve has no interrupt points): leave it to finish in its daemon
                 # thread and return now, so the budget holds; an incumbent it has not reported is lost
+                if not _ABANDONED:
+                    atexit.register(wait_for_abandoned)  # a HiGHS thread alive at exit aborts the process
                 _ABANDONED.append(h)
                 if progress is not None:
                     progress({**latest, "time_s": deadline.elapsed_s})

@@ -26,7 +26,7 @@ from ..perf import free_cache_slots, request_shares
 from ..perf.gca import chain_cost_coefficients
 from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
 from ..backends import Deadline, solve_milp, write_model
-from ..options import MAX_COUNT, SolverName, TimeLimit
+from ..options import MAX_COUNT, Backend, SolverName, TimeLimit
 from .base import register, solve
 
 pyo = LazyModule("pyomo.environ")
@@ -86,7 +86,8 @@ def bpca_milp(inst: Instance, *,
                   "solver whose placement is used (not bpca-milp itself)"))] = "gbp-cr",
               time_limit: TimeLimit = 60.0,
               max_chains: Annotated[int, Field(ge=1, le=MAX_COUNT, description=(
-                  "refuse placements with more chains than this"))] = 20_000) -> Solution:
+                  "refuse placements with more chains than this"))] = 20_000,
+              backend: Backend = "highs") -> Solution:
     """Allocate caches optimally (min total capacity meeting lambda / rho-bar) on a placement.
 
     Parameters
@@ -97,6 +98,8 @@ def bpca_milp(inst: Instance, *,
         Seconds for the whole call (placement, chain enumeration, model, HiGHS).
     max_chains : int
         Refuse placements with more chains than this.
+    backend : {"highs", "ortools"}
+        The MILP backend (:mod:`optim.backends`).
 
     Returns
     -------
@@ -124,8 +127,8 @@ def bpca_milp(inst: Instance, *,
     model = build_bpca_model(inst, chains, T, slots)
     with tempfile.TemporaryDirectory() as tmp:
         path, names = write_model(model, tmp)
-        res = solve_milp("highs", path, {}, deadline, 0.0, None)
-    details = {"placement_solver": placement_solver, "chains_enumerated": len(chains),
+        res = solve_milp(backend, path, {}, deadline, 0.0, None)
+    details = {"placement_solver": placement_solver, "backend": backend, "chains_enumerated": len(chains),
                "build_time_s": time.perf_counter() - t0, "backend_status": res.message}
     if not res.values:
         why = ("no allocation reaches lambda / rho-bar" if res.status is Status.INFEASIBLE
