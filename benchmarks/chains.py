@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 

@@ -18,23 +18,22 @@ from rich.table import Table
 
 from optim import instance_from_dict, solve
 from optim.generators import geo_instance
-from optim.perf import free_cache_slots
 from optim.simulate import simulate
-from optim.solution import ServerPlacement, Solution, Status
+from optim.solution import Solution
 
 PAPER = {"PETALS": (31.4, 27.8, 68.5, 89.3, 24.2), "BPRR": (19.8, 16.9, 44.2, 61.7, 12.6),
          "JFFC-only": (10.0, 8.5, 22.1, 29.6, 1.5), "proposed": (7.3, 6.5, 15.2, 21.4, 0.6)}
 
 
 def whole_model_everywhere(inst) -> Solution:
-    """JFFC-only: every server holds all L blocks; GCA then forms single-server chains."""
+    """JFFC-only: every server holds all L blocks; GCA then forms single-server chains (a complete,
+    validated solution: shortest-path routes for the |R| requests and GCA's chains)."""
     import numpy as np
 
-    m = np.full(inst.num_servers, inst.num_blocks)
-    slots = np.maximum(free_cache_slots(inst, m), 0)
-    return Solution(instance=inst.name, solver="jffc-only", status=Status.FEASIBLE,
-                    placement=[ServerPlacement(server=s.id, start=0, end=inst.num_blocks, cache_slots=int(slots[j]))
-                               for j, s in enumerate(inst.servers)])
+    from optim.solvers.nsga2 import solution_from_placement
+
+    return solution_from_placement(inst, np.zeros(inst.num_servers, dtype=int),
+                                   np.full(inst.num_servers, inst.num_blocks), "jffc-only")
 
 
 def main() -> None:

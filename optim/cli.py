@@ -11,7 +11,6 @@ imports what it uses (Pyomo, pymoo, Dask and simpy only in the commands that nee
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 

@@ -18,7 +18,7 @@ They hold counts only (no clock), so a simulator owns time and randomness.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -124,21 +124,141 @@ class SED(_LocalQueues):
 POLICIES = {p.name: p for p in (JFFC, JSQ, SED)}
 
 
+class PathPolicy:
+    """A path policy routes each request over the placement's cache slots (no chains).
+
+    The simulator (:class:`optim.simulate.PathSimulation`) owns time, slots and records; it calls
+    :meth:`arrive` when a request arrives and :meth:`released` when a request frees its slots. A
+    policy starts requests with ``sim.begin(i, hops)``, finds paths with ``sim.route(A, B,
+    penalty)``, and may wait with simpy processes on ``sim.env``.
+    """
+
+    name = ""
+
+    def arrive(self, sim: Any, i: int) -> None:
+        raise NotImplementedError
+
+    def released(self, sim: Any) -> None:
+        """Slots were freed (nothing to do by default)."""
+
+
+class PetalsRouting(PathPolicy):
+    """PETALS' client (``InferenceSession.step`` and ``RemoteSequenceManager`` at 22afba62).
+
+    Routing: min-latency Dijkstra (rtt/2 + 18 ms per hop, 1/inference_rps per block, 10 s penalty on
+    a server without cache for its whole span). A server that lacks the slots refuses at once (the
+    client sends no ``alloc_timeout``); the client then bans it (hivemind's ``Blacklist``: 15 s, doubled
+    at each further failure of that server), keeps the hops before it and re-routes only the failed
+    hop's segment, from its first block to its span's end (``_update_sequence``), the hops after it
+    kept; it retries at once, then after 1, 2, 4, ... s up to 60 s (``get_retry_delay``). With every way
+    banned it waits the same delays. Each request is its own client session, with its own blacklist
+    (a blacklist shared by all of a client's requests, with the doubling, bans a busy server for
+    minutes after a burst, which the paper's testbed does not show).
+    """
+
+    name = "petals"
+
+    def _route(self, sim: Any, i: int, banned_until: np.ndarray, first_block: int = 0,
+               last_block: int | None = None) -> list | None:
+        from .routing import ALLOC_PENALTY_S, petals_hop_costs
+
+        A, B = petals_hop_costs(sim.inst, sim.client[i], sim.end_b)
+        return sim.route(A, B, np.where(sim.free < sim.m, ALLOC_PENALTY_S, 0.0), first_block, last_block,
+                         banned_until <= sim.env.now)
+
+    def arrive(self, sim: Any, i: int) -> None:
+        sim.env.process(self._request(sim, i))
+
+    def _request(self, sim: Any, i: int):
+        from .routing import BAN_TIMEOUT_S, petals_retry_delay
+
+        banned_until = np.zeros(sim.inst.num_servers)
+        failures = np.zeros(sim.inst.num_servers, dtype=np.int64)
+        hops, attempt = self._route(sim, i, banned_until), 0
+        while True:
+            if hops is not None:
+                failed = next((k for k, (j, b, e) in enumerate(hops) if sim.free[j] < e - b), None)
+                if failed is None:
+                    sim.begin(i, hops)
+                    return
+                j, b, e = hops[failed]
+                banned_until[j] = sim.env.now + BAN_TIMEOUT_S * 2.0 ** failures[j]
+                failures[j] += 1
+                yield sim.env.timeout(petals_retry_delay(attempt))
+                attempt += 1
+                # the failed hop's segment [b, end of its span) is routed again, the other hops kept
+                seg = self._route(sim, i, banned_until, b, e)
+                hops = None if seg is None else hops[:failed] + seg + hops[failed + 1:]
+            else:  # no way around the banned servers: wait, then route the whole path again
+                yield sim.env.timeout(max(petals_retry_delay(attempt), 1e-3))
+                attempt += 1
+                hops = self._route(sim, i, banned_until)
+
+
+class WaitingShortestPath(PathPolicy):
+    """BPRR's WS-RR (arXiv 2512.21884 Sec. 6): hop cost = the time until the server frees enough slots
+    for its whole span + the hop's share of the request time; the request then waits, first come
+    first served, until its path has the slots."""
+
+    name = "ws-rr"
+
+    def __init__(self) -> None:
+        import collections
+
+        self.queue: Any = collections.deque()  # (request, hops) waiting for their path
+
+    @staticmethod
+    def _wait_until_free(sim: Any, j: int, need: int) -> float:
+        if sim.free[j] >= need:
+            return 0.0
+        have = sim.free[j]
+        for t_end, hops in sorted(sim.running, key=lambda r: r[0]):
+            have += sum(e - b for jj, b, e in hops if jj == j)
+            if have >= need:
+                return t_end - sim.env.now
+        return 3600.0  # the server never has that many slots: effectively unusable
+
+    def arrive(self, sim: Any, i: int) -> None:
+        from .units import MS
+
+        inst, c, com = sim.inst, sim.client[i], sim.inst.communication
+        steps = sim.l_out[i] - 1
+        A = (inst.rtt_s[c] + (com.prefill_overhead_ms + com.prefill_overhead_ms_per_token * sim.l_in[i]) * MS
+             + steps * (inst.rtt_s[c] + com.decode_overhead_ms * MS))
+        B = sim.pf + sim.pt * sim.l_in[i] + steps * inst.decode_s
+        waits = np.array([self._wait_until_free(sim, j, sim.m[j]) if sim.m[j] > 0 else 0.0
+                          for j in range(inst.num_servers)])
+        hops = sim.route(A, B, waits)
+        if not self.queue and sim.fits(hops):
+            sim.begin(i, hops)
+        else:
+            self.queue.append((i, hops))
+
+    def released(self, sim: Any) -> None:
+        while self.queue and sim.fits(self.queue[0][1]):
+            k, h = self.queue.popleft()
+            sim.begin(k, h)
+
+
 @dataclass(frozen=True)
 class PolicyInfo:
     """A simulator policy: its name, whether it dispatches over chains or routes over the
-    placement's cache slots (paths), and what it does."""
+    placement's cache slots (paths), what it does, and the class that implements it."""
 
     name: str
     kind: Literal["chain", "path"]
     description: str
+    factory: Callable[..., Any]
 
 
-#: every policy the simulator knows, in one place (``optim simulate --policy``, sweep specs)
+#: every policy the simulator knows, in one place (``optim simulate --policy``, sweep specs); adding
+#: one is a class above and a line here
 POLICY_REGISTRY: dict[str, PolicyInfo] = {p.name: p for p in (
-    PolicyInfo("jffc", "chain", "Join the Fastest Free Chain, central FIFO queue (arXiv 2604.14993 Alg. 3)"),
-    PolicyInfo("jsq", "chain", "join the shortest queue (jobs per slot), per-chain FIFO queues"),
-    PolicyInfo("sed", "chain", "smallest expected delay, per-chain FIFO queues"),
-    PolicyInfo("petals", "path", "PETALS' min-latency routing with its 10 s penalty, bans and retries"),
-    PolicyInfo("ws-rr", "path", "BPRR's waiting-penalised shortest path, FCFS (arXiv 2512.21884 Sec. 6)"),
+    PolicyInfo("jffc", "chain", "Join the Fastest Free Chain, central FIFO queue (arXiv 2604.14993 Alg. 3)", JFFC),
+    PolicyInfo("jsq", "chain", "join the shortest queue (jobs per slot), per-chain FIFO queues", JSQ),
+    PolicyInfo("sed", "chain", "smallest expected delay, per-chain FIFO queues", SED),
+    PolicyInfo("petals", "path", "PETALS' min-latency routing with its 10 s penalty, bans and retries",
+               PetalsRouting),
+    PolicyInfo("ws-rr", "path", "BPRR's waiting-penalised shortest path, FCFS (arXiv 2512.21884 Sec. 6)",
+               WaitingShortestPath),
 )}

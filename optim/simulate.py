@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .dispatch import POLICIES, POLICY_REGISTRY
+from .dispatch import POLICY_REGISTRY
 from .errors import InvalidOptionError, OptimError, UnstableSystemError
 from .options import MAX_COUNT
 from .instance import Instance
@@ -163,7 +163,7 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
     w = inst.workload
     t_arr, l_in, l_out, client = _draw_arrivals(inst, arrivals, n, rng)
     mean_T = mean_service_s(chains, inst, service)
-    pol = POLICIES[policy](1.0 / mean_T, chains.capacity)
+    pol = POLICY_REGISTRY[policy].factory(1.0 / mean_T, chains.capacity)
     start = np.full(n, np.nan)
     first = np.full(n, np.nan)
     done = np.full(n, np.nan)
@@ -219,149 +219,97 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str,
                     np.array(["->".join(inst.servers[j].id for j in chains.servers[k]) for k in chain_of]), l_in, l_out)
 
 
-PATH_POLICIES = tuple(n for n, p in POLICY_REGISTRY.items() if p.kind == "path")
-
-
-def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n: int, rng: np.random.Generator,
-                    debug: bool) -> dict[str, np.ndarray]:
-    """Path-based routing on the placement's cache slots, request by request (no chains).
-
-    - ``petals``: PETALS' min-latency Dijkstra (rtt/2 + 18 ms per hop, 1/inference_rps per block, 10 s
-      penalty on a server without cache for its whole span). When a server of the chosen path lacks
-      the slots, the client does what PETALS' ``InferenceSession`` does: it bans that server for 15 s
-      (``ban_timeout``), keeps the hops before it, re-routes only the segment from the failed hop to
-      the end, and retries at once, then after 1, 2, 4, ... s up to 60 s
-      (``SequenceManager.get_retry_delay``).
-    - ``ws-rr``: BPRR's waiting-penalised shortest path (arXiv 2512.21884 Sec. 6): hop cost = the time
-      until the server frees enough slots for its whole span + the hop's share of the request time;
-      the request then waits, first come first served, until its path has the slots.
+class PathSimulation:
+    """The state a path policy works on: time (simpy), the placement's free cache slots, the
+    requests' draws and records. Path policies (:class:`optim.dispatch.PathPolicy`) call
+    :meth:`begin` to start a request on hops, :meth:`route` for a shortest path, and read
+    ``free``, ``running``, ``env``; the simulation calls the policy's ``arrive`` and ``released``.
     """
-    import simpy
 
-    from .routing import (ALLOC_PENALTY_S, BAN_TIMEOUT_S, NoPathError, petals_hop_costs, petals_retry_delay,
-                          shortest_hops)
+    def __init__(self, inst: Instance, sol: Solution, arrivals: str, n: int, rng: np.random.Generator, debug: bool):
+        import simpy
 
-    idx = inst.server_index
-    L, J = inst.num_blocks, inst.num_servers
-    start_b = np.zeros(J, dtype=np.int64)
-    end_b = np.zeros(J, dtype=np.int64)
-    cap = np.zeros(J, dtype=np.int64)
-    for p in sol.placement:
-        start_b[idx[p.server]], end_b[idx[p.server]], cap[idx[p.server]] = p.start, p.end, p.cache_slots
-    m = end_b - start_b
-    com = inst.communication
-    t_arr, l_in, l_out, client = _draw_arrivals(inst, arrivals, n, rng)
-    pf = np.array([s.prefill_ms_per_block * MS for s in inst.servers])
-    pt = np.array([s.prefill_ms_per_block_per_token * MS for s in inst.servers])
-    free = cap.copy()
-    running: list[tuple[float, list]] = []  # (finish time, hops) of requests holding slots
-    queue: collections.deque = collections.deque()  # ws-rr: (request, hops) waiting for their path
-    start = np.full(n, np.nan)
-    first = np.full(n, np.nan)
-    done = np.full(n, np.nan)
-    route = np.empty(n, dtype=object)
-    env = simpy.Environment()
+        self.inst, self.debug, self.n = inst, debug, n
+        self.start_b, self.end_b, self.cap = (a.astype(np.int64) for a in sol.spans(inst))
+        self.m = self.end_b - self.start_b
+        self.t_arr, self.l_in, self.l_out, self.client = _draw_arrivals(inst, arrivals, n, rng)
+        self.pf = np.array([s.prefill_ms_per_block * MS for s in inst.servers])
+        self.pt = np.array([s.prefill_ms_per_block_per_token * MS for s in inst.servers])
+        self.free = self.cap.copy()
+        self.running: list[tuple[float, list]] = []  # (finish time, hops) of requests holding slots
+        self.start, self.first, self.done = (np.full(n, np.nan) for _ in range(3))
+        self.hops_of = np.empty(n, dtype=object)
+        self.env = simpy.Environment()
 
-    def times(i, hops):
-        c = client[i]
-        pre = sum(inst.rtt_s[c, j] + (com.prefill_overhead_ms + com.prefill_overhead_ms_per_token * l_in[i]) * MS
-                  + (e - b) * (pf[j] + pt[j] * l_in[i]) for j, b, e in hops)
+    def times(self, i: int, hops: list) -> tuple[float, float]:
+        """Time to first token and whole-request time of request i on ``hops`` (BPRR model), seconds."""
+        inst, c, com = self.inst, self.client[i], self.inst.communication
+        pre = sum(inst.rtt_s[c, j] + (com.prefill_overhead_ms + com.prefill_overhead_ms_per_token * self.l_in[i]) * MS
+                  + (e - b) * (self.pf[j] + self.pt[j] * self.l_in[i]) for j, b, e in hops)
         dec = sum(inst.rtt_s[c, j] + com.decode_overhead_ms * MS + (e - b) * inst.decode_s[j] for j, b, e in hops)
-        return pre, pre + (l_out[i] - 1) * dec
+        return pre, pre + (self.l_out[i] - 1) * dec
 
-    def fits(hops):
-        return all(free[j] >= e - b for j, b, e in hops)
+    def fits(self, hops: list) -> bool:
+        return all(self.free[j] >= e - b for j, b, e in hops)
 
-    def begin(i, hops):
+    def begin(self, i: int, hops: list) -> None:
+        """Start request i on ``hops``: take the slots, hold them for its whole time."""
         for j, b, e in hops:
-            free[j] -= e - b
-        if debug and np.any(free < 0):
+            self.free[j] -= e - b
+        if self.debug and np.any(self.free < 0):
             raise AssertionError("cache slots over-committed")
-        pre, dur = times(i, hops)
-        start[i], first[i], route[i] = env.now, env.now + pre, hops
-        running.append((env.now + dur, hops))
-        env.process(finish(i, hops, dur))
+        pre, dur = self.times(i, hops)
+        self.start[i], self.first[i], self.hops_of[i] = self.env.now, self.env.now + pre, hops
+        self.running.append((self.env.now + dur, hops))
+        self.env.process(self._finish(i, hops, dur))
 
-    def finish(i, hops, dur):
-        yield env.timeout(dur)
-        done[i] = env.now
+    def _finish(self, i: int, hops: list, dur: float):
+        yield self.env.timeout(dur)
+        self.done[i] = self.env.now
         for j, b, e in hops:
-            free[j] += e - b
-        running.remove(next(r for r in running if r[1] is hops))
-        while queue and fits(queue[0][1]):
-            k, h = queue.popleft()
-            begin(k, h)
+            self.free[j] += e - b
+        self.running.remove(next(r for r in self.running if r[1] is hops))
+        self.policy.released(self)
 
-    def wait_until_free(j, need):
-        if free[j] >= need:
-            return 0.0
-        have = free[j]
-        for t_end, hops in sorted(running, key=lambda r: r[0]):
-            have += sum(e - b for jj, b, e in hops if jj == j)
-            if have >= need:
-                return t_end - env.now
-        return 3600.0  # the server never has that many slots: effectively unusable
+    def route(self, A: np.ndarray, B: np.ndarray, penalty: np.ndarray, first_block: int = 0,
+              last_block: int | None = None, usable: np.ndarray | None = None) -> list | None:
+        """Cheapest hops from block ``first_block`` to ``last_block`` (default L) over the ``usable``
+        servers (all by default), a server's span cut to that range; None when there is no way."""
+        from .routing import NoPathError, shortest_hops
 
-    banned_until = np.zeros(J)
-
-    def route_petals(c, first_block=0):
-        """Min-latency hops from ``first_block`` to L over the servers not banned now, or None."""
-        A, B = petals_hop_costs(inst, c, end_b)
-        usable = (banned_until <= env.now) & (end_b > first_block)
-        s = np.where(usable, np.maximum(start_b, first_block), 0)
-        e = np.where(usable, end_b, 0)
+        last = self.inst.num_blocks if last_block is None else last_block
+        ok = (self.end_b > first_block) & (self.start_b < last) & (usable if usable is not None else True)
+        s = np.where(ok, np.maximum(self.start_b, first_block) - first_block, 0)
+        e = np.where(ok, np.minimum(self.end_b, last) - first_block, 0)
         try:
-            hops = shortest_hops(s - first_block * usable, e - first_block * usable, L - first_block, A, B,
-                                 np.where(free < m, ALLOC_PENALTY_S, 0.0))[0]
+            hops = shortest_hops(s, e, last - first_block, A, B, penalty)[0]
         except NoPathError:
             return None
         return [(j, b + first_block, f + first_block) for j, b, f in hops]
 
-    def route_wsrr(c, i):
-        steps = l_out[i] - 1
-        A = (inst.rtt_s[c] + (com.prefill_overhead_ms + com.prefill_overhead_ms_per_token * l_in[i]) * MS
-             + steps * (inst.rtt_s[c] + com.decode_overhead_ms * MS))
-        B = pf + pt * l_in[i] + steps * inst.decode_s
-        waits = np.array([wait_until_free(j, m[j]) if m[j] > 0 else 0.0 for j in range(J)])
-        return shortest_hops(start_b, end_b, L, A, B, waits)[0]
+    def run(self, policy: Any) -> dict[str, np.ndarray]:
+        """Replay the arrivals through ``policy``; return the per-request records."""
+        self.policy = policy
 
-    def petals_request(i):
-        hops, attempt = route_petals(client[i]), 0
-        while True:
-            if hops is not None:
-                failed = next((k for k, (j, b, e) in enumerate(hops) if free[j] < e - b), None)
-                if failed is None:
-                    begin(i, hops)
-                    return
-                j, b, _ = hops[failed]
-                banned_until[j] = env.now + BAN_TIMEOUT_S
-                yield env.timeout(petals_retry_delay(attempt))
-                attempt += 1
-                rest = route_petals(client[i], b)  # only the failed segment is routed again
-                hops = None if rest is None else hops[:failed] + rest
-            else:  # every way on is banned: wait, then route the whole path again
-                yield env.timeout(max(petals_retry_delay(attempt), 1e-3))
-                attempt += 1
-                hops = route_petals(client[i])
+        def source():
+            for i in range(self.n):
+                yield self.env.timeout(self.t_arr[i] - self.env.now)
+                policy.arrive(self, i)
 
-    def source():
-        for i in range(n):
-            yield env.timeout(t_arr[i] - env.now)
-            if policy == "petals":
-                env.process(petals_request(i))
-            else:
-                hops = route_wsrr(client[i], i)
-                if not queue and fits(hops):
-                    begin(i, hops)
-                else:
-                    queue.append((i, hops))
+        self.env.process(source())
+        self.env.run()
+        if self.debug and (np.isnan(self.done).any() or np.any(self.free != self.cap)):
+            raise AssertionError("requests lost or slots not released at the end of the run")
+        names = np.array(["->".join(self.inst.servers[j].id for j, _, _ in h) for h in self.hops_of])
+        return _records(self.inst, self.client, self.t_arr, self.start, self.first, self.done, np.full(self.n, -1),
+                        names, self.l_in, self.l_out)
 
-    env.process(source())
-    env.run()
-    if debug and (np.isnan(done).any() or np.any(free != cap)):
-        raise AssertionError("requests lost or slots not released at the end of the run")
-    return _records(inst, client, t_arr, start, first, done, np.full(n, -1),
-                    np.array(["->".join(inst.servers[j].id for j, _, _ in h) for h in route]), l_in, l_out)
+
+def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n: int, rng: np.random.Generator,
+                    debug: bool) -> dict[str, np.ndarray]:
+    """Path-based routing on the placement's cache slots, request by request (no chains), with the
+    path policy registered as ``policy`` (:data:`optim.dispatch.POLICY_REGISTRY`)."""
+    return PathSimulation(inst, sol, arrivals, n, rng, debug).run(POLICY_REGISTRY[policy].factory())
 
 
 def mean_service_s(chains: ChainSet, inst: Instance, service: str) -> np.ndarray:
@@ -468,7 +416,7 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
         raise InvalidOptionError(f"requests, replications: {requests}, {replications}; expected 1 to {MAX_COUNT:,} "
                                  "requests and 1 to 10,000 replications")
     check_simulable(inst, sol)
-    if policy in PATH_POLICIES:
+    if POLICY_REGISTRY[policy].kind == "path":
         return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
                                  lambda rng: _simulate_paths(inst, sol, policy, arrivals, requests, rng, debug),
                                  {"service": "model (per path)"})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidOptionError
 from ..instance import Instance
 from .common import assemble, check_positive, check_sizes, gpu_mix, server_record, workload_record
 

@@ -33,7 +33,7 @@ from pydantic import Field
 from .._lazy import LazyModule
 from ..instance import Instance
 from ..perf import free_cache_slots, largest_remainder, request_shares
-from ..solution import Hop, Path, ServerPlacement, Solution, Status
+from ..solution import Hop, Path, ServerPlacement, Solution
 from ..units import MBIT_PER_S
 from ..backends import Deadline, MilpProgress, solve_milp, write_model
 from ..options import MAX_COUNT, Backend, MipGap, Threads, TimeLimit
