@@ -25,7 +25,7 @@ requests wait (:mod:`optim.perf.contention`), and the waiting shows in the metri
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -50,24 +50,97 @@ class Violation:
     message: str
 
 
+class ServerRow(TypedDict):
+    """One server of an evaluation: its span, cache and memory (GB = 1e9 B)."""
+
+    server: str
+    gpu: str | None
+    city: str | None
+    start: int
+    end: int
+    blocks: int
+    cache_slots: int
+    cache_slots_in_use_at_start: int
+    memory_used_gb: float
+    memory_gb: float
+
+
+class PathRow(TypedDict):
+    """One routed path: its hops and its times under the BPRR model, seconds."""
+
+    client: str
+    servers: list[str]
+    blocks: list[int]
+    requests: int
+    prefill_s: float
+    decode_s_per_token: float
+    inference_s: float
+    chain_service_time_s: float
+
+
+class ClientRow(TypedDict):
+    """One client: its rate (requests/s), its share of |R| and its request-weighted mean times, seconds."""
+
+    client: str
+    arrival_rate_per_s: float
+    requests: int
+    inference_s: float
+    prefill_s: float
+    decode_s_per_token: float
+
+
+class ChainRow(TypedDict):
+    """One server chain: hops, capacity c_k, service time T_k (s, Eq. 2) and rate 1/T_k (1/s)."""
+
+    servers: list[str]
+    blocks: list[int]
+    capacity: int
+    service_time_s: float
+    rate_per_s: float
+
+
+class Summary(TypedDict, total=False):
+    """Whole-solution metrics, seconds unless named otherwise (see :data:`optim.metrics.METRICS`)."""
+
+    mean_inference_time_s: float  #: mean over the |R| concurrent requests, waiting included
+    mean_inference_time_no_wait_s: float  #: arrival-rate-weighted mean of the paths' inference times
+    mean_prefill_time_s: float
+    mean_decode_time_per_token_s: float
+    mean_waiting_time_s: float
+    requests: int
+    requests_waiting: int
+    servers_used: int
+    memory_used_gb: float
+
+
+class Queueing(TypedDict, total=False):
+    """The chains' service rate and the Theorem-4 bounds (arXiv 2604.14993) on the JFFC response time."""
+
+    chains_from: str  #: "solution" or "gca"
+    num_chains: int
+    total_capacity: int
+    nu_per_s: float
+    arrival_rate_per_s: float
+    rho: float
+    response_time_lower_s: float
+    response_time_upper_s: float
+    unstable: str  #: why no bound exists (lambda >= nu)
+
+
 @dataclass
 class Evaluation:
-    """Result of :func:`evaluate`: feasibility, violations, per-server, per-path and summary metrics.
-
-    ``summary`` keys (seconds unless named otherwise): ``mean_inference_time_s`` (mean over the |R|
-    concurrent requests, waiting included), ``mean_inference_time_no_wait_s`` (arrival-rate-weighted
-    mean of the paths' inference times), ``mean_prefill_time_s``, ``mean_decode_time_per_token_s``,
-    ``mean_waiting_time_s``, ``requests``, ``requests_waiting``.
-    """
+    """Result of :func:`evaluate`: feasibility, violations, and the metrics, typed row by row
+    (:class:`ServerRow`, :class:`PathRow`, :class:`ClientRow`, :class:`ChainRow`, :class:`Summary`,
+    :class:`Queueing`); :meth:`to_dict` gives plain JSON-ready data."""
 
     feasible: bool
     violations: list[Violation] = field(default_factory=list)
-    servers: list[dict[str, Any]] = field(default_factory=list)
-    paths: list[dict[str, Any]] = field(default_factory=list)
-    clients: list[dict[str, Any]] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-    chains: list[dict[str, Any]] = field(default_factory=list)
-    queueing: dict[str, Any] = field(default_factory=dict)
+    servers: list[ServerRow] = field(default_factory=list)
+    paths: list[PathRow] = field(default_factory=list)
+    clients: list[ClientRow] = field(default_factory=list)
+    summary: Summary = field(default_factory=dict)  # type: ignore[assignment]
+    chains: list[ChainRow] = field(default_factory=list)
+    queueing: Queueing = field(default_factory=dict)  # type: ignore[assignment]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
