@@ -27,14 +27,22 @@ from .solution import Status
 
 #: seconds of the budget kept for reading the incumbent back and validating it
 POSTPROCESS_RESERVE_S = 0.5
+#: seconds HiGHS gets to stop after Ctrl-C before it is left behind
+INTERRUPT_GRACE_S = 1.0
 #: HiGHS objects whose solve overran the deadline and was left to finish in its daemon thread (kept
 #: alive here: destroying a Highs object while it solves would crash)
 _ABANDONED: list = []
 
 
+def has_abandoned() -> bool:
+    """Whether a HiGHS solve left behind is still running (the CLI then exits without waiting)."""
+    return any(not h.wait(0)[0] for h in _ABANDONED)
+
+
 def wait_for_abandoned() -> None:
-    """Wait for the HiGHS solves left behind at their deadline (they end at their own time limit,
-    a few seconds later). Called before the next solve, and at exit."""
+    """Wait for the HiGHS solves left behind at their deadline or on Ctrl-C (they end at their own
+    time limit). Called before the next solve, and at exit of a Python process (a HiGHS thread
+    alive at exit aborts it); the ``optim`` command exits at once instead (:func:`optim.cli.run`)."""
     while _ABANDONED:
         if _ABANDONED[0].wait(0.1)[0]:
             _ABANDONED.pop(0)
@@ -167,6 +175,7 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
         event.subscribe(on_mip)
     h.HandleUserInterrupt = True  # lets cancelSolve() stop the search at its next callback
     interrupted = out_of_time = False
+    interrupted_at = 0.0
     with native_stdout_silenced():
         thread = h.startSolve()
         last = 0.0
@@ -174,11 +183,22 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
             try:
                 done, _ = h.wait(0.1)
             except KeyboardInterrupt:
-                interrupted = True
+                if interrupted:  # a second Ctrl-C: stop waiting at all
+                    _ABANDONED.append(h)
+                    raise
+                interrupted, interrupted_at = True, time.perf_counter()
                 h.cancelSolve()
                 continue
             if done:
                 break
+            if interrupted and time.perf_counter() - interrupted_at > INTERRUPT_GRACE_S:
+                # HiGHS has no interrupt point in presolve: return now with what is known
+                if not _ABANDONED:
+                    atexit.register(wait_for_abandoned)
+                _ABANDONED.append(h)
+                return MilpResult(Status.INTERRUPTED, {}, None, latest.get("bound"), None,
+                                  "interrupted in presolve (no interrupt point there), left to finish in the "
+                                  "background", time.perf_counter() - t_start)
             left = deadline.remaining()
             if left is not None and left <= POSTPROCESS_RESERVE_S and not out_of_time:
                 # HiGHS checks its own time limit only now and then (2-3 s late in the presolve of a

@@ -453,7 +453,11 @@ def _run_on_dask(todo: list[dict], record: Callable[[dict], None], scheduler: st
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        import logging
+
+        # warnings of cancelled tasks and killed workers on Ctrl-C are noise: the rows say what ran
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         client = Client(scheduler)

@@ -11,6 +11,7 @@ imports what it uses (Pyomo, pymoo, Dask and simpy only in the commands that nee
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +92,23 @@ class OptimGroup(click.Group):
     """The one error map: optim's input errors exit 2, Ctrl-C 130, anything else 3 (an internal error)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        code = 0
+        try:
+            return self._mapped_invoke(ctx)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            raise
+        except click.exceptions.Exit as e:
+            code = e.exit_code
+            raise
+        except click.ClickException as e:
+            code = e.exit_code
+            raise
+        finally:
+            if ctx.obj and ctx.obj.get("process"):
+                _exit_now_if_solves_left_behind(code)
+
+    def _mapped_invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
@@ -119,6 +137,22 @@ class OptimGroup(click.Group):
 def main(ctx: click.Context, debug: bool) -> None:
     """Place transformer blocks on distributed GPU servers and route requests through them."""
     ctx.ensure_object(dict)["debug"] = debug
+
+
+def _exit_now_if_solves_left_behind(code: int) -> None:
+    """A HiGHS solve left running at its deadline or on Ctrl-C would hold the process until its own
+    time limit (and a HiGHS thread alive at interpreter exit aborts it): the output is complete,
+    so leave at once."""
+    backends = sys.modules.get("optim.backends")
+    if backends is not None and backends.has_abandoned():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def run() -> None:
+    """The ``optim`` command (console script): :data:`main` as a process of its own."""
+    main(obj={"process": True})
 
 
 def load_instance(path: str) -> "Instance":
@@ -796,4 +830,4 @@ def generate_random(output: str | None, name: str | None, **kw: Any) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

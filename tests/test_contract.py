@@ -568,3 +568,21 @@ def test_time_limited_milp_in_a_process_returns_near_its_limit_and_exits_cleanly
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "status: time_limit, with a solution" in r.stdout or "status: optimal" in r.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_milp_keeps_a_solution_and_stops_within_seconds():
+    """Ctrl-C used to wait 21-31 s for HiGHS and then throw the incumbent away."""
+    import signal
+    import time
+
+    p = subprocess.Popen([sys.executable, "-m", "optim.cli", "solve", str(INSTANCES / "bprr-clustered-26.json"),
+                          "--solver", "bprr-milp", "--time-limit", "120", "--option", "skip_if_too_large=false",
+                          "--option", "mip_gap=0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(6)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err[-2000:]
+    assert "status: interrupted, with a solution" in out or "status: optimal" in out
+    assert "lower bound:" in out and "Traceback" not in err
