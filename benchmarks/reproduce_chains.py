@@ -44,11 +44,14 @@ def main() -> None:
     ap.add_argument("--slowdown", type=float, default=1.0,
                     help="multiply every per-block compute time (the roofline is about 6x faster than the paper's "
                          "PETALS testbed, whose mean service time was 7.2 s)")
+    ap.add_argument("--round-trips", choices=["per_token", "per_job"], default="per_token",
+                    help="per_token: one request-time model (BPRR); per_job: the authors' code's one RTT per job")
     args = ap.parse_args()
     inst = geo_instance(9, region="europe", model="llama-2-7b", dtype="int8", eta=1 / 3,
                         high_gpu="A100-MIG-3g.40gb", low_gpu="A100-MIG-2g.20gb", arrival_rate=2.57,
                         input_tokens=2048, output_tokens=28, input_tokens_max=2048, concurrent_requests=16,
                         seed=args.seed, name="reproduce-table-1")
+    inst = inst.replace(communication=inst.communication.model_copy(update={"round_trips": args.round_trips}))
     if args.slowdown != 1.0:
         d = inst.model_dump(mode="json", exclude_none=True)
         for srv in d["servers"]:

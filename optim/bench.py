@@ -92,6 +92,7 @@ class SimulateSpec(_Strict):
     policy: str = "jffc"
     arrivals: Literal["poisson", "trace"] = "poisson"
     service: Literal["model", "exponential"] = "model"
+    lengths: Literal["instance", "trace"] | None = None
     requests: int = Field(1000, ge=1, le=10_000_000)
     replications: int = Field(1, ge=1, le=10_000)
 

@@ -407,14 +407,18 @@ def bound_cmd(instance_file: str, time_limit: float, objective: str, as_json: bo
 @click.option("--arrivals", type=click.Choice(["poisson", "trace"]), default="poisson", show_default=True)
 @click.option("--service", type=click.Choice(["model", "exponential"]), default="model", show_default=True,
               help="Service time: the performance model with each request's lengths, or exponential (CTMC check).")
+@click.option("--lengths", type=click.Choice(["instance", "trace"]), default=None,
+              help="Token lengths: the instance's means, or each request's own from the trace "
+                   "[default: trace with --arrivals trace, else instance].")
 @click.option("--requests", type=click.IntRange(1, 10_000_000), default=10_000, show_default=True)
 @click.option("--replications", type=click.IntRange(1, 10_000), default=3, show_default=True)
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write the response-time CDF per policy (PNG).")
 @click.option("--records", type=click.Path(dir_okay=False), help="Write per-request records (CSV) of the first policy.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: str, service: str, requests: int,
-                 replications: int, seed: int, plot: str | None, records: str | None, as_json: bool) -> None:
+def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: str, service: str,
+                 lengths: str | None, requests: int, replications: int, seed: int, plot: str | None,
+                 records: str | None, as_json: bool) -> None:
     """Replay request arrivals through SOLUTION_FILE's chains and summarise response times."""
     from rich.progress import Progress
 
@@ -437,7 +441,8 @@ def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: 
         for p in policies:
             task = bar.add_task(_escape(f"{p}: {replications} x {requests} requests"), total=replications)
             results[p] = simulate(inst, sol, policy=p, arrivals=arrivals, requests=requests, replications=replications,
-                                  seed=seed, service=service, progress=lambda _r, t=task: bar.advance(t))
+                                  seed=seed, service=service, lengths=lengths,
+                                  progress=lambda _r, t=task: bar.advance(t))
     q = ev.queueing
     if records:
         write_atomic(records, results[policies[0]].to_dataframe().to_csv(index=False))
@@ -456,6 +461,12 @@ def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: 
         t.add_row(p, f"{rs['mean']:.3f}", "-" if ci is None else f"+/- {ci:.3f}", f"{rs['median']:.3f}",
                   f"{rs['p95']:.3f}", f"{rs['p99']:.3f}", f"{ws['mean']:.3f}", f"{ss['mean']:.3f}")
     out.print(t)
+    first = next(iter(results.values())).summary
+    w = inst.workload
+    if first["lengths"] == "trace":
+        out.print(f"token lengths from the Azure trace (mean {first['input_tokens_mean']:.0f} in, "
+                  f"{first['output_tokens_mean']:.0f} out) replace the instance's ({w.input_tokens_mean:g} in, "
+                  f"{w.output_tokens_mean:g} out); --lengths instance keeps the instance's", markup=False)
     if "response_time_lower_s" in q and "jffc" in results:
         rs = results["jffc"].summary["response_s"]
         slack = (rs["mean_ci95"] or 0.0) + 1e-9 * rs["mean"]  # the CI, and float round-off

@@ -193,14 +193,24 @@ class Communication(_Frozen):
     """Per-hop communication overheads added to the network RTT (BPRR, Sec. 2).
 
     Per decode token and hop: ``t_cj = rtt_cj + decode_overhead_ms``. Per prefill and hop:
-    ``t^I_cj = rtt_cj + prefill_overhead_ms + prefill_overhead_ms_per_token * l_in``. Per job and
-    hop in the server-chain model: ``tau^c_j = rtt_cj + chain_overhead_ms``.
+    ``t^I_cj = rtt_cj + prefill_overhead_ms + prefill_overhead_ms_per_token * l_in``.
+
+    ``round_trips`` says how a whole job (request) communicates, for every consumer of the request
+    time (validator, chain service time T_k, GCA, gbp-cr, the Theorem-4 bounds, the simulator):
+    ``per_token`` (default, BPRR's model and what a real session does): the prefill transfer, then
+    one round trip per decode step, ``t^I_cj + (l_out - 1) t_cj`` per hop; ``per_job``: one round
+    trip per job and hop, ``tau^c_j = rtt_cj + chain_overhead_ms``, as the server-chain paper's code
+    (arXiv 2604.14993) counts it; only for reproducing that paper's numbers.
     """
 
     decode_overhead_ms: NonNegFloat = 0.0
     prefill_overhead_ms: NonNegFloat = 0.0
     prefill_overhead_ms_per_token: NonNegFloat = 0.0
-    chain_overhead_ms: NonNegFloat = 18.0
+    chain_overhead_ms: NonNegFloat = Field(18.0, le=1e12, allow_inf_nan=False,
+                                           description="per job and hop, with round_trips = per_job only")
+    round_trips: Literal["per_token", "per_job"] = Field(
+        "per_token", description="per_token: prefill, then one round trip per decode step (BPRR); per_job: one "
+                                 "round trip per job and hop (the server-chain paper's code)")
 
 
 class Instance(_Frozen):

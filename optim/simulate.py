@@ -115,12 +115,18 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
     order = np.argsort(eq2, kind="stable")
     servers = [servers[k] for k in order]
     blocks = [blocks[k] for k in order]
-    return ChainSet(
-        servers, blocks, np.array([raw[k][2] for k in order], dtype=np.int64),
-        np.array([np.sum(rtt[s] + com.prefill_overhead_ms * MS + pf[s] * b) for s, b in zip(servers, blocks)]),
-        np.array([np.sum(com.prefill_overhead_ms_per_token * MS + pt[s] * b) for s, b in zip(servers, blocks)]),
-        np.array([np.sum(rtt[s] + com.decode_overhead_ms * MS + inst.decode_s[s] * b) for s, b in zip(servers, blocks)]),
-        eq2[order])
+    # the parts of the one request-time model (optim.perf.chains), per request's own lengths: at the
+    # workload's mean lengths service_s equals T_k (eq2_s) in both communication models
+    if com.round_trips == "per_job":
+        fixed = [np.sum(rtt[s] + com.chain_overhead_ms * MS + pf[s] * b) for s, b in zip(servers, blocks)]
+        per_input = [np.sum(pt[s] * b) for s, b in zip(servers, blocks)]
+        per_step = [np.sum(inst.decode_s[s] * b) for s, b in zip(servers, blocks)]
+    else:
+        fixed = [np.sum(rtt[s] + com.prefill_overhead_ms * MS + pf[s] * b) for s, b in zip(servers, blocks)]
+        per_input = [np.sum(com.prefill_overhead_ms_per_token * MS + pt[s] * b) for s, b in zip(servers, blocks)]
+        per_step = [np.sum(rtt[s] + com.decode_overhead_ms * MS + inst.decode_s[s] * b) for s, b in zip(servers, blocks)]
+    return ChainSet(servers, blocks, np.array([raw[k][2] for k in order], dtype=np.int64), np.array(fixed),
+                    np.array(per_input), np.array(per_step), eq2[order])
 
 
 @dataclass
@@ -137,14 +143,23 @@ class SimulationResult:
         return pd.DataFrame(self.records)
 
 
-def _draw_arrivals(inst: Instance, arrivals: str, n: int, rng: np.random.Generator):
-    """Arrival times (s), input and output lengths, and client index of n requests."""
+def _draw_arrivals(inst: Instance, draw: tuple[str, str], n: int, rng: np.random.Generator):
+    """Arrival times (s), input and output lengths, and client index of n requests.
+
+    ``draw`` is (arrival process, lengths): ``poisson`` or ``trace`` times; ``instance`` lengths (the
+    workload's means, every request alike) or ``trace`` lengths (each request its own, from the
+    Azure trace).
+    """
+    arrivals, lengths = draw
     lam, w = inst.total_arrival_rate, inst.workload
     if arrivals == "poisson":
         t_arr = poisson_arrivals(lam, n, rng)
-        l_in, l_out = np.full(n, w.input_tokens_mean), np.full(n, w.output_tokens_mean)
     else:
-        t_arr, l_in, l_out = trace_arrivals(lam, n)
+        t_arr = trace_arrivals(lam, n)[0]
+    if lengths == "trace":
+        _, l_in, l_out = trace_arrivals(lam, n)
+    else:
+        l_in, l_out = np.full(n, w.input_tokens_mean), np.full(n, w.output_tokens_mean)
     return t_arr, l_in, l_out, rng.choice(inst.num_clients, n, p=inst.arrival_rates / lam)
 
 
@@ -156,7 +171,8 @@ def _records(inst: Instance, client, t_arr, start, first, done, chain, servers, 
             "waited_s": np.maximum(start - t_arr, 0.0), "response_s": done - t_arr, "service_s": done - start}
 
 
-def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: str, n: int, rng: np.random.Generator,
+def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: tuple[str, str], n: int,
+                   rng: np.random.Generator,
                    service: str, debug: bool, slots: np.ndarray | None) -> dict[str, np.ndarray]:
     import simpy
 
@@ -226,7 +242,8 @@ class PathSimulation:
     ``free``, ``running``, ``env``; the simulation calls the policy's ``arrive`` and ``released``.
     """
 
-    def __init__(self, inst: Instance, sol: Solution, arrivals: str, n: int, rng: np.random.Generator, debug: bool):
+    def __init__(self, inst: Instance, sol: Solution, arrivals: tuple[str, str], n: int, rng: np.random.Generator,
+                 debug: bool):
         import simpy
 
         self.inst, self.debug, self.n = inst, debug, n
@@ -305,7 +322,8 @@ class PathSimulation:
                         names, self.l_in, self.l_out)
 
 
-def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: str, n: int, rng: np.random.Generator,
+def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: tuple[str, str], n: int,
+                    rng: np.random.Generator,
                     debug: bool) -> dict[str, np.ndarray]:
     """Path-based routing on the placement's cache slots, request by request (no chains), with the
     path policy registered as ``policy`` (:data:`optim.dispatch.POLICY_REGISTRY`)."""
@@ -361,7 +379,7 @@ def check_simulable(inst: Instance, sol: Solution):
 
 def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: str = "poisson",
              requests: int = 10_000, replications: int = 1, seed: int = 0, service: str = "model",
-             warmup_fraction: float = 0.1, debug: bool = False,
+             lengths: str | None = None, warmup_fraction: float = 0.1, debug: bool = False,
              progress: Callable[[int], None] | None = None) -> SimulationResult:
     """Simulate ``requests`` requests through the solution's chains, ``replications`` times.
 
@@ -373,6 +391,11 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     arrivals : {"poisson", "trace"}
         Poisson at the instance's total rate, or the Azure trace scaled to that rate.
     service : {"model", "exponential"}
+    lengths : {"instance", "trace"}, optional
+        Token lengths of the requests: the instance's means (every request alike), or each
+        request's own from the Azure trace. Default: ``trace`` with trace arrivals, else
+        ``instance``. The summary says which (``lengths``, ``input_tokens_mean``,
+        ``output_tokens_mean``), since trace lengths change every time the model predicts.
     warmup_fraction : float
         Leading share of requests left out of the statistics (the empty-system transient).
     debug : bool
@@ -408,6 +431,10 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     (500, True)
     """
     check_policy(policy)
+    lengths = lengths or ("trace" if arrivals == "trace" else "instance")
+    if lengths not in ("instance", "trace"):
+        raise InvalidOptionError(f"lengths: {lengths!r}; expected 'instance' or 'trace'")
+    draw = (arrivals, lengths)
     if arrivals not in ("poisson", "trace"):
         raise InvalidOptionError(f"arrivals: {arrivals!r}; expected 'poisson' or 'trace'")
     if service not in ("model", "exponential"):
@@ -418,8 +445,8 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     check_simulable(inst, sol)
     if POLICY_REGISTRY[policy].kind == "path":
         return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
-                                 lambda rng: _simulate_paths(inst, sol, policy, arrivals, requests, rng, debug),
-                                 {"service": "model (per path)"})
+                                 lambda rng: _simulate_paths(inst, sol, policy, draw, requests, rng, debug),
+                                 {"service": "model (per path)", "lengths": lengths})
     chains = chains_of(inst, sol)
     nu = float(np.sum(chains.capacity / mean_service_s(chains, inst, service)))
     if inst.total_arrival_rate >= nu:
@@ -431,10 +458,10 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
         for p in sol.placement:
             slots[inst.server_index[p.server]] = p.cache_slots
     return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
-                             lambda rng: _simulate_once(inst, chains, policy, arrivals, requests, rng, service, debug,
+                             lambda rng: _simulate_once(inst, chains, policy, draw, requests, rng, service, debug,
                                                         slots),
-                             {"service": service, "nu_per_s": nu, "rho": inst.total_arrival_rate / nu,
-                              "chains": len(chains.servers)})
+                             {"service": service, "lengths": lengths, "nu_per_s": nu,
+                              "rho": inst.total_arrival_rate / nu, "chains": len(chains.servers)})
 
 
 def _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress, run_one,
@@ -451,7 +478,9 @@ def _run_replications(inst, policy, arrivals, requests, replications, seed, warm
         if progress is not None:
             progress(r)
     summary: dict[str, Any] = {"policy": policy, "arrivals": arrivals, "requests": requests,
-                               "replications": replications, "seed": seed, **extra}
+                               "replications": replications, "seed": seed, **extra,
+                               "input_tokens_mean": float(np.mean(first_records["input_tokens"])),
+                               "output_tokens_mean": float(np.mean(first_records["output_tokens"]))}
     from scipy import stats as st
 
     for name in ("response_s", "waiting_s", "service_s"):

@@ -47,12 +47,21 @@ def test_hand_computed_latency():
     assert p["decode_s_per_token"] == pytest.approx(0.105)
     # inference: 95 + (5 - 1) x 105 = 515 ms
     assert p["inference_s"] == pytest.approx(0.515)
-    # Eq. 2: tau^p_a = 2 + 0.1*10 + 5*4 = 23, tau^p_b = 4 + 2 + 40 = 46; (20+18) + 3*23 + (40+18) + 46 = 211 ms
-    assert p["chain_service_time_s"] == pytest.approx(0.211)
+    # one request-time model: T_k of the chain (round_trips = per_token, the default) is the inference time
+    assert p["chain_service_time_s"] == pytest.approx(0.515)
     assert ev.summary["mean_inference_time_s"] == pytest.approx(0.515)
     assert ev.summary["requests_waiting"] == 0
     # memory of a: 3 blocks x 1 GB + 100 slots x 1e6 x 15 tokens = 4.5 GB
     assert ev.servers[0]["memory_used_gb"] == pytest.approx(4.5)
+
+
+def test_per_job_round_trips_reproduce_the_chain_papers_code():
+    """communication.round_trips = per_job: one RTT + chain overhead per job and hop (arXiv 2604.14993's code)."""
+    inst = instance_from_dict({**HAND, "communication": {**HAND["communication"], "round_trips": "per_job"}})
+    p = evaluate(inst, hand_solution()).paths[0]
+    # tau^p_a = 2 + 0.1*10 + 5*4 = 23, tau^p_b = 4 + 2 + 40 = 46; (20+18) + 3*23 + (40+18) + 46 = 211 ms
+    assert p["chain_service_time_s"] == pytest.approx(0.211)
+    assert p["inference_s"] == pytest.approx(0.515)  # the BPRR path metrics are the same model's per-token view
 
 
 def test_cache_overcommit_makes_requests_wait():

@@ -1,8 +1,17 @@
-"""Server-chain service time (Sun, He, Hou, arXiv 2604.14993, Sec. 2, Eq. 2).
+"""The one request-time model of a whole job on a chain of hops, and the chain service time T_k.
 
-``T_k = sum_{(i,j) in k} ( tau^c_j + tau^p_j m_ij )`` with per-job totals
-``tau^c_j = rtt(orchestrator, j) + chain_overhead`` (one RTT per job and hop, as the paper models
-it) and ``tau^p_j = t_o + t^I_j l_in + t^O_j (l_out - 1)`` the per-block compute time of a whole job.
+Every consumer (validator, GCA, gbp-cr, the Theorem-4 bounds, bpca-milp, NSGA-II, the simulator)
+gets the time of one job from :func:`job_cost_coefficients`: running ``m`` blocks on server j for
+a job of client c costs ``A[c, j] + B[j] m`` seconds, and a chain's time is the sum over its hops,
+T_k of Eq. 2 of arXiv 2604.14993 (Sun, He, Hou, Sec. 2). ``B[j] = tau^p_j = t_o + t^I_j l_in +
+t^O_j (l_out - 1)``, the per-block compute of a whole job. The communication term follows the
+instance's ``communication.round_trips``:
+
+- ``per_token`` (default): the prefill transfer, then one round trip per decode step,
+  ``A[c, j] = t^I_cj + (l_out - 1) t_cj`` (BPRR, arXiv 2512.21884, Sec. 2), so T_k is the BPRR
+  inference time of a request on the chain;
+- ``per_job``: one round trip per job and hop, ``A[c, j] = rtt_cj + chain_overhead``, as the
+  server-chain paper's code counts it (for reproducing its numbers).
 """
 from __future__ import annotations
 
@@ -18,15 +27,43 @@ def per_block_job_time(inst: Instance) -> np.ndarray:
     return inst.prefill_s + (inst.workload.output_tokens_mean - 1.0) * inst.decode_s
 
 
+def job_cost_coefficients(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
+    """Per-hop time of one whole job at the workload's mean lengths: ``A[c, j] + B[j] m``.
+
+    Returns
+    -------
+    A : ndarray, shape (C, J)
+        Communication of a job of client c with server j, seconds (see the module docstring).
+    B : ndarray, shape (J,)
+        tau^p_j, compute of a job per block, seconds.
+    """
+    B = per_block_job_time(inst)
+    com = inst.communication
+    if com.round_trips == "per_job":
+        return inst.rtt_s + com.chain_overhead_ms * MS, B
+    return inst.prefill_comm_s + (inst.workload.output_tokens_mean - 1.0) * inst.decode_comm_s, B
+
+
 def chain_service_time(inst: Instance, client: int, servers: np.ndarray, blocks: np.ndarray) -> float:
     """T_k of Eq. 2 for the chain of ``servers`` running ``blocks`` (m_ij) each, seconds.
 
     Parameters
     ----------
     client : int
-        The orchestrator (client) index whose RTTs give tau^c_j.
+        The orchestrator (client) index whose RTTs give the communication term.
     servers, blocks : arrays of int, shape (H,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optim.generators import clustered_instance
+    >>> from optim.perf import chain_service_time, path_times
+    >>> inst = clustered_instance("small")
+    >>> servers, blocks = np.array([0]), np.array([70])
+    >>> t = chain_service_time(inst, 0, servers, blocks)  # per_token: the BPRR request time
+    >>> bool(np.isclose(t, path_times(inst, 0, servers, blocks).inference_s))
+    True
     """
     servers = np.asarray(servers, dtype=int)
-    comm = inst.rtt_s[client, servers] + inst.communication.chain_overhead_ms * MS
-    return float(np.sum(comm + per_block_job_time(inst)[servers] * np.asarray(blocks, dtype=float)))
+    A, B = job_cost_coefficients(inst)
+    return float(np.sum(A[client, servers] + B[servers] * np.asarray(blocks, dtype=float)))

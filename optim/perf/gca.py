@@ -28,7 +28,7 @@ from ..instance import Instance
 from ..routing import BoundaryGraph
 from ..units import MS
 from .capacity import free_cache_slots
-from .chains import per_block_job_time
+from .chains import job_cost_coefficients
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,11 @@ class ChainAllocation:
 
 
 def chain_cost_coefficients(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
-    """Per-hop cost ``A[j] + B[j] m`` of Eq. 2: A = tau^c_j (rate-weighted over clients), B = tau^p_j. Shapes (J,)."""
-    w = inst.arrival_rates / inst.total_arrival_rate
-    A = w @ inst.rtt_s + inst.communication.chain_overhead_ms * MS
-    return A, per_block_job_time(inst)
+    """Per-hop cost ``A[j] + B[j] m`` of Eq. 2 for a chain shared by all clients: the job time of
+    :func:`optim.perf.chains.job_cost_coefficients`, its communication weighted by the clients'
+    arrival rates. Shapes (J,), seconds."""
+    A, B = job_cost_coefficients(inst)
+    return (inst.arrival_rates / inst.total_arrival_rate) @ A, B
 
 
 def greedy_cache_allocation(inst: Instance, start: np.ndarray, end: np.ndarray,
