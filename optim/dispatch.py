@@ -223,8 +223,8 @@ class WaitingShortestPath(PathPolicy):
 
         inst, c, com = sim.inst, sim.client[i], sim.inst.communication
         steps = sim.l_out[i] - 1
-        A = (inst.rtt_s[c] + (com.prefill_overhead_ms + com.prefill_overhead_ms_per_token * sim.l_in[i]) * MS
-             + steps * (inst.rtt_s[c] + com.decode_overhead_ms * MS))
+        A = (inst.rtt_s[c] + com.prefill_overhead_ms * MS + inst.comm_s_per_input_token[c] * sim.l_in[i]
+             + steps * inst.decode_comm_s[c])
         B = sim.pf + sim.pt * sim.l_in[i] + steps * inst.decode_s
         waits = np.array([self._wait_until_free(sim, j, sim.m[j]) if sim.m[j] > 0 else 0.0
                           for j in range(inst.num_servers)])

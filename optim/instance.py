@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .errors import InvalidInstanceError, UnknownModelError
 from .modelcard import Dtype, load_model_card
-from .units import GB, MS
+from .units import GB, MBIT_PER_S, MS
 
 INSTANCE_FORMAT = "optim-instance/1"
 #: limits far above any real swarm, that keep hostile files from exhausting memory or time
@@ -148,6 +148,8 @@ class Client(_Frozen):
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
     arrival_rate_per_s: NonNegFloat = Field(description="Poisson arrival rate lambda_c, requests/s")
+    bandwidth_mbps: PosFloat | None = Field(None, description="network bandwidth, Mbit/s; default: "
+                                            "communication.default_bandwidth_mbps")
 
 
 class RTT(_Frozen):
@@ -195,6 +197,11 @@ class Communication(_Frozen):
     Per decode token and hop: ``t_cj = rtt_cj + decode_overhead_ms``. Per prefill and hop:
     ``t^I_cj = rtt_cj + prefill_overhead_ms + prefill_overhead_ms_per_token * l_in``.
 
+    With ``include_bandwidth`` (the default), both also carry the transfer of the activations: one
+    token is ``2 x hidden_size x activation_bytes`` bytes to the server and back, over the narrower
+    of the client's and the server's ``bandwidth_mbps`` (``default_bandwidth_mbps`` when absent):
+    ``l_in`` tokens in the prefill, one per decode step.
+
     ``round_trips`` says how a whole job (request) communicates, for every consumer of the request
     time (validator, chain service time T_k, GCA, gbp-cr, the Theorem-4 bounds, the simulator):
     ``per_token`` (default, BPRR's model and what a real session does): the prefill transfer, then
@@ -206,6 +213,13 @@ class Communication(_Frozen):
     decode_overhead_ms: NonNegFloat = 0.0
     prefill_overhead_ms: NonNegFloat = 0.0
     prefill_overhead_ms_per_token: NonNegFloat = 0.0
+    include_bandwidth: bool = Field(True, description=(
+        "add the activations' transfer time per hop: 2 x hidden_size x activation_bytes per token (to the "
+        "server and back, the client relaying), over the narrower of the client's and the server's "
+        "bandwidth; false for settings whose measured overheads already hold it (the BPRR paper's)"))
+    activation_bytes: PosFloat = Field(2.0, description="bytes per activation value on the wire (fp16: 2)")
+    default_bandwidth_mbps: PosFloat = Field(
+        1000.0, description="bandwidth of a server or client that gives none, Mbit/s (1 Gbit/s)")
     chain_overhead_ms: NonNegFloat = Field(18.0, le=1e12, allow_inf_nan=False,
                                            description="per job and hop, with round_trips = per_job only")
     round_trips: Literal["per_token", "per_job"] = Field(
@@ -348,16 +362,34 @@ class Instance(_Frozen):
         return _read_only(np.asarray(self.rtt.rtt_ms, dtype=float)[np.ix_(rows, cols)] * MS)
 
     @cached_property
+    def transfer_s_per_token(self) -> np.ndarray:
+        """Seconds to move one token's activations to server j and back for client c, shape (C, J):
+        ``2 x hidden_size x activation_bytes x 8 / min(bandwidth_c, bandwidth_j)``; zeros without
+        ``communication.include_bandwidth`` or a model hidden size."""
+        com, hidden = self.communication, self.model.hidden_size
+        if not com.include_bandwidth or not hidden:
+            return _read_only(np.zeros((self.num_clients, self.num_servers)))
+        srv = np.array([s.bandwidth_mbps or com.default_bandwidth_mbps for s in self.servers]) * MBIT_PER_S
+        cli = np.array([c.bandwidth_mbps or com.default_bandwidth_mbps for c in self.clients]) * MBIT_PER_S
+        bits = 2.0 * hidden * com.activation_bytes * 8.0
+        return _read_only(bits / np.minimum(cli[:, None], srv[None, :]))
+
+    @cached_property
+    def comm_s_per_input_token(self) -> np.ndarray:
+        """Prefill communication per input token and hop: overhead + transfer, seconds, shape (C, J)."""
+        return _read_only(self.communication.prefill_overhead_ms_per_token * MS + self.transfer_s_per_token)
+
+    @cached_property
     def decode_comm_s(self) -> np.ndarray:
-        """t_cj = rtt_cj + decode overhead, seconds per decode token per hop, shape (C, J)."""
-        return _read_only(self.rtt_s + self.communication.decode_overhead_ms * MS)
+        """t_cj = rtt_cj + decode overhead + one token's transfer, seconds per decode step per hop, (C, J)."""
+        return _read_only(self.rtt_s + self.communication.decode_overhead_ms * MS + self.transfer_s_per_token)
 
     @cached_property
     def prefill_comm_s(self) -> np.ndarray:
-        """t^I_cj = rtt_cj + prefill overhead + per-token overhead x l_in, seconds per hop, shape (C, J)."""
+        """t^I_cj = rtt_cj + prefill overhead + (per-token overhead + transfer) x l_in, seconds per hop, (C, J)."""
         c = self.communication
-        return _read_only(self.rtt_s + (c.prefill_overhead_ms + c.prefill_overhead_ms_per_token
-                                        * self.workload.input_tokens_mean) * MS)
+        return _read_only(self.rtt_s + c.prefill_overhead_ms * MS
+                          + self.comm_s_per_input_token * self.workload.input_tokens_mean)
 
     @cached_property
     def arrival_rates(self) -> np.ndarray:

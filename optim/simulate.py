@@ -122,9 +122,11 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
         per_input = [np.sum(pt[s] * b) for s, b in zip(servers, blocks)]
         per_step = [np.sum(inst.decode_s[s] * b) for s, b in zip(servers, blocks)]
     else:
+        w = inst.arrival_rates / inst.total_arrival_rate
+        per_token_in, step_comm = w @ inst.comm_s_per_input_token, w @ inst.decode_comm_s
         fixed = [np.sum(rtt[s] + com.prefill_overhead_ms * MS + pf[s] * b) for s, b in zip(servers, blocks)]
-        per_input = [np.sum(com.prefill_overhead_ms_per_token * MS + pt[s] * b) for s, b in zip(servers, blocks)]
-        per_step = [np.sum(rtt[s] + com.decode_overhead_ms * MS + inst.decode_s[s] * b) for s, b in zip(servers, blocks)]
+        per_input = [np.sum(per_token_in[s] + pt[s] * b) for s, b in zip(servers, blocks)]
+        per_step = [np.sum(step_comm[s] + inst.decode_s[s] * b) for s, b in zip(servers, blocks)]
     return ChainSet(servers, blocks, np.array([raw[k][2] for k in order], dtype=np.int64), np.array(fixed),
                     np.array(per_input), np.array(per_step), eq2[order])
 
@@ -261,9 +263,9 @@ class PathSimulation:
     def times(self, i: int, hops: list) -> tuple[float, float]:
         """Time to first token and whole-request time of request i on ``hops`` (BPRR model), seconds."""
         inst, c, com = self.inst, self.client[i], self.inst.communication
-        pre = sum(inst.rtt_s[c, j] + (com.prefill_overhead_ms + com.prefill_overhead_ms_per_token * self.l_in[i]) * MS
+        pre = sum(inst.rtt_s[c, j] + com.prefill_overhead_ms * MS + inst.comm_s_per_input_token[c, j] * self.l_in[i]
                   + (e - b) * (self.pf[j] + self.pt[j] * self.l_in[i]) for j, b, e in hops)
-        dec = sum(inst.rtt_s[c, j] + com.decode_overhead_ms * MS + (e - b) * inst.decode_s[j] for j, b, e in hops)
+        dec = sum(inst.decode_comm_s[c, j] + (e - b) * inst.decode_s[j] for j, b, e in hops)
         return pre, pre + (self.l_out[i] - 1) * dec
 
     def fits(self, hops: list) -> bool:

@@ -54,3 +54,55 @@ def test_trace_lengths_are_said_in_the_output_and_the_json(tmp_path):
     r = CliRunner().invoke(main, ["simulate", str(inst_path), str(sol), "--lengths", "trace", "--requests", "300",
                                   "--replications", "1", "--json"])
     assert json.loads(r.output)["simulations"]["jffc"]["lengths"] == "trace"
+
+
+def test_bandwidth_term_hand_computed():
+    """2 x hidden 1000 x 2 B x 8 = 32,000 bits per token and hop; the client has 8 Mbit/s, server a 16 and
+    b 4: 4 ms per token on a (the client's 8 binds), 8 ms on b (its own 4 binds)."""
+    d = json.loads(json.dumps(HAND))
+    d["model"]["hidden_size"] = 1000
+    d["clients"][0]["bandwidth_mbps"] = 8
+    d["servers"][0]["bandwidth_mbps"] = 16
+    d["servers"][1]["bandwidth_mbps"] = 4
+    inst = instance_from_dict(d)
+    assert inst.transfer_s_per_token[0, :2] == pytest.approx([0.004, 0.008])
+    assert inst.transfer_s_per_token[0, 2] == pytest.approx(32_000 / 8e6)  # server c: the 1 Gbit/s default, client binds
+    from test_latency import hand_solution
+
+    p = evaluate(inst, hand_solution()).paths[0]
+    # prefill 95 ms + 10 tokens x (4 + 8) ms = 215 ms; decode 105 + 4 + 8 = 117 ms/token; 215 + 4 x 117 = 683 ms
+    assert p["prefill_s"] == pytest.approx(0.215)
+    assert p["decode_s_per_token"] == pytest.approx(0.117)
+    assert p["inference_s"] == pytest.approx(0.683)
+    assert p["chain_service_time_s"] == pytest.approx(0.683)
+    off = instance_from_dict({**d, "communication": {**d["communication"], "include_bandwidth": False}})
+    assert evaluate(off, hand_solution()).paths[0]["inference_s"] == pytest.approx(0.515)
+
+
+def test_bandwidth_reaches_the_simulator():
+    d = json.loads(json.dumps(HAND))
+    d["model"]["hidden_size"] = 1000
+    d["clients"][0]["bandwidth_mbps"] = 8
+    inst = instance_from_dict(d)
+    sol = solve(inst, "gbp-cr")
+    ev = evaluate(inst, sol)
+    T = sorted(ch["service_time_s"] for ch in ev.chains if ch["capacity"] > 0)
+    res = simulate(inst, sol, requests=500, seed=0, warmup_fraction=0.0)
+    for k in np.unique(res.records["chain"]):
+        assert res.records["service_s"][res.records["chain"] == k].mean() == pytest.approx(T[k], rel=0.01)
+    for policy in ("petals", "ws-rr"):  # path policies: the simulated service equals the validator's path time
+        r = simulate(inst, sol, policy=policy, requests=200, seed=0, warmup_fraction=0.0)
+        from optim.perf import path_times
+
+        for servers, service, row in zip(r.records["servers"], r.records["service_s"], range(len(r.records["servers"]))):
+            ids = servers.split("->")
+            # hops of a request: its servers in order, each running to its span's end (Lemma 1)
+            idx = [inst.server_index[s] for s in ids]
+            spans = sol.spans(inst)
+            b, blocks = 0, []
+            for j in idx:
+                blocks.append(int(spans[1][j]) - b if j != idx[-1] else inst.num_blocks - b)
+                b = int(spans[1][j])
+            t = path_times(inst, int(np.flatnonzero([c.id == r.records["client"][row] for c in inst.clients])[0]),
+                           np.array(idx), np.array(blocks))
+            assert service == pytest.approx(t.inference_s, rel=1e-6)

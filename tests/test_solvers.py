@@ -19,11 +19,15 @@ def independent_path_times(d, path):
     com, w = d["communication"], d["workload"]
     l_in, l_out = w["input_tokens_mean"], w["output_tokens_mean"]
     prefill = decode = 0.0
+    hidden = d["model"].get("hidden_size") or 0
+    client_bw = next(c.get("bandwidth_mbps", 1000.0) for c in d["clients"] if c["id"] == path["client"])
     for sid, k in zip(path["servers"], path["blocks"]):
         s, rtt = srv[sid], d["rtt"]["rtt_ms"][pos[path["client"]]][pos[sid]]
-        prefill += rtt + com["prefill_overhead_ms"] + com["prefill_overhead_ms_per_token"] * l_in
+        # one token's activations to the server and back: 2 x hidden x 2 B x 8 bits over the narrower link
+        transfer_ms = 2 * hidden * 2 * 8 / (min(client_bw, s.get("bandwidth_mbps", 1000.0)) * 1e6) * 1e3
+        prefill += rtt + com["prefill_overhead_ms"] + (com["prefill_overhead_ms_per_token"] + transfer_ms) * l_in
         prefill += k * (s["prefill_ms_per_block"] + s["prefill_ms_per_block_per_token"] * l_in)
-        decode += rtt + com["decode_overhead_ms"] + k * s["decode_ms_per_block_per_token"]
+        decode += rtt + com["decode_overhead_ms"] + transfer_ms + k * s["decode_ms_per_block_per_token"]
     return prefill / 1e3, decode / 1e3, (prefill + (l_out - 1) * decode) / 1e3
 
 
