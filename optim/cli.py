@@ -713,6 +713,51 @@ def solvers_cmd(name: str | None, as_json: bool) -> None:
     out.print(t)
 
 
+@main.command("calibrate")
+@click.argument("measurements_file", type=click.Path(dir_okay=False))
+@click.option("--gpu", required=True, help="Name of the GPU profile the fit makes (e.g. A100-80GB-mine).")
+@click.option("--model", "model_card", default=None, help="Model card the measurements ran (recorded in the profile).")
+@click.option("--dtype", type=click.Choice(["fp16", "int8", "nf4"]), default=None, help="Weight dtype measured.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write the fit here (JSON: the constants as a GPU profile's 'measured' entry, with their CIs).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def calibrate_cmd(measurements_file: str, gpu: str, model_card: str | None, dtype: str | None,
+                  output: str | None, as_json: bool) -> None:
+    """Fit per-block prefill and decode times to measured requests (least squares, 95% CIs).
+
+    MEASUREMENTS_FILE is a CSV with columns blocks, input_tokens, output_tokens, time_s: one row per
+    measured request on one server (see optim.calibrate)."""
+    from .calibrate import calibrate, read_measurements
+
+    _check_outputs(output=output)
+    df = read_measurements(measurements_file)
+    fit = calibrate(df["blocks"], df["input_tokens"], df["output_tokens"], df["time_s"])
+    profile = {"gpu": gpu, "source": f"optim calibrate {measurements_file} ({fit.n} measurements, "
+                                     f"RMS residual {fit.rms_residual_s:.4g} s, R^2 {fit.r2:.4f})",
+               "measured": fit.measured_times(model_card or "unknown", dtype or "unknown"),
+               "fixed_s_per_request": fit.values["fixed_s"],
+               "ci95_ms": {k: (None if v is None else v * 1e3) for k, v in fit.ci95.items()}}
+    if output:
+        write_json_atomic(output, profile)
+    if as_json:
+        _print_json({"fit": {k: v for k, v in fit.to_dict().items() if k != "residuals_s"}, "profile": profile})
+        return
+    t = Table(title=f"{gpu}: {fit.n} measurements from {measurements_file}, R^2 = {fit.r2:.4f}")
+    for col in ("constant", "fitted", "95% CI", "unit"):
+        t.add_column(col, justify="left" if col == "constant" else "right")
+    labels = {"fixed_s": ("fixed per request (communication, overhead)", 1.0, "s"),
+              "prefill_s_per_block": ("prefill per block", 1e3, "ms"),
+              "prefill_s_per_block_per_token": ("prefill per block per input token", 1e3, "ms"),
+              "decode_s_per_block_per_token": ("decode per block per token", 1e3, "ms")}
+    for name, (label, scale, unit) in labels.items():
+        ci = fit.ci95[name]
+        t.add_row(label, f"{fit.values[name] * scale:.6g}", "-" if ci is None else f"+/- {ci * scale:.3g}", unit)
+    out.print(t)
+    out.print(f"residuals: RMS {fit.rms_residual_s:.4g} s, largest {fit.max_abs_residual_s:.4g} s", markup=False)
+    if output:
+        out.print(f"profile written to {output}", markup=False)
+
+
 @main.command("schema")
 @click.argument("what", type=click.Choice(["instance", "solution"]))
 def schema_cmd(what: str) -> None:

@@ -106,3 +106,42 @@ def test_bandwidth_reaches_the_simulator():
             t = path_times(inst, int(np.flatnonzero([c.id == r.records["client"][row] for c in inst.clients])[0]),
                            np.array(idx), np.array(blocks))
             assert service == pytest.approx(t.inference_s, rel=1e-6)
+
+
+def test_calibration_recovers_known_constants_and_its_intervals_cover_them(tmp_path):
+    from optim.calibrate import calibrate
+
+    rng = np.random.default_rng(3)
+    n = 80
+    k, l_in, l_out = rng.integers(5, 70, n), rng.integers(16, 2048, n), rng.integers(1, 128, n)
+    truth = {"fixed_s": 0.2, "prefill_s_per_block": 0.02, "prefill_s_per_block_per_token": 7.4e-5,
+             "decode_s_per_block_per_token": 0.0032}
+    t = truth["fixed_s"] + k * (truth["prefill_s_per_block"] + truth["prefill_s_per_block_per_token"] * l_in
+                                + truth["decode_s_per_block_per_token"] * (l_out - 1))
+    exact = calibrate(k, l_in, l_out, t)
+    for name, v in truth.items():
+        assert exact.values[name] == pytest.approx(v, rel=1e-6)
+    noisy = calibrate(k, l_in, l_out, t + rng.normal(0, 0.01, n))
+    for name, v in truth.items():
+        assert abs(noisy.values[name] - v) <= noisy.ci95[name]
+    p = tmp_path / "m.csv"
+    p.write_text("blocks,input_tokens,output_tokens,time_s\n" + "\n".join(f"{a},{b},{c},{d}" for a, b, c, d in
+                                                                         zip(k, l_in, l_out, t)))
+    out = tmp_path / "fit.json"
+    r = CliRunner().invoke(main, ["calibrate", str(p), "--gpu", "lab", "--model", "bloom-176b", "--dtype", "nf4",
+                                  "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    fit = json.loads(out.read_text())
+    assert fit["measured"]["decode_ms_per_block_per_token"] == pytest.approx(3.2)
+
+
+def test_calibration_refuses_bad_measurements(tmp_path):
+    cases = {"missing column": "blocks,input_tokens,time_s\n1,2,3\n",
+             "negative time": "blocks,input_tokens,output_tokens,time_s\n" + "2,10,5,-1\n" * 6,
+             "text": "blocks,input_tokens,output_tokens,time_s\n" + "two,10,5,1\n" * 6,
+             "one length": "blocks,input_tokens,output_tokens,time_s\n" + "2,10,5,1\n3,10,5,1.4\n" * 4}
+    for what, text in cases.items():
+        p = tmp_path / "m.csv"
+        p.write_text(text)
+        r = CliRunner().invoke(main, ["calibrate", str(p), "--gpu", "x"])
+        assert r.exit_code == 2 and "Traceback" not in r.output, (what, r.output)
