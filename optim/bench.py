@@ -64,7 +64,7 @@ class _Strict(BaseModel):
 class InstanceFamily(_Strict):
     """One generator with its parameters (lists are crossed) and seeds."""
 
-    generator: Literal["geo", "clustered", "random", "file"]
+    generator: Literal["geo", "clustered", "random", "topology", "file"]
     params: dict[str, Any] = Field(default_factory=dict)
     seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] = Field(default_factory=lambda: [0], min_length=1,
                                                                     max_length=100_000)

@@ -868,6 +868,24 @@ def generate_clustered(size: str, client_clusters: str, output: str | None, name
     _emit_instance(clustered_instance(size, client_clusters=clusters, name=name, **kw), output)
 
 
+@generate.command("topology")
+@click.option("--network", type=click.Choice(["abovenet", "bellcanada", "gts-ce"]), default="gts-ce",
+              show_default=True, help="Internet Topology Zoo network of the BPRR paper's scattered scenario.")
+@click.option("--servers", "num_servers", type=click.IntRange(min=1), default=None,
+              help="Servers on random nodes [default: 0.4 x nodes].")
+@click.option("--eta", type=click.FloatRange(0, 1), default=0.2, show_default=True, help="Fraction of A100s.")
+@click.option("--arrival-rate", type=click.FloatRange(0, 1e6, min_open=True), default=0.1, show_default=True)
+@click.option("--output-tokens", type=click.IntRange(1, 10_000_000), default=64, show_default=True)
+@click.option("--concurrent-requests", type=click.IntRange(min=1), default=70, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@_with_common
+def generate_topology(output: str | None, name: str | None, **kw: Any) -> None:
+    """The BPRR paper's scattered scenario: servers and a proxy client on a real network (Topology Zoo)."""
+    from .generators import topology_instance
+
+    _emit_instance(topology_instance(name=name, **kw), output)
+
+
 @generate.command("random")
 @click.option("--servers", "num_servers", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--clients", "num_clients", type=click.IntRange(min=1), default=1, show_default=True)

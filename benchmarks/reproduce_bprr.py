@@ -1,0 +1,76 @@
+"""The BPRR paper's comparisons (arXiv 2512.21884, Sec. 7): CG-BPRR + WS-RR against PETALS, per-token time.
+
+Usage: ``python benchmarks/reproduce_bprr.py [--runs 5] [--requests 100]``
+
+Settings, as the paper states them: BLOOM-176B nf4 with its measured per-block times (A100-80GB and
+MIG 1g.10gb), N_R = 100 Poisson requests per run, l^I_max = 20, Monte Carlo runs.
+
+- clustered: the small (2 A100 + 7 MIG) and large (5 A100 + 21 MIG) deployments, a Cluster0 client at
+  lambda = 0.1 with l = 128, and a Cluster1 client at lambda = 0.5 with l = 64;
+- scattered: AboveNet, BellCanada and GTS-CE (Topology Zoo, ``optim generate topology``), 0.4 x nodes
+  servers, eta = 0.2, one proxy client, lambda = 0.1, l = 64; each run draws its own nodes.
+
+The per-token time of a request is its response time (waiting included) over l; the table gives its
+mean over all runs for PETALS (``petals`` solver, PETALS' client) and for CG-BPRR with WS-RR routing,
+the reduction, and the paper's figures (experiment, and its simulator in parentheses) where it gives
+them. Nothing is fitted to the paper's figures.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from optim import solve
+from optim.generators import clustered_instance, topology_instance
+from optim.simulate import simulate
+
+#: (PETALS, proposed) average per-token time, seconds, experiment (simulator); Sec. 7 of the paper
+PAPER = {("clustered", 0, 0.1, 128): "4.76 (4.74) vs 1.43 (0.92): 70% (81%)",
+         ("clustered", 1, 0.5, 64): "5.56 (5.17) vs 1.88 (1.65): 66% (68%)",
+         ("gts-ce", 0.1, 64): "7.05 (6.12) vs 1.38 (1.41): 80% (77%)",
+         ("abovenet", 0.1, 64): "63-71% (per cell)"}
+
+
+def per_token(inst, solver: str, policy: str, requests: int, seed: int) -> float:
+    sol = solve(inst, solver)
+    if not sol.has_solution:
+        return float("nan")
+    r = simulate(inst, sol, policy=policy, requests=requests, replications=1, seed=seed, warmup_fraction=0.0)
+    return float(np.mean(r.records["response_s"] / r.records["output_tokens"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--requests", type=int, default=100)
+    args = ap.parse_args()
+    rows = []
+    for size in ("small", "large"):
+        for cluster, lam, l in ((0, 0.1, 128), (1, 0.5, 64)):
+            inst = clustered_instance(size, client_clusters=(cluster,), arrival_rate=lam, output_tokens=l)
+            p = np.mean([per_token(inst, "petals", "petals", args.requests, s) for s in range(args.runs)])
+            c = np.mean([per_token(inst, "cg-bprr", "ws-rr", args.requests, s) for s in range(args.runs)])
+            rows.append((f"clustered {size} ({inst.num_servers}), Cluster{cluster} client", lam, l, p, c,
+                         PAPER.get(("clustered", cluster, lam, l), "")))
+    for net in ("abovenet", "bellcanada", "gts-ce"):
+        lam, l = 0.1, 64
+        p, c = [], []
+        for s in range(args.runs):
+            inst = topology_instance(net, arrival_rate=lam, output_tokens=l, seed=s)
+            p.append(per_token(inst, "petals", "petals", args.requests, s))
+            c.append(per_token(inst, "cg-bprr", "ws-rr", args.requests, s))
+        rows.append((f"scattered {net} ({inst.num_servers} servers)", lam, l, float(np.nanmean(p)),
+                     float(np.nanmean(c)), PAPER.get((net, lam, l), "")))
+    t = Table(title=f"BPRR paper, Sec. 7: mean per-token time (s), {args.runs} runs x {args.requests} requests")
+    for col in ("setting", "lambda /s", "l", "PETALS", "CG-BPRR + WS-RR", "reduction", "paper: PETALS vs proposed"):
+        t.add_column(col, justify="left" if col in ("setting", "paper: PETALS vs proposed") else "right")
+    for name, lam, l, p, c, paper in rows:
+        t.add_row(name, f"{lam:g}", str(l), f"{p:.3f}", f"{c:.3f}", f"{100 * (1 - c / p):.0f}%", paper)
+    Console(highlight=False, width=180).print(t)
+
+
+if __name__ == "__main__":
+    main()
