@@ -272,6 +272,12 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
         elif "unstable" in q:
             line += "; unstable: " + q["unstable"]
         lines.append(line)
+        if "max_gpu_utilisation" in q:
+            u = q["max_gpu_utilisation"]
+            busiest = max(range(len(q["gpu_utilisation"])), key=q["gpu_utilisation"].__getitem__)
+            lines.append(f"GPU utilisation (lambda split by chain rate, no contention): busiest server "
+                         f"{ev.servers[busiest]['server']} at {100 * u:.1f}%"
+                         + ("; above 100%: the GPU cannot keep up, times are optimistic" if u > 1 else ""))
         for k, ch in enumerate(ev.chains[:10]):
             hops = " -> ".join(f"{sv}[{b}]" for sv, b in zip(ch["servers"], ch["blocks"]))
             lines.append(f"  chain {k}: {hops}  T = {ch['service_time_s']:.3f} s, c = {ch['capacity']}")

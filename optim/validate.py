@@ -125,6 +125,8 @@ class Queueing(TypedDict, total=False):
     response_time_lower_s: float
     response_time_upper_s: float
     unstable: str  #: why no bound exists (lambda >= nu)
+    gpu_utilisation: list[float]  #: per server, GPU time share of the chains' jobs (:func:`gpu_utilisation`)
+    max_gpu_utilisation: float
 
 
 @dataclass
@@ -454,7 +456,29 @@ def _queueing(inst: Instance, ck: Checked):
         b, q["unstable"] = None, str(err)
     if b is not None:
         q.update(response_time_lower_s=b.lower_s, response_time_upper_s=b.upper_s)
+    if chains and nu > 0:
+        q["gpu_utilisation"] = gpu_utilisation(inst, chains, mu * cap / nu * lam).tolist()
+        q["max_gpu_utilisation"] = float(max(q["gpu_utilisation"]))
     return rows, q
+
+
+def gpu_utilisation(inst: Instance, chains: list, chain_rates: np.ndarray) -> np.ndarray:
+    """Share of each server's GPU time the chains' jobs take, without contention, shape (J,).
+
+    ``u_j = sum_k lambda_k m_jk tau^p_j`` with ``tau^p_j`` the compute of one job per block
+    (:func:`optim.perf.per_block_job_time`) and ``lambda_k`` the jobs per second chain k serves.
+    :func:`evaluate` splits lambda in proportion to each chain's service rate ``c_k mu_k`` (how JFFC
+    spreads a heavy load; at light load it sends more to the fastest chains). A value above 1 says
+    the GPU cannot do the work the routing gives it, though the cache slots allow it: the
+    contention-free times are then optimistic.
+    """
+    from .perf import per_block_job_time
+
+    tau = per_block_job_time(inst)
+    u = np.zeros(inst.num_servers)
+    for (servers, blocks, _, _), rate in zip(chains, chain_rates):
+        np.add.at(u, servers, rate * np.asarray(blocks, dtype=float) * tau[servers])
+    return u
 
 
 def _as_path(inst: Instance, ch: Chain) -> Path:

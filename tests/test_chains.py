@@ -7,7 +7,6 @@ from hypothesis import given, settings
 
 from optim import evaluate, instance_from_dict, load_instance, solve
 from optim.errors import UnstableSystemError
-from optim.generators import geo_instance
 from optim.perf.ctmc import erlang_c_response_time, exact_jffc_response_time, theorem4_bounds
 from optim.perf.gca import chain_cost_coefficients, greedy_cache_allocation
 from optim.solution import Status

@@ -26,7 +26,6 @@ import numpy as np
 
 from ..instance import Instance
 from ..routing import BoundaryGraph
-from ..units import MS
 from .capacity import free_cache_slots
 from .chains import job_cost_coefficients
 
