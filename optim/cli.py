@@ -268,7 +268,8 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
                 f"nu = {q['nu_per_s']:.4g}/s, lambda = {q['arrival_rate_per_s']:.4g}/s, rho = {q['rho']:.3f}")
         if "response_time_lower_s" in q:
             line += (f"; mean response time under JFFC in [{q['response_time_lower_s']:.3f}, "
-                     f"{q['response_time_upper_s']:.3f}] s (Theorem 4)")
+                     f"{q['response_time_upper_s']:.3f}] s (Theorem 4; it assumes exponential service times "
+                     "and no GPU contention)")
         elif "unstable" in q:
             line += "; unstable: " + q["unstable"]
         lines.append(line)
