@@ -142,6 +142,10 @@ class PathPolicy:
         """Slots were freed (nothing to do by default)."""
 
 
+#: simulated seconds after which a request still retrying means the load cannot be served
+MAX_RETRY_SPAN_S = 86_400.0
+
+
 class PetalsRouting(PathPolicy):
     """PETALS' client (``InferenceSession.step`` and ``RemoteSequenceManager`` at 22afba62).
 
@@ -175,14 +179,21 @@ class PetalsRouting(PathPolicy):
         banned_until = np.zeros(sim.inst.num_servers)
         failures = np.zeros(sim.inst.num_servers, dtype=np.int64)
         hops, attempt = self._route(sim, i, banned_until), 0
+        arrived = sim.env.now
         while True:
+            if sim.env.now - arrived > MAX_RETRY_SPAN_S:
+                from .errors import UnstableSystemError
+
+                raise UnstableSystemError(
+                    f"a request retried for {MAX_RETRY_SPAN_S / 3600:g} h of simulated time without getting cache on "
+                    "a path: the load exceeds what the placement's cache slots hold under PETALS' routing")
             if hops is not None:
                 failed = next((k for k, (j, b, e) in enumerate(hops) if sim.free[j] < e - b), None)
                 if failed is None:
                     sim.begin(i, hops)
                     return
                 j, b, e = hops[failed]
-                banned_until[j] = sim.env.now + BAN_TIMEOUT_S * 2.0 ** failures[j]
+                banned_until[j] = sim.env.now + BAN_TIMEOUT_S * 2.0 ** min(failures[j], 30)
                 failures[j] += 1
                 yield sim.env.timeout(petals_retry_delay(attempt))
                 attempt += 1

@@ -207,7 +207,7 @@ MIN_BACKOFF_S, MAX_BACKOFF_S = 1.0, 60.0  #: PETALS' retry delays after the firs
 
 def petals_retry_delay(attempt: int) -> float:
     """PETALS' ``SequenceManager.get_retry_delay``: 0 for the first retry, then 1, 2, 4, ... s up to 60 s."""
-    return 0.0 if attempt == 0 else min(MIN_BACKOFF_S * 2 ** (attempt - 1), MAX_BACKOFF_S)
+    return 0.0 if attempt == 0 else min(MIN_BACKOFF_S * 2.0 ** min(attempt - 1, 30), MAX_BACKOFF_S)
 
 
 def petals_hop_costs(inst: Instance, client: int, end: np.ndarray,

@@ -586,3 +586,19 @@ def test_ctrl_c_during_a_milp_keeps_a_solution_and_stops_within_seconds():
     assert p.returncode == 0, err[-2000:]
     assert "status: interrupted, with a solution" in out or "status: optimal" in out
     assert "lower bound:" in out and "Traceback" not in err
+
+
+def test_petals_retries_never_overflow_and_an_unservable_load_ends_with_a_message(monkeypatch):
+    from optim import dispatch
+    from optim.errors import UnstableSystemError
+    from optim.generators import clustered_instance
+    from optim.routing import petals_retry_delay
+    from optim.simulate import simulate
+
+    assert petals_retry_delay(10_000) == 60.0
+    inst = clustered_instance("small", client_clusters=(0,), arrival_rate=0.5, output_tokens=128)
+    # sessions that reserve 4096 tokens per block: one per server, far below the load
+    inst = inst.replace(workload=inst.workload.model_copy(update={"input_tokens_max": 4096 - 128}))
+    monkeypatch.setattr(dispatch, "MAX_RETRY_SPAN_S", 600.0)
+    with pytest.raises(UnstableSystemError, match="retried"):
+        simulate(inst, solve(inst, "petals"), policy="petals", requests=200, seed=0)
