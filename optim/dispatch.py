@@ -240,6 +240,11 @@ class WaitingShortestPath(PathPolicy):
         waits = np.array([self._wait_until_free(sim, j, sim.m[j]) if sim.m[j] > 0 else 0.0
                           for j in range(inst.num_servers)])
         hops = sim.route(A, B, waits)
+        if hops is None or any(sim.cap[j] < e - b for j, b, e in hops):
+            from .errors import UnstableSystemError
+
+            raise UnstableSystemError("WS-RR found no path whose servers can ever hold a request's cache: the "
+                                      "placement's cache slots cannot serve this workload")
         if not self.queue and sim.fits(hops):
             sim.begin(i, hops)
         else:
