@@ -328,7 +328,6 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
         raise click.BadParameter(f"solver {solver_name!r} gives no Pareto front; use one with feature 'pareto' "
                                  f"({', '.join(n for n, i in _registry().items() if 'pareto' in i.features)})",
                                  param_hint="--front")
-    options = info.check_options(options)  # every value checked before any work
     from rich.progress import Progress
 
     from .solvers import solve
