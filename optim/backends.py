@@ -34,6 +34,14 @@ INTERRUPT_GRACE_S = 1.0
 _ABANDONED: list = []
 
 
+def _abandon(h: Any) -> None:
+    """Leave a running HiGHS solve to finish in its daemon thread, kept alive and waited for at exit
+    (a HiGHS thread alive at interpreter exit aborts the process)."""
+    if not _ABANDONED:
+        atexit.register(wait_for_abandoned)
+    _ABANDONED.append(h)
+
+
 def has_abandoned() -> bool:
     """Whether a HiGHS solve left behind is still running (the CLI then exits without waiting)."""
     return any(not h.wait(0)[0] for h in _ABANDONED)
@@ -184,7 +192,7 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
                 done, _ = h.wait(0.1)
             except KeyboardInterrupt:
                 if interrupted:  # a second Ctrl-C: stop waiting at all
-                    _ABANDONED.append(h)
+                    _abandon(h)
                     raise
                 interrupted, interrupted_at = True, time.perf_counter()
                 h.cancelSolve()
@@ -193,9 +201,7 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
                 break
             if interrupted and time.perf_counter() - interrupted_at > INTERRUPT_GRACE_S:
                 # HiGHS has no interrupt point in presolve: return now with what is known
-                if not _ABANDONED:
-                    atexit.register(wait_for_abandoned)
-                _ABANDONED.append(h)
+                _abandon(h)
                 return MilpResult(Status.INTERRUPTED, {}, None, latest.get("bound"), None,
                                   "interrupted in presolve (no interrupt point there), left to finish in the "
                                   "background", time.perf_counter() - t_start)
@@ -208,9 +214,7 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
             if out_of_time and left is not None and left <= 0:
                 # it did not stop (presolve has no interrupt points): leave it to finish in its daemon
                 # thread and return now, so the budget holds; an incumbent it has not reported is lost
-                if not _ABANDONED:
-                    atexit.register(wait_for_abandoned)  # a HiGHS thread alive at exit aborts the process
-                _ABANDONED.append(h)
+                _abandon(h)
                 if progress is not None:
                     progress({**latest, "time_s": deadline.elapsed_s})
                 return MilpResult(Status.TIME_LIMIT, {}, None, latest.get("bound"), None,

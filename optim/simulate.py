@@ -94,11 +94,7 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
     if sol.chains:
         raw = [([idx[h.server] for h in ch.hops], [h.end - h.start for h in ch.hops], ch.capacity) for ch in sol.chains]
     else:
-        start = np.zeros(inst.num_servers, dtype=np.int64)
-        end = np.zeros(inst.num_servers, dtype=np.int64)
-        slots = np.zeros(inst.num_servers, dtype=np.int64)
-        for p in sol.placement:
-            start[idx[p.server]], end[idx[p.server]], slots[idx[p.server]] = p.start, p.end, p.cache_slots
+        start, end, slots = sol.spans(inst)
         raw = [([j for j, _, _ in ch.hops], [e - b for _, b, e in ch.hops], ch.capacity)
                for ch in greedy_cache_allocation(inst, start, end, slots)]
     raw = [r for r in raw if r[2] > 0]
@@ -454,11 +450,7 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     if inst.total_arrival_rate >= nu:
         raise UnstableSystemError(f"arrival rate {inst.total_arrival_rate:g}/s is not below the chains' total rate "
                                   f"nu = {nu:g}/s: queues grow without bound")
-    slots = None
-    if debug:
-        slots = np.zeros(inst.num_servers, dtype=np.int64)
-        for p in sol.placement:
-            slots[inst.server_index[p.server]] = p.cache_slots
+    slots = sol.spans(inst)[2] if debug else None
     return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
                              lambda rng: _simulate_once(inst, chains, policy, draw, requests, rng, service, debug,
                                                         slots),
