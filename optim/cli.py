@@ -251,7 +251,8 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
         lines.append(f"{'upper' if maximise else 'lower'} bound: {sol.bound:.6g}"
                      + (f", optimality gap {100 * sol.gap:.2f}%" if sol.gap is not None else ""))
     if "mean_inference_time_s" in s:
-        lines += [f"mean inference time: {s['mean_inference_time_s']:.3f} s "
+        lines += [f"mean inference time{' (no GPU contention)' if ev.queueing.get('contention') else ''}: "
+                  f"{s['mean_inference_time_s']:.3f} s "
                   f"(no waiting: {s['mean_inference_time_no_wait_s']:.3f} s; "
                   f"{s['requests_waiting']} of {s['requests']} concurrent requests wait, "
                   f"mean wait {s['mean_waiting_time_s']:.3f} s)",
@@ -268,20 +269,24 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
                 f"nu = {q['nu_per_s']:.4g}/s, lambda = {q['arrival_rate_per_s']:.4g}/s, rho = {q['rho']:.3f}")
         if "response_time_lower_s" in q:
             line += (f"; mean response time under JFFC in [{q['response_time_lower_s']:.3f}, "
-                     f"{q['response_time_upper_s']:.3f}] s (Theorem 4; it assumes exponential service times "
-                     "and no GPU contention)")
+                     f"{q['response_time_upper_s']:.3f}] s (Theorem 4"
+                     + (", with load-dependent job times" if q.get("contention") else "") + ")")
         elif "unstable" in q:
             line += "; unstable: " + q["unstable"]
         lines.append(line)
+        if "assumptions" in q:
+            lines.append(f"  assumptions: {q['assumptions']}")
         if "max_gpu_utilisation" in q:
             u = q["max_gpu_utilisation"]
             busiest = max(range(len(q["gpu_utilisation"])), key=q["gpu_utilisation"].__getitem__)
-            lines.append(f"GPU utilisation (lambda split by chain rate, no contention): busiest server "
+            lines.append(f"GPU utilisation (JFFC's split of lambda): busiest server "
                          f"{ev.servers[busiest]['server']} at {100 * u:.1f}%"
-                         + ("; above 100%: the GPU cannot keep up, times are optimistic" if u > 1 else ""))
+                         + ("; at or above 100%: the GPU cannot keep up" if u >= 1 else ""))
         for k, ch in enumerate(ev.chains[:10]):
             hops = " -> ".join(f"{sv}[{b}]" for sv, b in zip(ch["servers"], ch["blocks"]))
-            lines.append(f"  chain {k}: {hops}  T = {ch['service_time_s']:.3f} s, c = {ch['capacity']}")
+            loaded = (f" (with contention {ch['loaded_service_time_s']:.3f} s at {ch['jobs_per_s']:.3g} jobs/s)"
+                      if "loaded_service_time_s" in ch else "")
+            lines.append(f"  chain {k}: {hops}  T = {ch['service_time_s']:.3f} s{loaded}, c = {ch['capacity']}")
         if len(ev.chains) > 10:
             lines.append(f"  ... {len(ev.chains) - 10} more chains (--json lists all)")
     return lines
@@ -480,8 +485,11 @@ def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: 
         out.print(f"Theorem-4 bounds (optim evaluate): [{q['response_time_lower_s']:.3f}, "
                   f"{q['response_time_upper_s']:.3f}] s at rho = {q['rho']:.3f}; simulated JFFC mean "
                   f"{rs['mean']:.3f} s is {'within' if inside else 'OUTSIDE'} them"
-                  + ("" if service == "exponential" else " (the bounds assume exponential service: use "
-                                                          "--service exponential to check them)"), markup=False)
+                  + (" (with GPU contention the bounds use approximate load-dependent job times; the simulation "
+                     "runs every step on the shared GPUs)" if q.get("contention") and service != "exponential"
+                     else "" if service == "exponential" else
+                     " (the bounds assume exponential service: use --service exponential to check them)"),
+                  markup=False)
     if plot:
         out.print(f"CDF written to {plot}", markup=False)
 

@@ -230,13 +230,8 @@ class WaitingShortestPath(PathPolicy):
         return 3600.0  # the server never has that many slots: effectively unusable
 
     def arrive(self, sim: Any, i: int) -> None:
-        from .units import MS
-
-        inst, c, com = sim.inst, sim.client[i], sim.inst.communication
-        steps = sim.l_out[i] - 1
-        A = (inst.rtt_s[c] + com.prefill_overhead_ms * MS + inst.comm_s_per_input_token[c] * sim.l_in[i]
-             + steps * inst.decode_comm_s[c])
-        B = sim.pf + sim.pt * sim.l_in[i] + steps * inst.decode_s
+        inst = sim.inst
+        A, B = sim.job_coefficients(i)
         waits = np.array([self._wait_until_free(sim, j, sim.m[j]) if sim.m[j] > 0 else 0.0
                           for j in range(inst.num_servers)])
         hops = sim.route(A, B, waits)

@@ -138,6 +138,9 @@ class Server(_Frozen):
     prefill_ms_per_block_per_token: NonNegFloat = Field(description="prefill time per block per input token")
     decode_ms_per_block_per_token: PosFloat = Field(description="tau_j, decode time per block per token")
     bandwidth_mbps: PosFloat | None = Field(None, description="network bandwidth, Mbit/s (PETALS' network_rps)")
+    batching: Literal["ideal", "none", "continuous"] = Field("ideal", description=(
+        "how the GPU runs concurrent sessions: 'ideal' each as if alone (the papers' analytic model), "
+        "'none' one step at a time (PETALS), 'continuous' batched decode steps (see optim.perf.batching)"))
 
 
 class Client(_Frozen):
@@ -345,6 +348,16 @@ class Instance(_Frozen):
     def decode_s(self) -> np.ndarray:
         """tau_j, decode seconds per block per token, shape (J,)."""
         return _read_only(np.array([s.decode_ms_per_block_per_token * MS for s in self.servers]))
+
+    @cached_property
+    def prefill_s_fixed(self) -> np.ndarray:
+        """t_o,j, fixed prefill seconds per block per request, shape (J,)."""
+        return _read_only(np.array([s.prefill_ms_per_block * MS for s in self.servers]))
+
+    @cached_property
+    def prefill_s_per_token(self) -> np.ndarray:
+        """t^I_j, prefill seconds per block per input token, shape (J,)."""
+        return _read_only(np.array([s.prefill_ms_per_block_per_token * MS for s in self.servers]))
 
     @cached_property
     def prefill_s(self) -> np.ndarray:

@@ -36,9 +36,10 @@ from .dispatch import POLICY_REGISTRY
 from .errors import InvalidOptionError, OptimError, UnstableSystemError
 from .options import MAX_COUNT
 from .instance import Instance
+from .perf.batching import ServerGPU, has_contention, server_gpus
+from .perf.chains import HopCommunication, hop_communication
 from .perf.gca import chain_cost_coefficients, greedy_cache_allocation
 from .solution import Solution
-from .units import MS
 
 
 @lru_cache(maxsize=1)
@@ -74,10 +75,11 @@ class ChainSet:
     servers: list[np.ndarray]
     blocks: list[np.ndarray]
     capacity: np.ndarray
-    prefill_s: np.ndarray  #: sum_j (rtt_j + prefill overhead) + m_ij t_o,j
-    prefill_s_per_token: np.ndarray  #: sum_j prefill overhead per token + m_ij t^I_j
-    decode_s_per_token: np.ndarray  #: sum_j (rtt_j + decode overhead) + m_ij tau_j
+    prefill_s: np.ndarray  #: sum_j prefill communication + m_ij t_o,j
+    prefill_s_per_token: np.ndarray  #: sum_j prefill communication per token + m_ij t^I_j
+    decode_s_per_token: np.ndarray  #: sum_j decode-step communication + m_ij tau_j
     eq2_s: np.ndarray  #: T_k of Eq. 2 at the workload's mean lengths
+    comm: HopCommunication  #: per-hop communication, rate-weighted over the clients
 
     def first_token_s(self, k: int, l_in: float) -> float:
         return float(self.prefill_s[k] + self.prefill_s_per_token[k] * l_in)
@@ -101,10 +103,7 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
     if not raw:
         raise OptimError("the solution's placement yields no chain with a free cache slot: nothing can be served")
     A, B = chain_cost_coefficients(inst)
-    com = inst.communication
-    rtt = (inst.arrival_rates / inst.total_arrival_rate) @ inst.rtt_s
-    pf = np.array([s.prefill_ms_per_block * MS for s in inst.servers])
-    pt = np.array([s.prefill_ms_per_block_per_token * MS for s in inst.servers])
+    pf, pt = inst.prefill_s_fixed, inst.prefill_s_per_token
     servers = [np.array(r[0]) for r in raw]
     blocks = [np.array(r[1], dtype=float) for r in raw]
     eq2 = np.array([float(np.sum(A[s] + B[s] * b)) for s, b in zip(servers, blocks)])
@@ -113,18 +112,103 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
     blocks = [blocks[k] for k in order]
     # the parts of the one request-time model (optim.perf.chains), per request's own lengths: at the
     # workload's mean lengths service_s equals T_k (eq2_s) in both communication models
-    if com.round_trips == "per_job":
-        fixed = [np.sum(rtt[s] + com.chain_overhead_ms * MS + pf[s] * b) for s, b in zip(servers, blocks)]
-        per_input = [np.sum(pt[s] * b) for s, b in zip(servers, blocks)]
-        per_step = [np.sum(inst.decode_s[s] * b) for s, b in zip(servers, blocks)]
-    else:
-        w = inst.arrival_rates / inst.total_arrival_rate
-        per_token_in, step_comm = w @ inst.comm_s_per_input_token, w @ inst.decode_comm_s
-        fixed = [np.sum(rtt[s] + com.prefill_overhead_ms * MS + pf[s] * b) for s, b in zip(servers, blocks)]
-        per_input = [np.sum(per_token_in[s] + pt[s] * b) for s, b in zip(servers, blocks)]
-        per_step = [np.sum(step_comm[s] + inst.decode_s[s] * b) for s, b in zip(servers, blocks)]
+    comm = hop_communication(inst)
+    fixed = [np.sum(comm.prefill_s[s] + pf[s] * b) for s, b in zip(servers, blocks)]
+    per_input = [np.sum(comm.prefill_s_per_token[s] + pt[s] * b) for s, b in zip(servers, blocks)]
+    per_step = [np.sum(comm.decode_s[s] + inst.decode_s[s] * b) for s, b in zip(servers, blocks)]
     return ChainSet(servers, blocks, np.array([raw[k][2] for k in order], dtype=np.int64), np.array(fixed),
-                    np.array(per_input), np.array(per_step), eq2[order])
+                    np.array(per_input), np.array(per_step), eq2[order], comm)
+
+
+class _SharedGPU:
+    """One server's GPU in the simulation: steps queue first come, first served; a pass runs one
+    step (``none``) or every waiting step (``continuous``), for :meth:`ServerGPU.pass_time_s`."""
+
+    def __init__(self, env, gpu: ServerGPU):
+        self.env, self.gpu = env, gpu
+        self.waiting: collections.deque = collections.deque()
+        self.busy = False
+        self.busy_s = 0.0
+
+    def step(self, blocks: float, tokens: float, prefill: bool):
+        """An event that fires when this step (``tokens`` input tokens for a prefill, else one
+        decode token, through ``blocks`` blocks) has run."""
+        done = self.env.event()
+        self.waiting.append((blocks, tokens, prefill, done))
+        if not self.busy:
+            self._start()
+        return done
+
+    def _start(self) -> None:
+        if self.gpu.batching == "continuous":
+            batch = list(self.waiting)
+            self.waiting.clear()
+        else:
+            batch = [self.waiting.popleft()]
+        m = np.array([b[0] for b in batch], dtype=float)
+        tok = np.array([b[1] for b in batch], dtype=float)
+        pre = np.array([b[2] for b in batch], dtype=bool)
+        dur = self.gpu.pass_time_s(m, tok, pre)
+        self.busy = True
+        self.busy_s += dur
+        self.env.timeout(dur).callbacks.append(lambda _: self._finish(batch))
+
+    def _finish(self, batch: list) -> None:
+        for *_, done in batch:
+            done.succeed()
+        self.busy = False
+        if self.waiting:
+            self._start()
+
+
+class _IdealGPU:
+    """A server whose sessions run as if alone (``batching = "ideal"``): a step takes its own time."""
+
+    def __init__(self, env, gpu: ServerGPU):
+        self.env, self.gpu = env, gpu
+
+    def step(self, blocks: float, tokens: float, prefill: bool):
+        return self.env.timeout(self.gpu.pass_time_s(np.array([blocks]), np.array([tokens]), np.array([prefill])))
+
+
+class JobRunner:
+    """Runs one request's job over its hops in simulated time, with the one request-time model.
+
+    When every server is ``ideal`` the job is two timeouts (to the first token, then to the end).
+    Otherwise it runs step by step: for each hop the communication, then the step on the server's
+    GPU (:class:`_SharedGPU`), prefill through every hop, then ``l_out - 1`` decode rounds; the
+    sessions that share a server slow each other as its ``batching`` says (:mod:`optim.perf.batching`).
+    """
+
+    def __init__(self, env, inst: Instance, rng: np.random.Generator):
+        self.env, self.inst, self.rng = env, inst, rng
+        self.contention = has_contention(inst)
+        self.gpus = ([(_SharedGPU if g.batching != "ideal" else _IdealGPU)(env, g) for g in server_gpus(inst)]
+                     if self.contention else None)
+
+    def run(self, servers: np.ndarray, blocks: np.ndarray, comm: HopCommunication, l_in: float, l_out: float,
+            first_token: Callable[[], None]):
+        """A simpy process body: the job of one request; calls ``first_token()`` after the prefill."""
+        env, inst = self.env, self.inst
+        if self.gpus is None:
+            pf = sum(comm.prefill_s[j] + comm.prefill_s_per_token[j] * l_in + m * (
+                inst.prefill_s_fixed[j] + inst.prefill_s_per_token[j] * l_in) for j, m in zip(servers, blocks))
+            yield env.timeout(pf)
+            first_token()
+            step = sum(comm.decode_s[j] + m * inst.decode_s[j] for j, m in zip(servers, blocks))
+            yield env.timeout(step * (l_out - 1))
+            return
+        for j, m in zip(servers, blocks):
+            yield env.timeout(comm.prefill_s[j] + comm.prefill_s_per_token[j] * l_in)
+            yield self.gpus[j].step(m, l_in, True)
+        first_token()
+        steps = l_out - 1
+        steps = int(steps) + int(self.rng.random() < steps - int(steps))  # a fractional mean length, unbiased
+        for _ in range(steps):
+            for j, m in zip(servers, blocks):
+                if comm.decode_s[j] > 0:
+                    yield env.timeout(comm.decode_s[j])
+                yield self.gpus[j].step(m, 1.0, False)
 
 
 @dataclass
@@ -193,20 +277,21 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: tupl
             j = int(np.argmax(in_use - slots))
             raise AssertionError(f"cache slots over capacity on server {inst.servers[j].id}: {in_use[j]} > {slots[j]}")
 
+    jobs = JobRunner(env, inst, rng)
+
     def serve(i: int, k: int):
         start[i], chain_of[i] = env.now, k
-        if service == "exponential":
-            dur = mean_T[k] * expo[i]
-            ft = dur * chains.first_token_s(k, w.input_tokens_mean) / chains.service_s(k, w.input_tokens_mean,
-                                                                                       w.output_tokens_mean)
-        else:
-            dur = chains.service_s(k, l_in[i], l_out[i])
-            ft = chains.first_token_s(k, l_in[i])
-        first[i] = env.now + ft
         if debug:
             np.add.at(in_use, chains.servers[k], chains.blocks[k].astype(np.int64))
             check()
-        yield env.timeout(dur)
+        if service == "exponential":
+            dur = mean_T[k] * expo[i]
+            first[i] = env.now + dur * chains.first_token_s(k, w.input_tokens_mean) / chains.service_s(
+                k, w.input_tokens_mean, w.output_tokens_mean)
+            yield env.timeout(dur)
+        else:
+            yield from jobs.run(chains.servers[k], chains.blocks[k], chains.comm, l_in[i], l_out[i],
+                                lambda: first.__setitem__(i, env.now))
         done[i] = env.now
         if debug:
             np.subtract.at(in_use, chains.servers[k], chains.blocks[k].astype(np.int64))
@@ -248,21 +333,30 @@ class PathSimulation:
         self.start_b, self.end_b, self.cap = (a.astype(np.int64) for a in sol.spans(inst))
         self.m = self.end_b - self.start_b
         self.t_arr, self.l_in, self.l_out, self.client = _draw_arrivals(inst, arrivals, n, rng)
-        self.pf = np.array([s.prefill_ms_per_block * MS for s in inst.servers])
-        self.pt = np.array([s.prefill_ms_per_block_per_token * MS for s in inst.servers])
+        self.comm = [hop_communication(inst, c) for c in range(inst.num_clients)]
         self.free = self.cap.copy()
         self.running: list[tuple[float, list]] = []  # (finish time, hops) of requests holding slots
         self.start, self.first, self.done = (np.full(n, np.nan) for _ in range(3))
         self.hops_of = np.empty(n, dtype=object)
         self.env = simpy.Environment()
+        self.jobs = JobRunner(self.env, inst, rng)
 
     def times(self, i: int, hops: list) -> tuple[float, float]:
-        """Time to first token and whole-request time of request i on ``hops`` (BPRR model), seconds."""
-        inst, c, com = self.inst, self.client[i], self.inst.communication
-        pre = sum(inst.rtt_s[c, j] + com.prefill_overhead_ms * MS + inst.comm_s_per_input_token[c, j] * self.l_in[i]
-                  + (e - b) * (self.pf[j] + self.pt[j] * self.l_in[i]) for j, b, e in hops)
-        dec = sum(inst.decode_comm_s[c, j] + (e - b) * inst.decode_s[j] for j, b, e in hops)
+        """Time to first token and whole-request time of request i on ``hops`` without GPU contention
+        (the one request-time model, :mod:`optim.perf.chains`), seconds."""
+        inst, com, l_in = self.inst, self.comm[self.client[i]], self.l_in[i]
+        pre = sum(com.prefill_s[j] + com.prefill_s_per_token[j] * l_in
+                  + (e - b) * (inst.prefill_s_fixed[j] + inst.prefill_s_per_token[j] * l_in) for j, b, e in hops)
+        dec = sum(com.decode_s[j] + (e - b) * inst.decode_s[j] for j, b, e in hops)
         return pre, pre + (self.l_out[i] - 1) * dec
+
+    def job_coefficients(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Request i's job time on server j running m blocks, ``A[j] + B[j] m`` seconds, shape (J,)
+        each, at its own lengths and without contention (:func:`optim.perf.job_cost_coefficients`)."""
+        inst, com, l_in, steps = self.inst, self.comm[self.client[i]], self.l_in[i], self.l_out[i] - 1
+        A = com.prefill_s + com.prefill_s_per_token * l_in + steps * com.decode_s
+        B = inst.prefill_s_fixed + inst.prefill_s_per_token * l_in + steps * inst.decode_s
+        return A, B
 
     def fits(self, hops: list) -> bool:
         return all(self.free[j] >= e - b for j, b, e in hops)
@@ -273,13 +367,16 @@ class PathSimulation:
             self.free[j] -= e - b
         if self.debug and np.any(self.free < 0):
             raise AssertionError("cache slots over-committed")
-        pre, dur = self.times(i, hops)
-        self.start[i], self.first[i], self.hops_of[i] = self.env.now, self.env.now + pre, hops
-        self.running.append((self.env.now + dur, hops))
-        self.env.process(self._finish(i, hops, dur))
+        _, dur = self.times(i, hops)
+        self.start[i], self.hops_of[i] = self.env.now, hops
+        self.running.append((self.env.now + dur, hops))  # the finish time policies expect (no contention)
+        self.env.process(self._serve(i, hops))
 
-    def _finish(self, i: int, hops: list, dur: float):
-        yield self.env.timeout(dur)
+    def _serve(self, i: int, hops: list):
+        servers = np.array([j for j, _, _ in hops])
+        blocks = np.array([e - b for _, b, e in hops], dtype=float)
+        yield from self.jobs.run(servers, blocks, self.comm[self.client[i]], self.l_in[i], self.l_out[i],
+                                 lambda: self.first.__setitem__(i, self.env.now))
         self.done[i] = self.env.now
         for j, b, e in hops:
             self.free[j] += e - b

@@ -32,7 +32,8 @@ import numpy as np
 from .instance import Instance
 from .errors import UnstableSystemError
 from .perf import admission_times, chain_service_time, path_times, request_shares
-from .perf.ctmc import theorem4_bounds
+from .perf.batching import has_contention, loaded_job_times
+from .perf.ctmc import jffc_chain_rates, theorem4_bounds
 from .perf.gca import chain_cost_coefficients, greedy_cache_allocation
 from .solution import Chain, Path, Solution
 from .units import GB
@@ -89,14 +90,17 @@ class ClientRow(TypedDict):
     decode_s_per_token: float
 
 
-class ChainRow(TypedDict):
-    """One server chain: hops, capacity c_k, service time T_k (s, Eq. 2) and rate 1/T_k (1/s)."""
+class ChainRow(TypedDict, total=False):
+    """One server chain: hops, capacity c_k, service time T_k (s, Eq. 2) and rate 1/T_k (1/s); with
+    GPU contention also the load-dependent job time and the jobs/s JFFC sends it."""
 
     servers: list[str]
     blocks: list[int]
     capacity: int
     service_time_s: float
     rate_per_s: float
+    loaded_service_time_s: float  #: T_k with GPU contention at the instance's load (optim.perf.batching)
+    jobs_per_s: float  #: lambda_k, JFFC's split (optim.perf.ctmc.jffc_chain_rates)
 
 
 class Summary(TypedDict, total=False):
@@ -125,8 +129,10 @@ class Queueing(TypedDict, total=False):
     response_time_lower_s: float
     response_time_upper_s: float
     unstable: str  #: why no bound exists (lambda >= nu)
-    gpu_utilisation: list[float]  #: per server, GPU time share of the chains' jobs (:func:`gpu_utilisation`)
+    gpu_utilisation: list[float]  #: per server, GPU time share of the chains' jobs (:func:`optim.perf.batching.loaded_job_times`)
     max_gpu_utilisation: float
+    contention: bool  #: some server shares its GPU (batching none or continuous): times are load-dependent
+    assumptions: str  #: what the bounds assume, and where the instance departs from it
 
 
 @dataclass
@@ -444,41 +450,77 @@ def _queueing(inst: Instance, ck: Checked):
             chains.append((hops[:, 0], hops[:, 2] - hops[:, 1], ch.capacity, ch.service_time_s))
     rows = [{"servers": [inst.servers[j].id for j in sv], "blocks": bl.tolist(), "capacity": int(c),
              "service_time_s": T, "rate_per_s": 1.0 / T} for sv, bl, c, T in chains]
-    mu = np.array([1.0 / T for *_, T in chains])
+    T = np.array([t for *_, t in chains])
     cap = np.array([c for _, _, c, _ in chains], dtype=np.int64)
-    nu = float(np.sum(mu * cap)) if chains else 0.0
     lam = inst.total_arrival_rate
+    contention = has_contention(inst)
     q: dict[str, Any] = {"chains_from": source, "num_chains": len(chains), "total_capacity": int(cap.sum()),
-                         "nu_per_s": nu, "arrival_rate_per_s": lam, "rho": lam / nu if nu > 0 else float("inf")}
+                         "arrival_rate_per_s": lam, "contention": contention}
+    if not chains or cap.sum() == 0:
+        q.update(nu_per_s=0.0, rho=float("inf"))
+        return rows, q
+    servers = [np.asarray(sv, dtype=int) for sv, *_ in chains]
+    blocks = [np.asarray(bl, dtype=float) for _, bl, _, _ in chains]
+    loaded, rates, why = T, None, None
     try:
-        b = theorem4_bounds(mu, cap, lam) if chains and cap.sum() > 0 else None
+        if contention:
+            loaded, rates = _loaded_times(inst, servers, blocks, T, cap, lam)
+        else:
+            rates = jffc_chain_rates(1.0 / T, cap, lam)
     except UnstableSystemError as err:
-        b, q["unstable"] = None, str(err)
-    if b is not None:
-        q.update(response_time_lower_s=b.lower_s, response_time_upper_s=b.upper_s)
-    if chains and nu > 0:
-        q["gpu_utilisation"] = gpu_utilisation(inst, chains, mu * cap / nu * lam).tolist()
-        q["max_gpu_utilisation"] = float(max(q["gpu_utilisation"]))
+        why = str(err)
+    mu = 1.0 / loaded
+    nu = float(np.sum(mu * cap))
+    q.update(nu_per_s=nu, rho=lam / nu if nu > 0 else float("inf"))
+    if contention:
+        for row, t, r in zip(rows, loaded, rates if rates is not None else np.full(len(rows), np.nan)):
+            row["loaded_service_time_s"], row["jobs_per_s"] = float(t), float(r)
+        q["assumptions"] = ("Theorem 4 assumes Poisson arrivals, exponential service and service rates that do not "
+                            "depend on the load; some servers share their GPU (batching none or continuous), so the "
+                            "bounds use load-dependent job times (an approximation, optim.perf.batching): "
+                            "`optim simulate` gives the response time step by step")
+    else:
+        q["assumptions"] = ("Theorem 4 assumes Poisson arrivals, exponential service and no GPU contention "
+                            "(every server's batching is 'ideal')")
+    if why is None:
+        try:
+            b = theorem4_bounds(mu, cap, lam)
+            q.update(response_time_lower_s=b.lower_s, response_time_upper_s=b.upper_s)
+        except UnstableSystemError as err:
+            why = str(err)
+    if why is not None:
+        q["unstable"] = why
+    split = rates if rates is not None else mu * cap / nu * lam
+    util = loaded_job_times(inst, servers, blocks, T, split).utilisation
+    q["gpu_utilisation"] = util.tolist()
+    q["max_gpu_utilisation"] = float(util.max())
     return rows, q
 
 
-def gpu_utilisation(inst: Instance, chains: list, chain_rates: np.ndarray) -> np.ndarray:
-    """Share of each server's GPU time the chains' jobs take, without contention, shape (J,).
+def _loaded_times(inst: Instance, servers: list, blocks: list, T: np.ndarray, cap: np.ndarray,
+                  lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Chain job times with GPU contention and JFFC's split of lambda, at their fixed point.
 
-    ``u_j = sum_k lambda_k m_jk tau^p_j`` with ``tau^p_j`` the compute of one job per block
-    (:func:`optim.perf.per_block_job_time`) and ``lambda_k`` the jobs per second chain k serves.
-    :func:`evaluate` splits lambda in proportion to each chain's service rate ``c_k mu_k`` (how JFFC
-    spreads a heavy load; at light load it sends more to the fastest chains). A value above 1 says
-    the GPU cannot do the work the routing gives it, though the cache slots allow it: the
-    contention-free times are then optimistic.
+    The load-dependent times (:func:`optim.perf.batching.loaded_job_times`) depend on the jobs/s of
+    each chain, and JFFC's split (:func:`optim.perf.ctmc.jffc_chain_rates`) on the times: iterate
+    (damped) from the contention-free times until the times change by less than 1e-9 relative.
+
+    Raises
+    ------
+    UnstableSystemError
+        A GPU cannot do the work sent to it, or lambda reaches the chains' loaded total rate.
     """
-    from .perf import per_block_job_time
-
-    tau = per_block_job_time(inst)
-    u = np.zeros(inst.num_servers)
-    for (servers, blocks, _, _), rate in zip(chains, chain_rates):
-        np.add.at(u, servers, rate * np.asarray(blocks, dtype=float) * tau[servers])
-    return u
+    loaded = T.copy()
+    for _ in range(200):
+        rates = jffc_chain_rates(1.0 / loaded, cap, lam)
+        new = loaded_job_times(inst, servers, blocks, T, rates).job_s
+        if not np.all(np.isfinite(new)):
+            raise UnstableSystemError("a server's GPU cannot do the work JFFC sends it at lambda = "
+                                      f"{lam:g}/s (GPU contention): no steady state exists")
+        if np.allclose(new, loaded, rtol=1e-9, atol=0.0):
+            return new, rates
+        loaded = 0.5 * loaded + 0.5 * new
+    return loaded, jffc_chain_rates(1.0 / loaded, cap, lam)
 
 
 def _as_path(inst: Instance, ch: Chain) -> Path:

@@ -150,10 +150,10 @@ def test_calibration_refuses_bad_measurements(tmp_path):
 def test_gpu_utilisation_hand_computed():
     """One chain a[0,3) -> b[3,4) taking all of lambda = 1/s: u_a = 3 x tau^p_a, u_b = 1 x tau^p_b, with
     tau^p_a = 2 + 0.1 x 10 + 4 x 5 = 23 ms and tau^p_b = 4 + 2 + 4 x 10 = 46 ms."""
-    from optim.validate import gpu_utilisation
+    from optim.perf.batching import loaded_job_times
 
     inst = instance_from_dict(HAND)
-    u = gpu_utilisation(inst, [(np.array([0, 1]), np.array([3, 1]), 5, 0.5)], np.array([1.0]))
+    u = loaded_job_times(inst, [np.array([0, 1])], [np.array([3, 1])], np.array([0.5]), np.array([1.0])).utilisation
     assert u == pytest.approx([0.069, 0.046, 0.0])
     sol = solve(inst, "gbp-cr")
     q = evaluate(inst, sol).queueing

@@ -15,10 +15,43 @@ instance's ``communication.round_trips``:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..instance import Instance
 from ..units import MS
+
+
+@dataclass(frozen=True)
+class HopCommunication:
+    """Communication of one job with each server, split as the simulator replays it, seconds, shape (J,).
+
+    A hop's prefill costs ``prefill_s + prefill_s_per_token l_in`` of communication, and each of the
+    ``l_out - 1`` decode steps ``decode_s`` (0 with ``round_trips = "per_job"``). At the workload's mean
+    lengths the sum is ``A[c, j]`` of :func:`job_cost_coefficients`.
+    """
+
+    prefill_s: np.ndarray
+    prefill_s_per_token: np.ndarray
+    decode_s: np.ndarray
+
+
+def hop_communication(inst: Instance, client: int | None = None) -> HopCommunication:
+    """Per-hop communication of a job of ``client``, or rate-weighted over the clients (None).
+
+    Raises
+    ------
+    IndexError
+        ``client`` is not a client index.
+    """
+    w = np.eye(inst.num_clients)[client] if client is not None else inst.arrival_rates / inst.total_arrival_rate
+    com = inst.communication
+    rtt = w @ inst.rtt_s
+    if com.round_trips == "per_job":
+        zero = np.zeros(inst.num_servers)
+        return HopCommunication(rtt + com.chain_overhead_ms * MS, zero, zero)
+    return HopCommunication(rtt + com.prefill_overhead_ms * MS, w @ inst.comm_s_per_input_token, w @ inst.decode_comm_s)
 
 
 def per_block_job_time(inst: Instance) -> np.ndarray:

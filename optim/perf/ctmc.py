@@ -40,14 +40,22 @@ def _check(rates: np.ndarray, caps: np.ndarray, arrival_rate: float) -> tuple[np
     return mu, c, nu
 
 
-def _mean_jobs(death: np.ndarray, arrival_rate: float, nu: float) -> float:
-    """E[N] of the birth-death chain with death rates death[n-1] for n = 1..C, nu beyond (Eqs. 16-17)."""
+def _occupancy(death: np.ndarray, arrival_rate: float, nu: float) -> np.ndarray:
+    """phi_n, n = 0..C, of the birth-death chain with death rates death[n-1] for n = 1..C and nu
+    beyond (Eq. 16); sum_{n >= C} phi_n = phi_C / (1 - rho)."""
     C = death.size
     rho = arrival_rate / nu
     log_phi = np.concatenate(([0.0], np.cumsum(np.log(arrival_rate) - np.log(death))))  # n = 0..C, unnormalised
     log_tail = log_phi[C] - np.log1p(-rho)  # sum_{n >= C} phi_n
     log_norm = np.logaddexp(logsumexp(log_phi[:C]), log_tail)
-    phi = np.exp(log_phi - log_norm)
+    return np.exp(log_phi - log_norm)
+
+
+def _mean_jobs(death: np.ndarray, arrival_rate: float, nu: float) -> float:
+    """E[N] of the birth-death chain with death rates death[n-1] for n = 1..C, nu beyond (Eqs. 16-17)."""
+    C = death.size
+    rho = arrival_rate / nu
+    phi = _occupancy(death, arrival_rate, nu)
     n = np.arange(C + 1)
     return float(np.sum(n[:C] * phi[:C]) + phi[C] * (rho / (1 - rho) ** 2 + C / (1 - rho)))
 
@@ -57,6 +65,31 @@ def slot_rates(rates: np.ndarray, caps: np.ndarray, fastest_first: bool) -> np.n
     per_slot = np.repeat(np.asarray(rates, dtype=float), np.asarray(caps, dtype=np.int64))
     per_slot = np.sort(per_slot)[::-1] if fastest_first else np.sort(per_slot)
     return np.cumsum(per_slot)
+
+
+def jffc_chain_rates(rates: np.ndarray, caps: np.ndarray, arrival_rate: float) -> np.ndarray:
+    """Jobs/s each chain serves under JFFC, with busy slots always the fastest ones, shape (K,).
+
+    The birth-death chain of Theorem 4's lower bound (arXiv 2604.14993, Eq. 16 with nu-bar): with
+    N jobs in the system the N fastest slots are busy, so slot i (fastest first) is busy with
+    probability P(N >= i) and chain k serves ``mu_k sum_{i in k} P(N >= i)``; the rates sum to
+    lambda. JFFC sends each arrival to the fastest chain with a free slot, so this is its split up
+    to the order in which slots free up.
+
+    Raises
+    ------
+    UnstableSystemError
+        lambda >= nu.
+    """
+    mu, c, nu = _check(rates, caps, arrival_rate)
+    order = np.argsort(-mu, kind="stable")
+    phi = _occupancy(slot_rates(mu, c, True), arrival_rate, nu)
+    busy = 1.0 - np.cumsum(phi)[:-1]  # P(N >= i), i = 1..C
+    out = np.zeros(mu.size)
+    ends = np.cumsum(c[order])
+    for k, e, ck in zip(order, ends, c[order]):
+        out[k] = mu[k] * busy[e - ck:e].sum()
+    return out
 
 
 @dataclass(frozen=True)

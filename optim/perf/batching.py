@@ -1,0 +1,202 @@
+"""GPU contention: how one server runs the steps of the sessions it holds at the same time.
+
+A request's job on a hop is a sequence of GPU *steps*: one prefill step (all input tokens through
+the server's ``m`` blocks), then one decode step per output token. A server declares in the
+instance (``Server.batching``) how concurrent sessions share its GPU:
+
+``ideal``
+    Every session runs as if alone: a step takes ``m (t_o + t^I l_in)`` (prefill) or ``m tau``
+    (decode) whatever else the server holds. This is the analytic assumption of BPRR (arXiv
+    2512.21884, Sec. 2) and of the server-chain paper (arXiv 2604.14993, Sec. 2: fixed mu_k per
+    chain), kept to reproduce them.
+``none``
+    No batching, as PETALS' server runs inference (one step at a time from a queue,
+    ``petals/server/task_pool.py``): a step waits for the steps ahead of it, first come first served.
+``continuous``
+    Continuous batching: the steps waiting when the GPU frees up run as one pass. A pass of ``n_d``
+    decode steps and prefills of ``P`` input tokens in all costs, per block,
+    ``max(tau + (n_d - 1) kappa, (n_d + P) t^I + n_p t_o)``: the weights are read once (tau) plus each
+    further session's KV cache (kappa), until the pass is compute-bound. A pass of one session costs
+    what the ``ideal`` model says, so batching only matters under load.
+
+``kappa_j = tau_j x kv_bytes_per_token_per_block x l_ctx / s_m``: reading one session's KV cache at
+the mean context ``l_ctx = l_in + l_out / 2`` takes the time of reading that many bytes at the
+bandwidth that reads the block's s_m weight bytes in tau_j (decode is bandwidth-bound; arXiv
+2604.14993 Sec. 2, t^O = s_m / b).
+
+The simulator (:mod:`optim.simulate`) runs every step through each server's GPU with
+:func:`pass_time_s`. The analytic model (:func:`loaded_step_times`) gives the load-dependent step
+times from each server's step arrival rates: ``none`` as an M/G/1 FIFO queue of steps
+(Pollaczek-Khinchine mean wait), ``continuous`` as a pass stretched by the other sessions' marginal
+work, ``m tau / (1 - u_j)``. Both are approximations (steps of one session are not Poisson);
+``tests/test_contention.py`` checks them against the simulator.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..instance import Instance
+from ..units import MS
+
+#: The ways a server may run concurrent sessions, as ``Server.batching`` names them.
+BATCHING = ("ideal", "none", "continuous")
+
+
+def kv_read_s(inst: Instance) -> np.ndarray:
+    """kappa_j: seconds one more session's KV-cache read adds to a batched decode step, per block, (J,).
+
+    ``tau_j x kv_bytes_per_token_per_block x (l_in + l_out / 2) / s_m`` (see the module docstring).
+    """
+    w = inst.workload
+    ctx = w.input_tokens_mean + w.output_tokens_mean / 2.0
+    return inst.decode_s * float(inst.model.kv_cache_bytes_per_token_per_block) * ctx / inst.block_bytes
+
+
+def batching_modes(inst: Instance) -> np.ndarray:
+    """Each server's ``batching`` as a string array, shape (J,)."""
+    return np.array([s.batching for s in inst.servers])
+
+
+def has_contention(inst: Instance) -> bool:
+    """True when some server shares its GPU among sessions (``batching`` other than ``ideal``)."""
+    return any(s.batching != "ideal" for s in inst.servers)
+
+
+@dataclass(frozen=True)
+class ServerGPU:
+    """The constants of one server's GPU steps, seconds per block (see the module docstring)."""
+
+    batching: str
+    prefill_s: float  #: t_o, fixed per prefill
+    prefill_s_per_token: float  #: t^I
+    decode_s: float  #: tau
+    kv_read_s: float  #: kappa
+
+    def pass_time_s(self, blocks: np.ndarray, tokens: np.ndarray, prefill: np.ndarray) -> float:
+        """Seconds of one GPU pass running the steps given as arrays of shape (n,): ``blocks`` each
+        step runs, its ``tokens`` (the input length for a prefill, 1 for a decode step), and
+        whether it is a ``prefill``.
+
+        One step costs what the ``ideal`` model says: ``m (t_o + t^I l_in)`` or ``m tau``. A
+        ``continuous`` pass of several costs ``max(tau max(m_d) + kappa (sum(m_d) - max(m_d)),
+        t^I sum(m tokens) + t_o sum(m_p))`` (m_d: the decode steps' blocks, m_p: the prefills'):
+        the weights of the deepest decode step read once, each other session's KV cache, or the
+        compute, whichever is longer.
+
+        Raises
+        ------
+        ValueError
+            Several steps in one pass of a server that does not batch.
+        """
+        blocks = np.asarray(blocks, dtype=float)
+        if blocks.size == 1:
+            m, t = float(blocks[0]), float(np.asarray(tokens)[0])
+            return m * (self.prefill_s + self.prefill_s_per_token * t) if bool(np.asarray(prefill)[0]) \
+                else m * self.decode_s
+        if self.batching != "continuous":
+            raise ValueError(f"a server with batching {self.batching!r} runs one step per pass, not {blocks.size}")
+        prefill = np.asarray(prefill, dtype=bool)
+        compute = self.prefill_s_per_token * float(blocks @ np.asarray(tokens, dtype=float)) \
+            + self.prefill_s * float(blocks[prefill].sum())
+        md = blocks[~prefill]
+        memory = self.decode_s * md.max() + self.kv_read_s * (md.sum() - md.max()) if md.size else 0.0
+        return float(max(memory, compute))
+
+
+def server_gpus(inst: Instance) -> list[ServerGPU]:
+    """The :class:`ServerGPU` of every server, in instance order."""
+    kappa = kv_read_s(inst)
+    return [ServerGPU(s.batching, s.prefill_ms_per_block * MS, s.prefill_ms_per_block_per_token * MS,
+                      s.decode_ms_per_block_per_token * MS, float(kappa[j])) for j, s in enumerate(inst.servers)]
+
+
+@dataclass(frozen=True)
+class LoadedJobs:
+    """Load-dependent job times from :func:`loaded_job_times`.
+
+    Attributes
+    ----------
+    utilisation : ndarray, shape (J,)
+        Share of each server's GPU time the jobs take (for ``continuous``, decode steps count their
+        marginal KV read). 1 or more: the GPU cannot keep up.
+    job_s : ndarray, shape (K,)
+        Each chain's mean job time with contention, seconds (inf where a GPU is overloaded).
+    extra_s : ndarray, shape (K,)
+        What contention adds to the contention-free job time T_k, seconds.
+    """
+
+    utilisation: np.ndarray
+    job_s: np.ndarray
+    extra_s: np.ndarray
+
+
+def loaded_job_times(inst: Instance, servers: list[np.ndarray], blocks: list[np.ndarray], job_s: np.ndarray,
+                     job_rates: np.ndarray) -> LoadedJobs:
+    """Mean job time of each chain when chain k carries ``job_rates[k]`` Poisson jobs/s.
+
+    Parameters
+    ----------
+    servers, blocks : list of int arrays, length K
+        The hops of each chain: server indices and blocks run there.
+    job_s : array, shape (K,)
+        T_k, the contention-free job time of each chain (:func:`optim.perf.chain_service_time`), s.
+    job_rates : array, shape (K,)
+        Jobs per second on each chain.
+
+    Returns
+    -------
+    LoadedJobs
+
+    Notes
+    -----
+    An approximation, checked against the step-by-step simulator in ``tests/test_contention.py``.
+    Prefills are long (``s_p = m (t_o + t^I l_in)``) and run alone, so they dominate: a job is held
+    up once by each other prefill that occupies a server of its chain while it needs that server,
+    for about the prefill's length. Prefills start at server j at rate ``Lambda_j`` (Poisson
+    arrivals see time averages), so over a job's life T the expected hold-up at j is
+    ``a_j T + b_j`` with ``a_j = sum_k lambda_k s_p,kj`` (the prefill utilisation) and
+    ``b_j = sum_k lambda_k s_p,kj^2 / 2`` (a prefill already running at arrival, its residual).
+    Decode steps of other sessions add, per own step, the M/G/1 wait among decode steps
+    ``sum lambda (l_out - 1) s_d^2 / (2 (1 - rho_j))`` (``none``), or their KV reads joining the
+    pass, ``kappa m`` times the decode steps arriving in one pass (``continuous``). With
+    ``x_k`` the decode terms summed over the hops, ``T^L_k = (T_k + sum_j b_j + x_k) / (1 - sum_j a_j)``.
+    ``ideal`` servers add nothing.
+    """
+    w = inst.workload
+    decode_steps = w.output_tokens_mean - 1.0
+    tau, prefill, kappa = inst.decode_s, inst.prefill_s, kv_read_s(inst)
+    J = inst.num_servers
+    a, b, rho, d2, d_rate, marginal = (np.zeros(J) for _ in range(6))
+    for sv, bl, lam in zip(servers, blocks, job_rates):
+        sv = np.asarray(sv, dtype=int)
+        m = np.asarray(bl, dtype=float)
+        s_p, s_d = m * prefill[sv], m * tau[sv]
+        np.add.at(a, sv, lam * s_p)
+        np.add.at(b, sv, lam * s_p ** 2 / 2.0)
+        np.add.at(rho, sv, lam * (s_p + decode_steps * s_d))
+        np.add.at(d2, sv, lam * decode_steps * s_d ** 2 / 2.0)
+        np.add.at(d_rate, sv, lam * decode_steps)
+        np.add.at(marginal, sv, lam * (s_p + decode_steps * m * kappa[sv]))
+    modes = batching_modes(inst)
+    shared = modes != "ideal"
+    util = np.where(modes == "continuous", marginal, rho)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        decode_wait = np.where(rho < 1.0, d2 / (1.0 - rho), np.inf)
+    K = len(servers)
+    loaded, extra = np.array(job_s, dtype=float).copy(), np.zeros(K)
+    for k, (sv, bl) in enumerate(zip(servers, blocks)):
+        sv = np.asarray(sv, dtype=int)
+        m = np.asarray(bl, dtype=float)
+        on = shared[sv]
+        if not on.any():
+            continue
+        if np.any(util[sv][on] >= 1.0) or a[sv][on].sum() >= 1.0:
+            loaded[k], extra[k] = np.inf, np.inf
+            continue
+        per_step = np.where(modes[sv] == "continuous", kappa[sv] * m * d_rate[sv] * m * tau[sv], decode_wait[sv])
+        x = decode_steps * float(np.sum(per_step[on]))
+        loaded[k] = (job_s[k] + float(b[sv][on].sum()) + x) / (1.0 - float(a[sv][on].sum()))
+        extra[k] = loaded[k] - job_s[k]
+    return LoadedJobs(util, loaded, extra)
