@@ -32,7 +32,7 @@ import numpy as np
 from .instance import Instance
 from .errors import UnstableSystemError
 from .perf import admission_times, chain_service_time, path_times, request_shares
-from .perf.batching import has_contention, loaded_job_times
+from .perf.batching import has_contention, jffc_equilibrium, loaded_job_times
 from .perf.ctmc import jffc_chain_rates, theorem4_bounds
 from .perf.gca import chain_cost_coefficients, greedy_cache_allocation
 from .solution import Chain, Path, Solution
@@ -464,7 +464,7 @@ def _queueing(inst: Instance, ck: Checked):
     loaded, rates, why = T, None, None
     try:
         if contention:
-            loaded, rates = _loaded_times(inst, servers, blocks, T, cap, lam)
+            loaded, rates = jffc_equilibrium(inst, servers, blocks, T, cap, lam)
         else:
             rates = jffc_chain_rates(1.0 / T, cap, lam)
     except UnstableSystemError as err:
@@ -491,36 +491,10 @@ def _queueing(inst: Instance, ck: Checked):
     if why is not None:
         q["unstable"] = why
     split = rates if rates is not None else mu * cap / nu * lam
-    util = loaded_job_times(inst, servers, blocks, T, split).utilisation
+    util = loaded_job_times(inst, servers, blocks, T, split, cap).utilisation
     q["gpu_utilisation"] = util.tolist()
     q["max_gpu_utilisation"] = float(util.max())
     return rows, q
-
-
-def _loaded_times(inst: Instance, servers: list, blocks: list, T: np.ndarray, cap: np.ndarray,
-                  lam: float) -> tuple[np.ndarray, np.ndarray]:
-    """Chain job times with GPU contention and JFFC's split of lambda, at their fixed point.
-
-    The load-dependent times (:func:`optim.perf.batching.loaded_job_times`) depend on the jobs/s of
-    each chain, and JFFC's split (:func:`optim.perf.ctmc.jffc_chain_rates`) on the times: iterate
-    (damped) from the contention-free times until the times change by less than 1e-9 relative.
-
-    Raises
-    ------
-    UnstableSystemError
-        A GPU cannot do the work sent to it, or lambda reaches the chains' loaded total rate.
-    """
-    loaded = T.copy()
-    for _ in range(200):
-        rates = jffc_chain_rates(1.0 / loaded, cap, lam)
-        new = loaded_job_times(inst, servers, blocks, T, rates).job_s
-        if not np.all(np.isfinite(new)):
-            raise UnstableSystemError("a server's GPU cannot do the work JFFC sends it at lambda = "
-                                      f"{lam:g}/s (GPU contention): no steady state exists")
-        if np.allclose(new, loaded, rtol=1e-9, atol=0.0):
-            return new, rates
-        loaded = 0.5 * loaded + 0.5 * new
-    return loaded, jffc_chain_rates(1.0 / loaded, cap, lam)
 
 
 def _as_path(inst: Instance, ch: Chain) -> Path:

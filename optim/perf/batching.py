@@ -133,7 +133,7 @@ class LoadedJobs:
 
 
 def loaded_job_times(inst: Instance, servers: list[np.ndarray], blocks: list[np.ndarray], job_s: np.ndarray,
-                     job_rates: np.ndarray) -> LoadedJobs:
+                     job_rates: np.ndarray, capacity: np.ndarray | None = None) -> LoadedJobs:
     """Mean job time of each chain when chain k carries ``job_rates[k]`` Poisson jobs/s.
 
     Parameters
@@ -144,6 +144,12 @@ def loaded_job_times(inst: Instance, servers: list[np.ndarray], blocks: list[np.
         T_k, the contention-free job time of each chain (:func:`optim.perf.chain_service_time`), s.
     job_rates : array, shape (K,)
         Jobs per second on each chain.
+    capacity : array of int, shape (K,), optional
+        c_k, the most jobs chain k runs at once. A server then never has more than
+        ``N_j = sum_{k through j} c_k`` sessions, so a job there waits for at most the other
+        ``N_j - 1`` sessions' work: ``T^L_k <= T_k + sum_j (N_j - 1) w_kj`` (w_kj: the job's GPU
+        work at j). The open-queue estimate is capped by this closed-system one, which keeps an
+        overloaded GPU's chains finite (slower) instead of unstable.
 
     Returns
     -------
@@ -161,7 +167,10 @@ def loaded_job_times(inst: Instance, servers: list[np.ndarray], blocks: list[np.
     Decode steps of other sessions add, per own step, the M/G/1 wait among decode steps
     ``sum lambda (l_out - 1) s_d^2 / (2 (1 - rho_j))`` (``none``), or their KV reads joining the
     pass, ``kappa m`` times the decode steps arriving in one pass (``continuous``). With
-    ``x_k`` the decode terms summed over the hops, ``T^L_k = (T_k + sum_j b_j + x_k) / (1 - sum_j a_j)``.
+    ``x_k`` the decode terms summed over the hops, ``T^L_k = (T_k + sum_j b_j + x_k) / (1 - max_j a_j)``:
+    the prefills at the chain's servers are mostly the same newcomers passing along it, and each
+    holds the job up about once (its prefill transfers put it behind the job after the first
+    server), so the largest prefill utilisation on the chain, not their sum, stretches the job.
     ``ideal`` servers add nothing.
     """
     w = inst.workload
@@ -185,6 +194,10 @@ def loaded_job_times(inst: Instance, servers: list[np.ndarray], blocks: list[np.
     with np.errstate(divide="ignore", invalid="ignore"):
         decode_wait = np.where(rho < 1.0, d2 / (1.0 - rho), np.inf)
     K = len(servers)
+    sessions = np.zeros(J)
+    if capacity is not None:
+        for sv, c in zip(servers, capacity):
+            np.add.at(sessions, np.asarray(sv, dtype=int), c)
     loaded, extra = np.array(job_s, dtype=float).copy(), np.zeros(K)
     for k, (sv, bl) in enumerate(zip(servers, blocks)):
         sv = np.asarray(sv, dtype=int)
@@ -192,11 +205,66 @@ def loaded_job_times(inst: Instance, servers: list[np.ndarray], blocks: list[np.
         on = shared[sv]
         if not on.any():
             continue
-        if np.any(util[sv][on] >= 1.0) or a[sv][on].sum() >= 1.0:
-            loaded[k], extra[k] = np.inf, np.inf
-            continue
-        per_step = np.where(modes[sv] == "continuous", kappa[sv] * m * d_rate[sv] * m * tau[sv], decode_wait[sv])
-        x = decode_steps * float(np.sum(per_step[on]))
-        loaded[k] = (job_s[k] + float(b[sv][on].sum()) + x) / (1.0 - float(a[sv][on].sum()))
+        closed = np.inf
+        if capacity is not None:
+            work = m * (prefill[sv] + decode_steps * np.where(modes[sv] == "continuous", kappa[sv], tau[sv]))
+            closed = job_s[k] + float(np.sum(np.where(on, np.maximum(sessions[sv] - 1.0, 0.0) * work, 0.0)))
+        if np.any(util[sv][on] >= 1.0):
+            open_ = np.inf
+        else:
+            per_step = np.where(modes[sv] == "continuous", kappa[sv] * m * d_rate[sv] * m * tau[sv], decode_wait[sv])
+            x = decode_steps * float(np.sum(per_step[on]))
+            open_ = (job_s[k] + float(b[sv][on].sum()) + x) / (1.0 - float(a[sv][on].max()))
+        loaded[k] = min(open_, closed)
         extra[k] = loaded[k] - job_s[k]
     return LoadedJobs(util, loaded, extra)
+
+
+def jffc_equilibrium(inst: Instance, servers: list[np.ndarray], blocks: list[np.ndarray], job_s: np.ndarray,
+                     capacity: np.ndarray, arrival_rate: float, rtol: float = 1e-6,
+                     max_iterations: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Chain job times with GPU contention under JFFC's split of lambda, at their equilibrium.
+
+    The load-dependent times (:func:`loaded_job_times`) depend on the jobs/s of each chain, and
+    JFFC's split (:func:`optim.perf.ctmc.jffc_chain_rates`) on the times: JFFC fills the chains in
+    the order of their contention-free rates (what it knows), and a slot stays busy for the loaded
+    time. Damped iteration from the contention-free times.
+
+    Parameters
+    ----------
+    servers, blocks : list of int arrays, length K
+        The chains' hops.
+    job_s : array, shape (K,)
+        T_k without contention, seconds.
+    capacity : array of int, shape (K,)
+        c_k.
+    arrival_rate : float
+        lambda, jobs/s.
+    rtol, max_iterations :
+        Stop when no loaded time changes by more than ``rtol`` (relative) in a step, or after
+        ``max_iterations`` steps.
+
+    Returns
+    -------
+    job_s : ndarray, shape (K,)
+        Loaded job times, seconds.
+    rates : ndarray, shape (K,)
+        Jobs/s on each chain; they sum to lambda.
+
+    Raises
+    ------
+    UnstableSystemError
+        lambda reaches the chains' total rate at their loaded times.
+    """
+    from .ctmc import jffc_chain_rates
+
+    T = np.asarray(job_s, dtype=float)
+    loaded = T
+    for _ in range(max_iterations):
+        rates = jffc_chain_rates(1.0 / loaded, capacity, arrival_rate, priority=1.0 / T)
+        new = 0.5 * loaded + 0.5 * loaded_job_times(inst, servers, blocks, T, rates, capacity).job_s
+        done = np.allclose(new, loaded, rtol=rtol, atol=0.0)
+        loaded = new
+        if done:
+            break
+    return loaded, jffc_chain_rates(1.0 / loaded, capacity, arrival_rate, priority=1.0 / T)

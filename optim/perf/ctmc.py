@@ -67,14 +67,19 @@ def slot_rates(rates: np.ndarray, caps: np.ndarray, fastest_first: bool) -> np.n
     return np.cumsum(per_slot)
 
 
-def jffc_chain_rates(rates: np.ndarray, caps: np.ndarray, arrival_rate: float) -> np.ndarray:
-    """Jobs/s each chain serves under JFFC, with busy slots always the fastest ones, shape (K,).
+def jffc_chain_rates(rates: np.ndarray, caps: np.ndarray, arrival_rate: float,
+                     priority: np.ndarray | None = None) -> np.ndarray:
+    """Jobs/s each chain serves under JFFC, with busy slots always the first ones, shape (K,).
 
     The birth-death chain of Theorem 4's lower bound (arXiv 2604.14993, Eq. 16 with nu-bar): with
-    N jobs in the system the N fastest slots are busy, so slot i (fastest first) is busy with
-    probability P(N >= i) and chain k serves ``mu_k sum_{i in k} P(N >= i)``; the rates sum to
-    lambda. JFFC sends each arrival to the fastest chain with a free slot, so this is its split up
-    to the order in which slots free up.
+    N jobs in the system the first N slots are busy, so slot i is busy with probability P(N >= i)
+    and chain k serves ``mu_k sum_{i in k} P(N >= i)``; the rates sum to lambda. JFFC sends each
+    arrival to the fastest chain with a free slot, so this is its split up to the order in which
+    slots free up.
+
+    ``priority`` (shape (K,), higher first; default ``rates``) is the order JFFC fills the chains
+    in: the rates it knows (contention-free), while ``rates`` are those the chains serve at
+    (with contention, slower).
 
     Raises
     ------
@@ -82,8 +87,8 @@ def jffc_chain_rates(rates: np.ndarray, caps: np.ndarray, arrival_rate: float) -
         lambda >= nu.
     """
     mu, c, nu = _check(rates, caps, arrival_rate)
-    order = np.argsort(-mu, kind="stable")
-    phi = _occupancy(slot_rates(mu, c, True), arrival_rate, nu)
+    order = np.argsort(-(mu if priority is None else np.asarray(priority, dtype=float)), kind="stable")
+    phi = _occupancy(np.cumsum(np.repeat(mu[order], c[order])), arrival_rate, nu)
     busy = 1.0 - np.cumsum(phi)[:-1]  # P(N >= i), i = 1..C
     out = np.zeros(mu.size)
     ends = np.cumsum(c[order])
