@@ -160,7 +160,10 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
     with native_stdout_silenced():
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        h.readModel(model_file)
+        if isinstance(model_file, str):
+            h.readModel(model_file)
+        else:  # an optim.milp_arrays.ArrayMILP: the arrays go in directly
+            h.passModel(model_file.to_highs_lp())
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     remaining = deadline.remaining()
     if remaining is not None:  # keep 2% and 50 ms for reading the answer back
@@ -256,6 +259,12 @@ def solve_ortools(model_file: str, warm: dict[str, float], deadline: Deadline, m
     warm start, within what is left of ``deadline``. OR-Tools reports no progress meanwhile."""
     from ortools.linear_solver.python import model_builder as mb
 
+    if not isinstance(model_file, str):  # an ArrayMILP: OR-Tools reads the MPS file HiGHS writes from it
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return solve_ortools(model_file.write_mps(str(FsPath(tmp) / "model.mps")), warm, deadline, mip_gap,
+                                 threads, progress, engine)
     if model_file.endswith(".lp"):  # OR-Tools' LP reader rejects CPLEX-LP comments: let HiGHS convert to MPS
         import highspy
 
@@ -327,9 +336,9 @@ BACKENDS: dict[str, Backend] = {
 }
 
 
-def solve_milp(backend: str, model_file: str, warm: dict[str, float], deadline: Deadline, mip_gap: float,
+def solve_milp(backend: str, model_file: Any, warm: dict[str, float], deadline: Deadline, mip_gap: float,
                threads: int | None, progress: MilpProgress | None = None) -> MilpResult:
-    """Solve a model file with the named backend.
+    """Solve a model (a file path, or an :class:`optim.milp_arrays.ArrayMILP`) with the named backend.
 
     Raises
     ------

@@ -1,4 +1,5 @@
 """bprr-milp: exact optimum equals brute force on tiny instances; never worse than the heuristics."""
+import tempfile
 import itertools
 
 import numpy as np
@@ -75,10 +76,11 @@ def brute_force(inst, objective="decode"):
 
 
 @pytest.mark.parametrize("seed", range(24))
-def test_milp_equals_brute_force(seed):
+@pytest.mark.parametrize("modeller", ["arrays", "pyomo"])
+def test_milp_equals_brute_force(seed, modeller):
     inst = instance_from_dict(tiny_instance(np.random.default_rng(seed)))
     expected = brute_force(inst)
-    sol = solve(inst, "bprr-milp", mip_gap=0.0)
+    sol = solve(inst, "bprr-milp", mip_gap=0.0, modeller=modeller)
     if not np.isfinite(expected):
         assert sol.status is Status.INFEASIBLE
         return
@@ -180,7 +182,60 @@ def test_gap_report_against_proven_optimum():
 
 def test_model_too_large_for_time_limit_returns_warm_start_with_bound():
     inst = load_instance(INSTANCES / "geo-world-40.json")
-    sol = solve(inst, "bprr-milp", time_limit=20)
+    sol = solve(inst, "bprr-milp", time_limit=8)  # presolving 600k columns alone takes about 15 s
     assert sol.status is Status.TIME_LIMIT and sol.has_solution and "too large" in sol.details["skipped"]
     assert sol.bound is not None and 0 <= sol.gap < 1 and sol.bound <= sol.objective
     assert evaluate(inst, sol).feasible
+
+
+@pytest.mark.parametrize("name", ["bprr-clustered-9"])
+def test_array_model_is_the_pyomo_model(name):
+    """The numpy build has the Pyomo reference's columns, rows, bounds and matrix, in the same order."""
+    import highspy
+    from scipy import sparse
+
+    from optim.backends import native_stdout_silenced, write_model
+    from optim.solvers.bprr_milp import build_bprr_arrays, build_bprr_model
+
+    inst = load_instance(INSTANCES / f"{name}.json")
+    ba = build_bprr_arrays(inst)
+    bm = build_bprr_model(inst)
+    with tempfile.TemporaryDirectory() as tmp:
+        path, names = write_model(bm.model, tmp)
+        with native_stdout_silenced():
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            h.readModel(path)
+    ref = h.getLp()
+    col_of = {n: i for i, n in enumerate(ref.col_names_)}
+    mine = ba.names()
+    names = {k: v for k, v in names.items() if k[0] in ("z", "f")}
+    assert set(mine) == set(names)  # the same z and f variables
+    perm = np.array([col_of[names[k]] for k in mine])  # my z/f column -> the reference's column
+    ours = [int(x[1:]) for x in mine.values()]
+    cost = np.asarray(ref.col_cost_)
+    assert np.allclose(ba.milp.cost[ours], cost[perm], rtol=1e-9, atol=1e-15)
+    assert np.array_equal(ba.milp.integer[ours], np.asarray(ref.integrality_)[perm] == highspy.HighsVarType.kInteger)
+    assert (ba.milp.num_rows, ba.milp.vals.size) == (ref.num_row_, len(ref.a_matrix_.value_))
+    A = sparse.csr_matrix(sparse.csc_matrix((ref.a_matrix_.value_, ref.a_matrix_.index_, ref.a_matrix_.start_),
+                                            shape=(ref.num_row_, ref.num_col_)))
+    B = sparse.csr_matrix((ba.milp.vals, (ba.milp.rows, ba.milp.cols)), shape=(ba.milp.num_rows, ba.milp.num_columns))
+    # the same multiset of rows on the z and f columns, in my column numbering (row order and the
+    # auxiliary p columns may differ)
+    to_mine = np.full(ref.num_col_, -1)
+    to_mine[perm] = ours
+    ident = np.full(ba.milp.num_columns, -1)
+    ident[ours] = ours
+
+    def rows(M, cmap):
+        out = []
+        for r in range(M.shape[0]):
+            lo, hi = M.indptr[r], M.indptr[r + 1]
+            cols, vals = cmap[M.indices[lo:hi]], M.data[lo:hi]
+            keep = cols >= 0
+            row = sorted(zip(cols[keep].tolist(), vals[keep].tolist()))
+            sign = -1.0 if row and row[0][1] < 0 else 1.0  # a >= row may be written as a negated <= row
+            out.append(tuple((c, round(sign * v, 9)) for c, v in row))
+        return sorted(out)
+
+    assert rows(A, to_mine) == rows(B, ident)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field
@@ -43,6 +43,7 @@ from pydantic import Field
 from .._lazy import LazyModule
 from ..backends import Deadline, MilpProgress, OutOfTime, solve_milp, write_model
 from ..instance import Instance
+from ..milp_arrays import ArrayMILP, MILPBuilder
 from ..perf import free_cache_slots, hop_cost_coefficients, request_shares
 from ..routing import shortest_hops
 from ..solution import Hop, Path, ServerPlacement, Solution, Status
@@ -217,6 +218,122 @@ def build_bprr_model(inst: Instance, objective: str = "decode", deadline: Deadli
 
 
 
+@dataclass
+class BPRRArrays:
+    """The BPRR MILP built with numpy (:mod:`optim.milp_arrays`), the same formulation as
+    :func:`build_bprr_model` column for column: z (spans), p (span-start prefix sums), f (flows)."""
+
+    milp: ArrayMILP
+    triples: np.ndarray  #: (j, a, e) of every span, shape (T, 3); p and each client's f use the same order
+    clients: np.ndarray  #: clients with a share of |R|, shape (C',)
+    shares: np.ndarray
+    objective: str
+    symmetry_constraints: int = 0
+
+    @property
+    def spans(self) -> list[tuple[int, int, int]]:
+        return [tuple(t) for t in self.triples.tolist()]
+
+    @property
+    def flows(self) -> list[tuple[int, int, int, int]]:
+        return [(int(c), *t) for c in self.clients for t in self.triples.tolist()]
+
+    def names(self) -> dict[tuple, str]:
+        """{(variable, index): column label}, as :func:`optim.backends.write_model` gives for Pyomo."""
+        T = len(self.triples)
+        keys = self.spans
+        out = {("z", k): f"x{t}" for t, k in enumerate(keys)}
+        for i, c in enumerate(self.clients.tolist()):
+            base = 2 * T + i * T
+            out.update({("f", (c, *k)): f"x{base + t}" for t, k in enumerate(keys)})
+        return out
+
+
+def span_triples(inst: Instance) -> np.ndarray:
+    """(j, a, e) for every span a server can hold alone (blocks [a, e), e - a <= m_max,j), shape (T, 3),
+    in the order :func:`define_variables` creates them."""
+    L = inst.num_blocks
+    out = []
+    for j, mx in enumerate(_max_blocks(inst)):
+        a, n = np.meshgrid(np.arange(L), np.arange(1, mx + 1), indexing="ij")
+        keep = a + n <= L
+        a, e = a[keep], (a + n)[keep]
+        out.append(np.column_stack([np.full(a.size, j), a, e]))
+    return np.concatenate(out) if out else np.zeros((0, 3), dtype=np.int64)
+
+
+def build_bprr_arrays(inst: Instance, objective: str = "decode", deadline: Deadline | None = None) -> BPRRArrays:
+    """Build the aggregated BPRR MILP with numpy: the formulation of :func:`build_bprr_model` (the
+    module docstring), row for row, without Pyomo or a model file.
+
+    Raises
+    ------
+    optim.backends.OutOfTime
+        The deadline passed while building.
+
+    Notes
+    -----
+    O(C J L m_max) columns and non-zeros, built in vectorised steps.
+    """
+    check = deadline.check if deadline is not None else (lambda what="": None)
+    shares = request_shares(inst)
+    clients = np.flatnonzero(shares > 0)
+    tri = span_triples(inst)
+    T, L, J = len(tri), inst.num_blocks, inst.num_servers
+    j, a, e = tri[:, 0], tri[:, 1], tri[:, 2]
+    length = (e - a).astype(float)
+    A, B = hop_cost_coefficients(inst, objective)
+    w = request_weights(inst, shares)
+    b = MILPBuilder()
+    z = b.add_columns(T, 0, 1, True)
+    p = b.add_columns(T, 0, 1, False)
+    f = [b.add_columns(T, 0, float(shares[c]), True, w[c] * (A[c, j] + B[j] * length)) for c in clients]
+    check("variables")
+    # one span per server
+    b.add_rows(j, z, np.ones(T), upper=1.0, num_rows=J)
+    # p[j, b, e] - p[j, b - 1, e] - z[j, b, e] = 0
+    pos = {k: t for t, k in enumerate(map(tuple, tri.tolist()))}
+    prev = np.array([pos.get((jj, aa - 1, ee), -1) for jj, aa, ee in tri.tolist()])
+    r = np.arange(T)
+    has = prev >= 0
+    b.add_rows(np.concatenate([r, r, r[has]]), np.concatenate([p, z, p[prev[has]]]),
+               np.concatenate([np.ones(T), -np.ones(T), -np.ones(int(has.sum()))]), 0.0, 0.0, num_rows=T)
+    # links: f[c, t] - n_c p[t] <= 0
+    for i, c in enumerate(clients):
+        b.add_rows(np.concatenate([r, r]), np.concatenate([f[i], p]),
+                   np.concatenate([np.ones(T), -float(shares[c]) * np.ones(T)]), upper=0.0, num_rows=T)
+    check("links")
+    # flow conservation at boundaries 0..L: out - in = n_c, -n_c, 0
+    for i, c in enumerate(clients):
+        rhs = np.zeros(L + 1)
+        rhs[0], rhs[L] = shares[c], -shares[c]
+        b.add_rows(np.concatenate([a, e]), np.concatenate([f[i], f[i]]), np.concatenate([np.ones(T), -np.ones(T)]),
+                   rhs, rhs, num_rows=L + 1)
+    check("flow conservation")
+    # memory, GB
+    sm, sc = inst.block_bytes / 1e9, inst.cache_bytes_per_block_session / 1e9
+    rows = np.concatenate([j] + [j] * len(clients))
+    cols = np.concatenate([z] + f)
+    vals = np.concatenate([sm * length] + [sc * length] * len(clients))
+    used = np.unique(j)
+    remap = np.full(J, -1)
+    remap[used] = np.arange(used.size)
+    b.add_rows(remap[rows], cols, vals, upper=inst.memory_bytes[used] / 1e9, num_rows=used.size)
+    # symmetry breaking: identical servers in index order have non-increasing span ends
+    pairs = [(g[k], g[k + 1]) for g in identical_server_groups(inst) for k in range(len(g) - 1)]
+    if pairs:
+        rr, cc, vv = [], [], []
+        for q, (s1, s2) in enumerate(pairs):
+            for srv, sign in ((s1, 1.0), (s2, -1.0)):
+                t = np.flatnonzero(j == srv)
+                rr.append(np.full(t.size, q))
+                cc.append(z[t])
+                vv.append(sign * e[t].astype(float))
+        b.add_rows(np.concatenate(rr), np.concatenate(cc), np.concatenate(vv), lower=0.0, num_rows=len(pairs))
+    check("memory")
+    return BPRRArrays(b.build(), tri, clients, shares, objective, len(pairs))
+
+
 def warm_start_from(bm: BPRRModel, inst: Instance, sol: Solution, names: dict[tuple, str]) -> dict[str, float]:
     """Column-labelled values of a heuristic solution (placement + path request counts) for the warm start."""
     if not sol.has_solution:
@@ -296,6 +413,8 @@ def _with_bound(objective: float | None, bound: float | None, fallback: float) -
 #: 1.0-1.2 s, presolved in 11 s; see benchmarks/time_limit.py
 PREP_VARIABLES_PER_S = 25_000.0
 PRESOLVE_VARIABLES_PER_S = 40_000.0
+#: variables per second :func:`build_bprr_arrays` builds and HiGHS takes (benchmarks/milp_build.py)
+ARRAY_VARIABLES_PER_S = 250_000.0
 
 
 def model_size(inst: Instance) -> int:
@@ -313,6 +432,8 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
               mip_gap: MipGap = 1e-4, threads: Threads = None,
               warm_start: Annotated[bool, Field(description="start from the cg-bprr solution")] = True,
               backend: Backend = "highs",
+              modeller: Annotated[Literal["arrays", "pyomo"], Field(description=(
+                  "build the model with numpy arrays (fast) or Pyomo through an LP file (the reference)"))] = "arrays",
               skip_if_too_large: Annotated[bool, Field(description=(
                   "return the warm start with a bound at once when building the model alone would take "
                   "longer than time_limit"))] = True,
@@ -332,7 +453,11 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
     warm_start : bool
         Start from the cg-bprr solution when it is feasible.
     backend : {"highs", "ortools"}
-        HiGHS through highspy, or SCIP through OR-Tools' model builder; both read the same model file.
+        HiGHS through highspy, or SCIP through OR-Tools' model builder.
+    modeller : {"arrays", "pyomo"}
+        ``arrays`` (default): :func:`build_bprr_arrays`, the matrix built with numpy and passed to
+        HiGHS directly (OR-Tools reads an MPS file written from it); ``pyomo``: the readable
+        reference :func:`build_bprr_model`, written as an LP file. Same model, column for column.
     skip_if_too_large : bool
         When building, writing, reading and presolving the model would take longer than
         ``time_limit`` (``model_size / PREP_VARIABLES_PER_S + model_size / PRESOLVE_VARIABLES_PER_S``),
@@ -370,22 +495,28 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
             "objective_name": _objective_name(objective), "message": why + ": returned the cg-bprr warm start",
             "options": {}, "details": {**details, **extra, "returned": "warm start"}})
 
-    setup_s = size / PREP_VARIABLES_PER_S + size / PRESOLVE_VARIABLES_PER_S
+    prep_rate = ARRAY_VARIABLES_PER_S if modeller == "arrays" else PREP_VARIABLES_PER_S
+    setup_s = size / prep_rate + size / PRESOLVE_VARIABLES_PER_S
     if skip_if_too_large and time_limit is not None and setup_s > deadline.remaining():
         return give_warm_start(Status.TIME_LIMIT, f"model of {size:,} variables takes about {setup_s:.0f} s to "
                                f"build and presolve, more than the {time_limit:g} s limit",
                                {"skipped": "model too large for the time limit"})
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            bm = build_bprr_model(inst, objective, deadline)
-            details["build_time_s"] = deadline.elapsed_s
-            model_file, names = write_model(bm.model, tmp)
-            details["write_time_s"] = deadline.elapsed_s - details["build_time_s"]
+            if modeller == "arrays":
+                bm = build_bprr_arrays(inst, objective, deadline)
+                model_file, names = bm.milp, bm.names()
+                details["build_time_s"] = deadline.elapsed_s
+            else:
+                bm = build_bprr_model(inst, objective, deadline)
+                details["build_time_s"] = deadline.elapsed_s
+                model_file, names = write_model(bm.model, tmp)
+                details["write_time_s"] = deadline.elapsed_s - details["build_time_s"]
             deadline.check("writing the model")
         except OutOfTime as err:
             return give_warm_start(Status.TIME_LIMIT, f"the {time_limit:g} s limit passed while building the model "
                                    f"({err})", {"skipped": "time limit reached while building"})
-        details.update(variables=len(bm.spans) + len(bm.flows), symmetry_constraints=bm.symmetry_constraints)
+        details.update(variables=len(names), modeller=modeller, symmetry_constraints=bm.symmetry_constraints)
         warm = warm_start_from(bm, inst, warm_sol, names) if warm_ok else {}
         details["warm_start"] = bool(warm)
         res = solve_milp(backend, model_file, warm, deadline, mip_gap, threads, progress)
