@@ -41,7 +41,7 @@ import numpy as np
 from pydantic import Field
 
 from .._lazy import LazyModule
-from ..backends import Deadline, MilpProgress, OutOfTime, solve_milp, write_model
+from ..backends import Deadline, MilpProgress, OutOfTime, lp_relaxation_bound, solve_milp, write_model
 from ..instance import Instance
 from ..milp_arrays import ArrayMILP, MILPBuilder
 from ..perf import free_cache_slots, hop_cost_coefficients, request_shares
@@ -517,13 +517,30 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
             return give_warm_start(Status.TIME_LIMIT, f"the {time_limit:g} s limit passed while building the model "
                                    f"({err})", {"skipped": "time limit reached while building"})
         details.update(variables=len(names), modeller=modeller, symmetry_constraints=bm.symmetry_constraints)
+        if modeller == "arrays":  # bounds first: the LP relaxation, and stop if the warm start meets it
+            lp_bound, lp_s = lp_relaxation_bound(bm.milp, deadline)
+            details.update(lp_bound=lp_bound, lp_time_s=lp_s)
+            if lp_bound is not None:
+                fallback = max(fallback, lp_bound)
+                if warm_ok:
+                    value = _objective_value(inst, shares, objective, warm_sol)
+                    if progress is not None:
+                        progress({"incumbent": value, "bound": lp_bound, "gap": max(value - lp_bound, 0.0) / value,
+                                  "time_s": deadline.elapsed_s, "limit_s": deadline.limit_s})
+                    if value - lp_bound <= mip_gap * abs(value) + 1e-12:
+                        return warm_sol.model_copy(update={
+                            "solver": "bprr-milp", "status": Status.OPTIMAL, "objective": value,
+                            "bound": lp_bound, "gap": max(value - lp_bound, 0.0) / max(abs(value), 1e-300),
+                            "objective_name": _objective_name(objective), "options": {},
+                            "message": "the cg-bprr warm start meets the LP relaxation's bound: optimal",
+                            "details": {**details, "returned": "warm start (proven optimal by the LP bound)"}})
         warm = warm_start_from(bm, inst, warm_sol, names) if warm_ok else {}
         details["warm_start"] = bool(warm)
         res = solve_milp(backend, model_file, warm, deadline, mip_gap, threads, progress)
     details.update(backend_status=res.message, backend_time_s=res.run_time_s)
     if res.status not in (Status.OPTIMAL, Status.INFEASIBLE):
         res.bound, res.gap = _with_bound(res.objective, res.bound, fallback)
-        details["bound_source"] = "the backend's dual bound or the one-hop bound, whichever is higher"
+        details["bound_source"] = "the highest of the backend's dual bound, the LP relaxation and the one-hop bound"
     if not res.values:
         if res.status is Status.INFEASIBLE:
             return Solution(instance=inst.name, solver="bprr-milp", status=res.status, details=details,
