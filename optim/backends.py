@@ -311,20 +311,24 @@ def solve_ortools(model_file: str, warm: dict[str, float], deadline: Deadline, m
     return MilpResult(status, values, obj, bound, gap, f"OR-Tools {engine}: {st.name}", float(solver.wall_time))
 
 
-def lp_relaxation_bound(model: Any, deadline: Deadline, share: float = 0.5) -> tuple[float | None, float]:
+def lp_relaxation_bound(model: Any, deadline: Deadline, share: float = 0.5) -> tuple[float | None, float, bool]:
     """The LP relaxation's optimum of an :class:`optim.milp_arrays.ArrayMILP` (a valid lower bound
     on the MILP's), with HiGHS' dual simplex, within ``share`` of what is left of ``deadline``.
 
     Dual simplex, measured against interior point and PDLP on the BPRR models of the shipped
-    instances (benchmarks/milp_build.py --lp): 2.3-9.5 s where IPM took 15-19 s and PDLP 2-120 s
-    (and PDLP's value is not an exact bound). Returns (bound or None when not solved in time,
-    seconds spent).
+    instances: 2.3-9.5 s where IPM took 15-19 s and PDLP 2-120 s (and PDLP's value is not an
+    exact bound). Ctrl-C stops it at once (HiGHS' solver thread is cancelled).
+
+    Returns
+    -------
+    (bound or None when not solved, seconds spent, whether Ctrl-C stopped it)
     """
     import highspy
 
     t0 = time.perf_counter()
     lp = model.to_highs_lp()
     lp.integrality_ = []
+    interrupted = False
     with native_stdout_silenced():
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
@@ -334,9 +338,20 @@ def lp_relaxation_bound(model: Any, deadline: Deadline, share: float = 0.5) -> t
         if left is not None:
             h.setOptionValue("time_limit", max(share * float(left), 1e-3))
         h.passModel(lp)
-        h.run()
-    ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    return (float(h.getInfo().objective_function_value) if ok else None), time.perf_counter() - t0
+        h.HandleUserInterrupt = True
+        thread = h.startSolve()
+        while True:
+            try:
+                done, _ = h.wait(0.1)
+            except KeyboardInterrupt:
+                interrupted = True
+                h.cancelSolve()
+                continue
+            if done:
+                break
+        thread.join()
+    ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal and not interrupted
+    return (float(h.getInfo().objective_function_value) if ok else None), time.perf_counter() - t0, interrupted
 
 
 @dataclass(frozen=True)

@@ -518,8 +518,10 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
                                    f"({err})", {"skipped": "time limit reached while building"})
         details.update(variables=len(names), modeller=modeller, symmetry_constraints=bm.symmetry_constraints)
         if modeller == "arrays":  # bounds first: the LP relaxation, and stop if the warm start meets it
-            lp_bound, lp_s = lp_relaxation_bound(bm.milp, deadline)
+            lp_bound, lp_s, stopped = lp_relaxation_bound(bm.milp, deadline)
             details.update(lp_bound=lp_bound, lp_time_s=lp_s)
+            if stopped:
+                return give_warm_start(Status.INTERRUPTED, "interrupted while solving the LP relaxation", {})
             if lp_bound is not None:
                 fallback = max(fallback, lp_bound)
                 if warm_ok:
