@@ -326,6 +326,7 @@ def lp_relaxation_bound(model: Any, deadline: Deadline, share: float = 0.5) -> t
     import highspy
 
     t0 = time.perf_counter()
+    wait_for_abandoned()  # highspy allows one solve per process at a time
     lp = model.to_highs_lp()
     lp.integrality_ = []
     interrupted = False
