@@ -130,6 +130,38 @@ def test_gca_respects_slots_and_chain_count(d):
         assert len(chains) <= inst.num_servers ** 2
 
 
+def reference_gca(inst, start, end, slots):
+    """GCA as Alg. 2 states it: a full Dijkstra over every server hop per round (the boundary
+    graph with one node per server, optim.routing.BoundaryGraph)."""
+    from optim.routing import BoundaryGraph
+
+    left = slots.copy()
+    A, B = chain_cost_coefficients(inst)
+    graph, out = BoundaryGraph(start, end, inst.num_blocks), []
+    while (found := graph.shortest(A, B, slots=left)) is not None:
+        hops, cost = found
+        cap = min(int(left[j] // (e - b)) for j, b, e in hops)
+        for j, b, e in hops:
+            left[j] -= (e - b) * cap
+        out.append((round(cost, 9), cap))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(d=small_instance_dicts())
+def test_condensed_gca_equals_the_full_search(d):
+    """Keeping only the cheapest server with room between two boundaries gives GCA's chains:
+    the same service times and capacities, round by round."""
+    inst = instance_from_dict(d)
+    for name in ("cg-bprr", "petals"):
+        sol = solve(inst, name)
+        if not sol.has_solution:
+            continue
+        start, end, slots = sol.spans(inst)
+        mine = [(round(ch.service_time_s, 9), ch.capacity) for ch in greedy_cache_allocation(inst, start, end, slots)]
+        assert mine == reference_gca(inst, start, end, slots.astype(np.int64))
+
+
 def test_gbp_cr_on_geo_europe_reports_chains_and_bounds():
     inst = load_instance(INSTANCES / "geo-europe-20.json")
     sol = solve(inst, "gbp-cr")

@@ -10,10 +10,10 @@ GCA (Alg. 2): while the orchestrator still reaches the end, take the fastest cha
 largest capacity its bottleneck allows, ``c_k = min_j floor(M_j / m_ij)``, take ``m_ij c_k`` slots
 on each of its servers, and drop the links that no longer fit. As written in the paper this is
 Dijkstra on the J x J server graph per round, O(J^4) overall. Here each round is Dijkstra
-(scipy, compiled) on the DAG over block boundaries 0..L of :class:`optim.routing.BoundaryGraph`: a hop (b -> e_j) on
-server j costs ``tau^c_j + tau^p_j (e_j - b)`` and needs ``e_j - b`` free slots, so the graph has
-O(J^2) edges at most (entries are boundary 0 and span ends) and is built once per placement; the
-chains and capacities are the same (ties between equally fast chains aside).
+(scipy, compiled) on the DAG over block boundaries 0..L (:class:`CondensedBoundaryGraph`): a hop
+(b -> e_j) on server j costs ``tau^c_j + tau^p_j (e_j - b)`` and needs ``e_j - b`` free slots, and
+between two boundaries only the cheapest server with room counts; the chains and capacities are
+the same (ties between equally fast chains aside).
 
 With several clients, the communication time of a hop is the arrival-rate-weighted mean over
 clients of ``rtt_cj + chain_overhead`` (exact for the paper's single orchestrator).
@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..instance import Instance
-from ..routing import BoundaryGraph
 from .capacity import free_cache_slots
 from .chains import job_cost_coefficients
 
@@ -78,17 +77,117 @@ def greedy_cache_allocation(inst: Instance, start: np.ndarray, end: np.ndarray,
     A, B = chain_cost_coefficients(inst)
     chains: list[ChainAllocation] = []
     limit = max_chains or inst.num_servers ** 2 + 1
-    graph = BoundaryGraph(start, end, inst.num_blocks)
+    graph = CondensedBoundaryGraph(start, end, inst.num_blocks, A, B, left)
     while len(chains) < limit:
-        found = graph.shortest(A, B, slots=left)
+        found = graph.shortest()
         if found is None:
             break
         hops, cost = found
         cap = min(int(left[j] // (e - b)) for j, b, e in hops)
         for j, b, e in hops:
             left[j] -= (e - b) * cap
+        graph.taken([j for j, _, _ in hops])
         chains.append(ChainAllocation(tuple(hops), cap, cost))
     return chains
+
+
+class CondensedBoundaryGraph:
+    """The boundary DAG of a placement with, between two boundaries, only the cheapest server that
+    still has room for one job: what GCA's shortest path needs, at O(L^2) per search instead of
+    O(J L).
+
+    A hop entered at boundary b on server j runs blocks [b, end_j) and costs ``A_j + B_j (end_j - b)``
+    (Eq. 2); it needs ``end_j - b`` free slots. For each boundary pair (b, e) the servers that
+    offer it wait in a heap by cost; slots only ever decrease during GCA, so a server without room
+    for a pair never regains it and leaves the heap for good (lazy deletion). Each search is
+    Dijkstra (scipy) on the L + 1 boundary nodes; after a chain takes its slots, :meth:`taken`
+    re-checks only the pairs whose cheapest server was on that chain. GCA on 10,000 servers: one
+    heap entry per (server, entry boundary), each popped at most once, and one small Dijkstra per
+    chain, so the work grows linearly with the number of chains.
+
+    Parameters
+    ----------
+    start, end : arrays of int, shape (J,)
+    num_blocks : int
+    A, B : arrays of float, shape (J,)
+        Hop cost coefficients, seconds.
+    left : array of int, shape (J,)
+        Free cache slots; read (not copied) at every search, so the caller's updates count.
+    """
+
+    def __init__(self, start: np.ndarray, end: np.ndarray, num_blocks: int, A: np.ndarray, B: np.ndarray,
+                 left: np.ndarray):
+        import heapq
+
+        from scipy.sparse import csr_array
+
+        self.L, self.left = num_blocks, left
+        used = np.flatnonzero(end > start)
+        entries = np.unique(np.concatenate([[0], end[used]]))
+        lo = np.searchsorted(entries, start[used])
+        hi = np.searchsorted(entries, end[used])
+        count = hi - lo
+        srv = np.repeat(used, count)
+        offsets = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        src = entries[np.repeat(lo, count) + offsets]
+        dst = end[srv]
+        cost = A[srv] + B[srv] * (dst - src)
+        pairs, pair_of = np.unique(np.column_stack([src, dst]), axis=0, return_inverse=True)
+        pair_of = pair_of.ravel()
+        self.pairs = pairs
+        self.index = {(b, e): p for p, (b, e) in enumerate(pairs.tolist())}
+        self.heaps: list[list] = [[] for _ in range(len(pairs))]
+        for p, c, j in sorted(zip(pair_of.tolist(), cost.tolist(), srv.tolist())):
+            self.heaps[p].append((c, j))  # sorted by cost within a pair: already a heap
+        for h in self.heaps:
+            heapq.heapify(h)
+        self.pairs_of: dict[int, list[int]] = {}
+        for p, j in zip(pair_of.tolist(), srv.tolist()):
+            self.pairs_of.setdefault(j, []).append(p)
+        n = num_blocks + 1
+        self.graph = csr_array((np.arange(1.0, len(pairs) + 1), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+        self.order = self.graph.data.astype(np.int64) - 1
+        self.weight = np.empty(len(pairs))
+        for p in range(len(pairs)):
+            self._settle(p)
+
+    OFF = 1e30  #: weight of a pair no server can serve any more
+
+    def _settle(self, p: int) -> None:
+        """Drop from pair p's heap the servers without room for one job there; set its weight."""
+        import heapq
+
+        h, need = self.heaps[p], int(self.pairs[p, 1] - self.pairs[p, 0])
+        while h and self.left[h[0][1]] < need:
+            heapq.heappop(h)
+        self.weight[p] = h[0][0] if h else self.OFF
+
+    def taken(self, servers: list[int]) -> None:
+        """Slots of ``servers`` went down: re-check the pairs they offer."""
+        for j in set(servers):
+            for p in self.pairs_of.get(j, ()):
+                if self.heaps[p] and self.heaps[p][0][1] == j:
+                    self._settle(p)
+
+    def shortest(self) -> tuple[list[tuple[int, int, int]], float] | None:
+        """The cheapest chain (hops as (server, first block, end block)) and its cost, or None."""
+        from scipy.sparse.csgraph import dijkstra
+
+        self.graph.data = np.maximum(self.weight, 1e-300)[self.order]  # scipy drops zero weights
+        dist, pred = dijkstra(self.graph, directed=True, indices=0, return_predecessors=True)
+        if not dist[self.L] < self.OFF / 2:
+            return None
+        bounds = [self.L]
+        while bounds[-1] != 0:
+            bounds.append(int(pred[bounds[-1]]))
+        bounds.reverse()
+        hops, total = [], 0.0
+        for b, e in zip(bounds[:-1], bounds[1:]):
+            p = self.index[(b, e)]
+            c, j = self.heaps[p][0]
+            hops.append((j, b, e))
+            total += c
+        return hops, total
 
 
 def chain_rates(chains: list[ChainAllocation]) -> tuple[np.ndarray, np.ndarray]:
