@@ -228,14 +228,28 @@ def _show_progress(bar: Any, task: Any, name: str, event: dict) -> None:
     bar.update(task, description=_escape(", ".join(parts)))
 
 
+#: rows of the placement table printed before it says how many more there are
+MAX_TABLE_ROWS = 60
+
+
 def _placement_table(inst: Instance, sol: Solution, ev) -> Table:
-    t = Table(title=f"{sol.solver} on {inst.name}: placement")
+    """The placement, one row per server; above MAX_TABLE_ROWS servers, the first of those holding
+    blocks, then a row saying how many are left out (``--json`` and ``--output`` have them all)."""
+    rows = ev.servers
+    if len(rows) > MAX_TABLE_ROWS:
+        rows = [r for r in rows if r["blocks"]][:MAX_TABLE_ROWS]
+    t = Table(title=f"{sol.solver} on {inst.name}: placement"
+                    + (f" ({len(rows)} of {len(ev.servers)} servers)" if len(rows) < len(ev.servers) else ""))
     for col in ("server", "GPU", "city", "blocks", "span", "cache slots", "memory GB"):
         t.add_column(col, justify="right" if col in ("blocks", "cache slots", "memory GB") else "left")
-    for row in ev.servers:
+    for row in rows:
         span = f"[{row['start']}, {row['end']})" if row["blocks"] else "-"
         t.add_row(row["server"], row["gpu"] or "-", row["city"] or "-", str(row["blocks"]), span,
                   str(row["cache_slots"]), f"{row['memory_used_gb']:.2f} / {row['memory_gb']:.2f}")
+    if len(rows) < len(ev.servers):
+        hosting = sum(1 for r in ev.servers if r["blocks"])
+        t.add_row(f"... {len(ev.servers) - len(rows)} more servers ({hosting} hold blocks in all); "
+                  "--json or --output list every one", "", "", "", "", "", "")
     return t
 
 
@@ -347,7 +361,7 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
         from .pareto import front_document
 
         write_json_atomic(front, front_document(inst.name, sol.details))
-    ev = evaluate(inst, sol)
+    ev = sol._evaluation or evaluate(inst, sol)  # solve() already validated it against inst
     if as_json:
         _print_json({"solution": sol.model_dump(mode="json"), "evaluation": ev.to_dict(), "feasible": ev.feasible,
                      "status": sol.status.value})

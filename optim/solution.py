@@ -10,7 +10,7 @@ from enum import Enum
 from pathlib import Path as FilePath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, computed_field, model_validator
 
 from .errors import InvalidInstanceError
 from .instance import MAX_BLOCKS, MAX_CONCURRENT_REQUESTS, _format_validation_error, read_json
@@ -98,6 +98,9 @@ class Solution(_Frozen):
     format: Literal["optim-solution/1"] = SOLUTION_FORMAT
     instance: str
     solver: str
+    #: the evaluation :func:`optim.solve` validated this solution with (against the instance it was
+    #: solved on), kept so callers need not evaluate it again; not serialised
+    _evaluation: Any = PrivateAttr(default=None)
     status: Status
     message: str = ""
     objective: float | None = None

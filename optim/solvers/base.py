@@ -163,6 +163,7 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callabl
     sol = info.func(instance, **options, **({"progress": progress} if progress and info.reports_progress else {}))
     elapsed = time.perf_counter() - t0
     update: dict[str, Any] = {"solve_time_s": elapsed, "options": given}
+    ev = None
     if sol.has_solution:
         ev = evaluate(instance, sol)
         if not ev.feasible:
@@ -172,4 +173,7 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callabl
             update["details"] = {**sol.details, "evaluation": ev.summary}
             if sol.objective is None:
                 update.update(objective=ev.summary["mean_inference_time_s"], objective_name="mean_inference_time_s")
-    return sol.model_copy(update=update)
+    out = sol.model_copy(update=update)
+    if ev is not None and ev.feasible:
+        out._evaluation = ev  # what evaluate(instance, out) gives: the fields it reads are unchanged
+    return out
