@@ -152,13 +152,19 @@ def reference_gca(inst, start, end, slots):
 def test_condensed_gca_equals_the_full_search(d):
     """Keeping only the cheapest server with room between two boundaries gives GCA's chains:
     the same service times and capacities, round by round."""
+    import optim.perf.gca as gca
+
     inst = instance_from_dict(d)
     for name in ("cg-bprr", "petals"):
         sol = solve(inst, name)
         if not sol.has_solution:
             continue
         start, end, slots = sol.spans(inst)
-        mine = [(round(ch.service_time_s, 9), ch.capacity) for ch in greedy_cache_allocation(inst, start, end, slots)]
+        saved, gca.CONDENSE_ABOVE = gca.CONDENSE_ABOVE, 0  # the condensed search at any size
+        try:
+            mine = [(round(ch.service_time_s, 9), ch.capacity) for ch in greedy_cache_allocation(inst, start, end, slots)]
+        finally:
+            gca.CONDENSE_ABOVE = saved
         assert mine == reference_gca(inst, start, end, slots.astype(np.int64))
 
 
