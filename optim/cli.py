@@ -501,7 +501,8 @@ def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: 
                   f"{rs['mean']:.3f} s is {'within' if inside else 'OUTSIDE'} them"
                   + (" (with GPU contention the bounds use approximate load-dependent job times; the simulation "
                      "runs every step on the shared GPUs)" if q.get("contention") and service != "exponential"
-                     else "" if service == "exponential" else
+                     else " (exponential job times with the load-dependent means the bounds use)"
+                     if q.get("contention") else "" if service == "exponential" else
                      " (the bounds assume exponential service: use --service exponential to check them)"),
                   markup=False)
     if plot:

@@ -15,7 +15,13 @@ chain's path with the request's own lengths (arXiv 2512.21884 Sec. 2: prefill
 ``sum_j t^I_j + m_ij tau^I_j(l_in,i)``, then ``l_out,i - 1`` decode steps of ``sum_j t_j + m_ij tau_j``),
 communication at the rate-weighted client RTT; the first token comes after the prefill.
 ``service="exponential"``: exponential with the chain's Eq. 2 time T_k of arXiv 2604.14993 (the
-CTMC's assumption, the T_k ``optim evaluate`` bounds with), to check Theorem 4.
+CTMC's assumption, the T_k ``optim evaluate`` bounds with), to check Theorem 4; with GPU contention
+the means are the load-dependent T_k the bounds then use.
+
+**GPU contention**: when some server's ``batching`` is ``none`` or ``continuous``
+(:mod:`optim.perf.batching`), the model service runs step by step: each hop's communication, then
+the prefill or decode step queued on that server's GPU (one at a time, or batched), so sessions
+that share a server slow each other. Otherwise a job is held for its model time in one step.
 
 Records: one row per request (arrival, start, first token, completion, chain, servers, waited);
 summary: mean, median, P95, P99 of response, waiting and service time, with 95% confidence
@@ -36,7 +42,7 @@ from .dispatch import POLICY_REGISTRY
 from .errors import InvalidOptionError, OptimError, UnstableSystemError
 from .options import MAX_COUNT
 from .instance import Instance
-from .perf.batching import ServerGPU, has_contention, server_gpus
+from .perf.batching import ServerGPU, has_contention, jffc_equilibrium, server_gpus
 from .perf.chains import HopCommunication, hop_communication
 from .perf.gca import chain_cost_coefficients, greedy_cache_allocation
 from .solution import Solution
@@ -80,6 +86,7 @@ class ChainSet:
     decode_s_per_token: np.ndarray  #: sum_j decode-step communication + m_ij tau_j
     eq2_s: np.ndarray  #: T_k of Eq. 2 at the workload's mean lengths
     comm: HopCommunication  #: per-hop communication, rate-weighted over the clients
+    loaded_s: np.ndarray | None = None  #: T_k with GPU contention at lambda (what evaluate bounds with), if any
 
     def first_token_s(self, k: int, l_in: float) -> float:
         return float(self.prefill_s[k] + self.prefill_s_per_token[k] * l_in)
@@ -116,8 +123,15 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
     fixed = [np.sum(comm.prefill_s[s] + pf[s] * b) for s, b in zip(servers, blocks)]
     per_input = [np.sum(comm.prefill_s_per_token[s] + pt[s] * b) for s, b in zip(servers, blocks)]
     per_step = [np.sum(comm.decode_s[s] + inst.decode_s[s] * b) for s, b in zip(servers, blocks)]
-    return ChainSet(servers, blocks, np.array([raw[k][2] for k in order], dtype=np.int64), np.array(fixed),
-                    np.array(per_input), np.array(per_step), eq2[order], comm)
+    capacity = np.array([raw[k][2] for k in order], dtype=np.int64)
+    loaded = None
+    if has_contention(inst):
+        try:
+            loaded = jffc_equilibrium(inst, servers, blocks, eq2[order], capacity, inst.total_arrival_rate)[0]
+        except UnstableSystemError:
+            loaded = None
+    return ChainSet(servers, blocks, capacity, np.array(fixed), np.array(per_input), np.array(per_step), eq2[order],
+                    comm, loaded)
 
 
 class _SharedGPU:
@@ -427,10 +441,11 @@ def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: tuple[
 
 def mean_service_s(chains: ChainSet, inst: Instance, service: str) -> np.ndarray:
     """Mean service time per chain under the chosen service model (``model``: the BPRR request time
-    at the workload's mean lengths; ``exponential``: Eq. 2's T_k), seconds, shape (K,). The chains'
+    at the workload's mean lengths; ``exponential``: Eq. 2's T_k, or with GPU contention the
+    load-dependent T_k that ``optim evaluate`` bounds with), seconds, shape (K,). The chains'
     total rate is ``sum(chains.capacity / mean_service_s(...))``."""
     if service == "exponential":
-        return chains.eq2_s
+        return chains.eq2_s if chains.loaded_s is None else chains.loaded_s
     w = inst.workload
     return np.array([chains.service_s(k, w.input_tokens_mean, w.output_tokens_mean) for k in range(len(chains.servers))])
 
@@ -541,7 +556,8 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     if POLICY_REGISTRY[policy].kind == "path":
         return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
                                  lambda rng: _simulate_paths(inst, sol, policy, draw, requests, rng, debug),
-                                 {"service": "model (per path)", "lengths": lengths})
+                                 {"service": "model (per path)", "lengths": lengths,
+                                  "gpu_contention": has_contention(inst)})
     chains = chains_of(inst, sol)
     nu = float(np.sum(chains.capacity / mean_service_s(chains, inst, service)))
     if inst.total_arrival_rate >= nu:
@@ -552,6 +568,7 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
                              lambda rng: _simulate_once(inst, chains, policy, draw, requests, rng, service, debug,
                                                         slots),
                              {"service": service, "lengths": lengths, "nu_per_s": nu,
+                              "gpu_contention": service == "model" and has_contention(inst),
                               "rho": inst.total_arrival_rate / nu, "chains": len(chains.servers)})
 
 
