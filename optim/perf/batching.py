@@ -176,47 +176,44 @@ def loaded_job_times(inst: Instance, servers: list[np.ndarray], blocks: list[np.
     w = inst.workload
     decode_steps = w.output_tokens_mean - 1.0
     tau, prefill, kappa = inst.decode_s, inst.prefill_s, kv_read_s(inst)
-    J = inst.num_servers
-    a, b, rho, d2, d_rate, marginal = (np.zeros(J) for _ in range(6))
-    for sv, bl, lam in zip(servers, blocks, job_rates):
-        sv = np.asarray(sv, dtype=int)
-        m = np.asarray(bl, dtype=float)
-        s_p, s_d = m * prefill[sv], m * tau[sv]
-        np.add.at(a, sv, lam * s_p)
-        np.add.at(b, sv, lam * s_p ** 2 / 2.0)
-        np.add.at(rho, sv, lam * (s_p + decode_steps * s_d))
-        np.add.at(d2, sv, lam * decode_steps * s_d ** 2 / 2.0)
-        np.add.at(d_rate, sv, lam * decode_steps)
-        np.add.at(marginal, sv, lam * (s_p + decode_steps * m * kappa[sv]))
+    J, K = inst.num_servers, len(servers)
+    job_s = np.asarray(job_s, dtype=float)
+    # every hop of every chain as flat arrays: server, blocks, chain
+    sv = np.concatenate([np.asarray(x, dtype=np.int64) for x in servers]) if K else np.zeros(0, dtype=np.int64)
+    m = np.concatenate([np.asarray(x, dtype=float) for x in blocks]) if K else np.zeros(0)
+    k = np.repeat(np.arange(K), [len(x) for x in servers])
+    lam = np.asarray(job_rates, dtype=float)[k]
+    s_p, s_d = m * prefill[sv], m * tau[sv]
+    per_server = lambda v: np.bincount(sv, weights=v, minlength=J)  # noqa: E731
+    a = per_server(lam * s_p)
+    b = per_server(lam * s_p ** 2 / 2.0)
+    rho = per_server(lam * (s_p + decode_steps * s_d))
+    d2 = per_server(lam * decode_steps * s_d ** 2 / 2.0)
+    d_rate = per_server(lam * decode_steps)
+    marginal = per_server(lam * (s_p + decode_steps * m * kappa[sv]))
     modes = batching_modes(inst)
     shared = modes != "ideal"
-    util = np.where(modes == "continuous", marginal, rho)
+    cont = modes == "continuous"
+    util = np.where(cont, marginal, rho)
     with np.errstate(divide="ignore", invalid="ignore"):
         decode_wait = np.where(rho < 1.0, d2 / (1.0 - rho), np.inf)
-    K = len(servers)
-    sessions = np.zeros(J)
+    on = shared[sv]
+    per_chain = lambda v: np.bincount(k, weights=np.where(on, v, 0.0), minlength=K)  # noqa: E731
+    closed = np.full(K, np.inf)
     if capacity is not None:
-        for sv, c in zip(servers, capacity):
-            np.add.at(sessions, np.asarray(sv, dtype=int), c)
-    loaded, extra = np.array(job_s, dtype=float).copy(), np.zeros(K)
-    for k, (sv, bl) in enumerate(zip(servers, blocks)):
-        sv = np.asarray(sv, dtype=int)
-        m = np.asarray(bl, dtype=float)
-        on = shared[sv]
-        if not on.any():
-            continue
-        closed = np.inf
-        if capacity is not None:
-            work = m * (prefill[sv] + decode_steps * np.where(modes[sv] == "continuous", kappa[sv], tau[sv]))
-            closed = job_s[k] + float(np.sum(np.where(on, np.maximum(sessions[sv] - 1.0, 0.0) * work, 0.0)))
-        if np.any(util[sv][on] >= 1.0):
-            open_ = np.inf
-        else:
-            per_step = np.where(modes[sv] == "continuous", kappa[sv] * m * d_rate[sv] * m * tau[sv], decode_wait[sv])
-            x = decode_steps * float(np.sum(per_step[on]))
-            open_ = (job_s[k] + float(b[sv][on].sum()) + x) / (1.0 - float(a[sv][on].max()))
-        loaded[k] = min(open_, closed)
-        extra[k] = loaded[k] - job_s[k]
+        sessions = np.bincount(sv, weights=np.asarray(capacity, dtype=float)[k], minlength=J)
+        work = m * (prefill[sv] + decode_steps * np.where(cont[sv], kappa[sv], tau[sv]))
+        closed = job_s + per_chain(np.maximum(sessions[sv] - 1.0, 0.0) * work)
+    overloaded = per_chain((util[sv] >= 1.0).astype(float)) > 0
+    a_max = np.zeros(K)
+    np.maximum.at(a_max, k, np.where(on, a[sv], 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_step = np.where(cont[sv], kappa[sv] * m * d_rate[sv] * m * tau[sv], decode_wait[sv])
+        x = decode_steps * per_chain(per_step)
+        open_ = np.where(overloaded | (a_max >= 1.0), np.inf, (job_s + per_chain(b[sv]) + x) / (1.0 - a_max))
+    any_on = per_chain(np.ones(sv.size)) > 0
+    loaded = np.where(any_on, np.minimum(open_, closed), job_s)
+    extra = loaded - job_s
     return LoadedJobs(util, loaded, extra)
 
 
