@@ -518,9 +518,10 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
                                    f"({err})", {"skipped": "time limit reached while building"})
         details.update(variables=len(names), modeller=modeller, symmetry_constraints=bm.symmetry_constraints)
         if modeller == "arrays":  # bounds first: the LP relaxation, and stop if the warm start meets it
-            lp_bound, lp_s, stopped = lp_relaxation_bound(bm.milp, deadline)
-            details.update(lp_bound=lp_bound, lp_time_s=lp_s)
-            if stopped:
+            relax = lp_relaxation_bound(bm.milp, deadline)
+            lp_bound = relax.bound
+            details.update(lp_bound=lp_bound, lp_time_s=relax.seconds)
+            if relax.interrupted:
                 return give_warm_start(Status.INTERRUPTED, "interrupted while solving the LP relaxation", {})
             if lp_bound is not None:
                 fallback = max(fallback, lp_bound)
@@ -536,6 +537,10 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
                             "objective_name": _objective_name(objective), "options": {},
                             "message": "the cg-bprr warm start meets the LP relaxation's bound: optimal",
                             "details": {**details, "returned": "warm start (proven optimal by the LP bound)"}})
+                    # columns no solution better than the warm start can use: fixed to 0 (exact)
+                    model_file, fixed = bm.milp.fix_by_reduced_costs(relax.values, relax.reduced_costs, value,
+                                                                     lp_bound)
+                    details["fixed_by_reduced_costs"] = fixed
         warm = warm_start_from(bm, inst, warm_sol, names) if warm_ok else {}
         details["warm_start"] = bool(warm)
         res = solve_milp(backend, model_file, warm, deadline, mip_gap, threads, progress)
