@@ -64,7 +64,8 @@ def announced_throughput(inst: Instance, m: np.ndarray) -> np.ndarray:
     step_s = np.array([(s.prefill_ms_per_block + FORWARD_TOKENS * s.prefill_ms_per_block_per_token) * 1e-3
                        for s in inst.servers])
     # a server with no prefill cost has an unbounded forward rate: the network cap then binds
-    forward = np.divide(FORWARD_TOKENS, step_s, out=np.full(step_s.shape, np.inf), where=step_s > 0)
+    with np.errstate(over="ignore"):  # a vanishing (denormal) step time: unbounded, as for zero
+        forward = np.divide(FORWARD_TOKENS, step_s, out=np.full(step_s.shape, np.inf), where=step_s > 0)
     bits = np.array([(s.bandwidth_mbps or DEFAULT_NETWORK_MBPS) * MBIT_PER_S for s in inst.servers])
     network = bits / ((inst.model.hidden_size or 1) * 16)
     return np.minimum(forward / ((m + 1) / 2.0), network)
