@@ -431,7 +431,9 @@ def bound_cmd(instance_file: str, time_limit: float, objective: str, as_json: bo
               help="Chain policies jffc, jsq, sed; path policies petals, ws-rr; or several, comma-separated.")
 @click.option("--arrivals", type=click.Choice(["poisson", "trace"]), default="poisson", show_default=True)
 @click.option("--service", type=click.Choice(["model", "exponential"]), default="model", show_default=True,
-              help="Service time: the performance model with each request's lengths, or exponential (CTMC check).")
+              help="Service time: the performance model with each request's lengths (step by step on shared GPUs "
+                   "where servers' batching is none or continuous), or exponential with the chains' mean job "
+                   "times (CTMC check).")
 @click.option("--lengths", type=click.Choice(["instance", "trace"]), default=None,
               help="Token lengths: the instance's means, or each request's own from the trace "
                    "[default: trace with --arrivals trace, else instance].")
