@@ -25,3 +25,19 @@ def test_every_public_module_has_a_reference_page():
     for module in ("optim.instance", "optim.solvers.base.solve", "optim.validate.evaluate", "optim.simulate.simulate",
                    "optim.backends", "optim.options", "optim.metrics", "optim.bench", "optim.errors"):
         assert f"::: {module}" in pages
+
+
+def test_readme_instance_example_is_valid_feasible_and_solves():
+    """The instance in the README's format section is a real one: it loads, it is feasible, and
+    every heuristic solves it (an infeasible example, BLOOM-176B on one 80 GB GPU, was reported)."""
+    import json
+    import re
+
+    from optim import evaluate, instance_from_dict, solve
+
+    text = (ROOT / "README.md").read_text()
+    inst = instance_from_dict(json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1)))
+    for name in ("cg-bprr", "petals", "gbp-cr"):
+        sol = solve(inst, name)
+        assert sol.has_solution, (name, sol.message)
+        assert evaluate(inst, sol).feasible
