@@ -10,17 +10,21 @@ server, with the columns
 ``time_s``         measured wall time of the request on that server, seconds
 =================  =====================================================================
 
-and any other columns, which are kept but ignored. The model is the per-block compute time of the
+an optional ``concurrent_sessions`` column (sessions sharing the server's GPU while the request ran,
+1 when absent), and any other columns, which are kept but ignored. The model is the per-block compute time of the
 one request-time model (:mod:`optim.perf.chains`; arXiv 2604.14993, Sec. 5; arXiv 2512.21884,
 Sec. 2) plus a per-request constant for what does not scale with blocks (communication, framework
 overhead)::
 
-    time_s = fixed_s + k (t_o + t^I l_in + t^O (l_out - 1))
+    time_s = fixed_s + k (t_o + t^I l_in + t^O (l_out - 1)) [+ k (l_out - 1) (n - 1) c]
 
 with ``t_o`` the fixed prefill time per block, ``t^I`` the prefill time per block per input token,
 ``t^O`` the decode time per block per token (``prefill_ms_per_block``,
 ``prefill_ms_per_block_per_token``, ``decode_ms_per_block_per_token`` of an instance's server).
-The fit is linear least squares with the four coefficients kept non-negative (scipy's
+With ``concurrent_sessions`` n varying, the contention constant ``c`` is fitted too: what each other
+session sharing the GPU adds to a decode step, per block (:mod:`optim.perf.batching`: about tau
+for a server that runs one step at a time, about the KV read kappa for continuous batching).
+The fit is linear least squares with the coefficients kept non-negative (scipy's
 ``lsq_linear``); 95% confidence half-widths come from the residual variance and ``(X^T X)^-1``
 with Student's t (of the unconstrained problem, exact when no bound is active).
 """
@@ -36,6 +40,8 @@ from .errors import InvalidInstanceError
 
 MEASUREMENT_COLUMNS = ("blocks", "input_tokens", "output_tokens", "time_s")
 COEFFICIENTS = ("fixed_s", "prefill_s_per_block", "prefill_s_per_block_per_token", "decode_s_per_block_per_token")
+#: the contention constant, fitted when the measurements have ``concurrent_sessions`` above 1
+CONTENTION = "contention_s_per_block_per_token_per_session"
 
 
 @dataclass
@@ -93,6 +99,8 @@ def read_measurements(path: str | Path):
     if missing:
         raise InvalidInstanceError(f"columns {missing} missing; expected {', '.join(MEASUREMENT_COLUMNS)}", str(p))
     limits = {"blocks": (1, 1e6), "input_tokens": (0, 1e8), "output_tokens": (1, 1e8), "time_s": (0, 1e9)}
+    if "concurrent_sessions" in df.columns:
+        limits["concurrent_sessions"] = (1, 1e6)
     for col, (lo, hi) in limits.items():
         x = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(x) | (x < lo) | (x > hi) | ((x <= 0) if col == "time_s" else False)
@@ -107,13 +115,17 @@ def read_measurements(path: str | Path):
     return df
 
 
-def calibrate(blocks, input_tokens, output_tokens, time_s) -> Calibration:
-    """Fit ``time_s = fixed_s + k (t_o + t^I l_in + t^O (l_out - 1))`` by non-negative least squares.
+def calibrate(blocks, input_tokens, output_tokens, time_s, concurrent_sessions=None) -> Calibration:
+    """Fit ``time_s = fixed_s + k (t_o + t^I l_in + t^O (l_out - 1)) [+ k (l_out - 1) (n - 1) c]`` by
+    non-negative least squares.
 
     Parameters
     ----------
     blocks, input_tokens, output_tokens, time_s : array_like, shape (n,)
         Blocks run, prompt length, tokens generated, measured seconds, per measurement.
+    concurrent_sessions : array_like, shape (n,), optional
+        Sessions sharing the GPU during each measurement; when some exceed 1, the contention
+        constant :data:`CONTENTION` is fitted as well.
 
     Returns
     -------
@@ -145,12 +157,17 @@ def calibrate(blocks, input_tokens, output_tokens, time_s) -> Calibration:
     l_in = np.asarray(input_tokens, dtype=float)
     steps = np.asarray(output_tokens, dtype=float) - 1.0
     y = np.asarray(time_s, dtype=float)
+    names = list(COEFFICIENTS)
     X = np.column_stack([np.ones_like(k), k, k * l_in, k * steps])
+    if concurrent_sessions is not None and np.any(np.asarray(concurrent_sessions, dtype=float) > 1):
+        names.append(CONTENTION)
+        X = np.column_stack([X, k * steps * (np.asarray(concurrent_sessions, dtype=float) - 1.0)])
     rank = np.linalg.matrix_rank(X)
     if rank < X.shape[1]:
         raise InvalidOptionError(
             "measurements: the constants cannot be told apart (rank "
-            f"{rank} of {X.shape[1]}); expected requests with several block counts, input lengths and output lengths")
+            f"{rank} of {X.shape[1]}); expected requests with several block counts, input lengths and output lengths"
+            + (" (and, for contention, several session counts)" if X.shape[1] > len(COEFFICIENTS) else ""))
     scale = np.abs(X).max(axis=0)  # column scaling for a well-conditioned fit
     res = lsq_linear(X / scale, y, bounds=(0, np.inf), method="bvls", lsmr_tol="auto")
     beta = res.x / scale
@@ -164,8 +181,8 @@ def calibrate(blocks, input_tokens, output_tokens, time_s) -> Calibration:
     except np.linalg.LinAlgError:
         half = [None] * p
     ss_tot = float(((y - y.mean()) ** 2).sum())
-    return Calibration(values={c: float(b) for c, b in zip(COEFFICIENTS, beta)},
-                       ci95={c: (None if h is None else float(h)) for c, h in zip(COEFFICIENTS, half)},
+    return Calibration(values={c: float(b) for c, b in zip(names, beta)},
+                       ci95={c: (None if h is None else float(h)) for c, h in zip(names, half)},
                        residuals_s=resid, n=n, rms_residual_s=float(np.sqrt(np.mean(resid ** 2))),
                        max_abs_residual_s=float(np.max(np.abs(resid))),
                        r2=1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0)

@@ -757,12 +757,14 @@ def calibrate_cmd(measurements_file: str, gpu: str, model_card: str | None, dtyp
     """Fit per-block prefill and decode times to measured requests (least squares, 95% CIs).
 
     MEASUREMENTS_FILE is a CSV with columns blocks, input_tokens, output_tokens, time_s: one row per
-    measured request on one server (see optim.calibrate)."""
+    measured request on one server (see optim.calibrate); an optional concurrent_sessions column
+    (sessions sharing the GPU meanwhile) adds the contention constant to the fit."""
     from .calibrate import calibrate, read_measurements
 
     _check_outputs(output=output)
     df = read_measurements(measurements_file)
-    fit = calibrate(df["blocks"], df["input_tokens"], df["output_tokens"], df["time_s"])
+    fit = calibrate(df["blocks"], df["input_tokens"], df["output_tokens"], df["time_s"],
+                    df["concurrent_sessions"] if "concurrent_sessions" in df.columns else None)
     profile = {"gpu": gpu, "source": f"optim calibrate {measurements_file} ({fit.n} measurements, "
                                      f"RMS residual {fit.rms_residual_s:.4g} s, R^2 {fit.r2:.4f})",
                "measured": fit.measured_times(model_card or "unknown", dtype or "unknown"),
@@ -779,8 +781,12 @@ def calibrate_cmd(measurements_file: str, gpu: str, model_card: str | None, dtyp
     labels = {"fixed_s": ("fixed per request (communication, overhead)", 1.0, "s"),
               "prefill_s_per_block": ("prefill per block", 1e3, "ms"),
               "prefill_s_per_block_per_token": ("prefill per block per input token", 1e3, "ms"),
-              "decode_s_per_block_per_token": ("decode per block per token", 1e3, "ms")}
+              "decode_s_per_block_per_token": ("decode per block per token", 1e3, "ms"),
+              "contention_s_per_block_per_token_per_session": ("contention: decode per block per token per "
+                                                               "other session", 1e3, "ms")}
     for name, (label, scale, unit) in labels.items():
+        if name not in fit.values:
+            continue
         ci = fit.ci95[name]
         t.add_row(label, f"{fit.values[name] * scale:.6g}", "-" if ci is None else f"+/- {ci * scale:.3g}", unit)
     out.print(t)

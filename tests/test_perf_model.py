@@ -135,6 +135,27 @@ def test_calibration_recovers_known_constants_and_its_intervals_cover_them(tmp_p
     assert fit["measured"]["decode_ms_per_block_per_token"] == pytest.approx(3.2)
 
 
+def test_calibration_fits_the_contention_constant(tmp_path):
+    """With concurrent_sessions in the measurements, each other session's share of a decode step
+    (c = 2.9 ms per block per token here, about tau for a server that runs one step at a time) is
+    fitted beside the four constants, and the CLI prints it."""
+    from optim.calibrate import CONTENTION, calibrate
+
+    rng = np.random.default_rng(5)
+    n = 120
+    k, l_in, l_out = rng.integers(5, 70, n), rng.integers(16, 2048, n), rng.integers(1, 128, n)
+    sessions = rng.integers(1, 9, n)
+    t = 0.2 + k * (0.02 + 7.4e-5 * l_in + 0.0032 * (l_out - 1)) + k * (l_out - 1) * (sessions - 1) * 0.0029
+    fit = calibrate(k, l_in, l_out, t + rng.normal(0, 0.01, n), sessions)
+    assert abs(fit.values[CONTENTION] - 0.0029) <= fit.ci95[CONTENTION] and fit.ci95[CONTENTION] < 1e-4
+    assert CONTENTION not in calibrate(k, l_in, l_out, t - k * (l_out - 1) * (sessions - 1) * 0.0029).values
+    p = tmp_path / "m.csv"
+    p.write_text("blocks,input_tokens,output_tokens,concurrent_sessions,time_s\n" + "\n".join(
+        f"{a},{b},{c},{d},{e}" for a, b, c, d, e in zip(k, l_in, l_out, sessions, t)))
+    r = CliRunner().invoke(main, ["calibrate", str(p), "--gpu", "lab"])
+    assert r.exit_code == 0 and "contention" in r.output, r.output
+
+
 def test_calibration_refuses_bad_measurements(tmp_path):
     cases = {"missing column": "blocks,input_tokens,time_s\n1,2,3\n",
              "negative time": "blocks,input_tokens,output_tokens,time_s\n" + "2,10,5,-1\n" * 6,
