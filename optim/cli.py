@@ -382,12 +382,19 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
 @click.argument("solution_file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON.")
 def evaluate_cmd(instance_file: str, solution_file: str, as_json: bool) -> None:
-    """Check SOLUTION_FILE against INSTANCE_FILE: feasibility (every violation) and metrics."""
+    """Check SOLUTION_FILE against INSTANCE_FILE: feasibility (every violation) and metrics, and the
+    worst single-server failure (which server, whether every block is still served, and the
+    response-time bounds after it)."""
+    from .validate import MAX_FAILURE_ANALYSIS_SERVERS, single_server_failures
+
     inst = load_instance(instance_file)
     sol = load_solution(solution_file)
     ev = evaluate(inst, sol)
+    hosting = sum(1 for r in ev.servers if r["blocks"])
+    failures = (single_server_failures(inst, sol) if ev.feasible and sol.has_solution
+                and 0 < hosting <= MAX_FAILURE_ANALYSIS_SERVERS else None)
     if as_json:
-        _print_json(ev.to_dict())
+        _print_json({**ev.to_dict(), "single_server_failures": failures})
     else:
         out.print(f"feasible: {str(ev.feasible).lower()}", markup=False)
         for v in ev.violations:
@@ -396,7 +403,26 @@ def evaluate_cmd(instance_file: str, solution_file: str, as_json: bool) -> None:
             out.print(_placement_table(inst, sol, ev))
         for line in _summary_lines(sol, ev)[2:]:
             out.print(line, markup=False)
+        if failures:
+            out.print(_failure_line(failures[0], ev.queueing), markup=False)
+        elif ev.feasible and hosting > MAX_FAILURE_ANALYSIS_SERVERS:
+            out.print(f"single-server failures: not analysed ({hosting} servers hold blocks, more than "
+                      f"{MAX_FAILURE_ANALYSIS_SERVERS}; optim.validate.single_server_failures runs it)", markup=False)
     sys.exit(EXIT_OK if ev.feasible else EXIT_INFEASIBLE)
+
+
+def _failure_line(worst: dict, q: dict) -> str:
+    """One line on the worst single-server failure."""
+    head = f"worst single-server failure: {worst['server']} (blocks [{worst['start']}, {worst['end']}))"
+    if not worst["served"]:
+        gaps = ", ".join(f"[{a}, {b})" for a, b in worst["unserved_blocks"]) or "a chain (cache slots)"
+        return f"{head}: requests can no longer be served, missing {gaps}"
+    if "response_time_lower_s" in worst:
+        before = (f" (now [{q['response_time_lower_s']:.3f}, {q['response_time_upper_s']:.3f}] s)"
+                  if "response_time_lower_s" in q else "")
+        return (f"{head}: every block still served by {worst['num_chains']} chains; mean response time under JFFC "
+                f"in [{worst['response_time_lower_s']:.3f}, {worst['response_time_upper_s']:.3f}] s{before}")
+    return f"{head}: every block still served, but unstable: {worst.get('unstable', '')}"
 
 
 @main.command("bound")

@@ -497,6 +497,72 @@ def _queueing(inst: Instance, ck: Checked):
     return rows, q
 
 
+class FailureRow(TypedDict, total=False):
+    """What the swarm looks like after one server fails (:func:`single_server_failures`)."""
+
+    server: str
+    start: int
+    end: int
+    served: bool  #: some chain still runs every block in order
+    unserved_blocks: list[list[int]]  #: [start, end) ranges no remaining server holds
+    num_chains: int
+    nu_per_s: float
+    response_time_lower_s: float  #: Theorem 4 on the remaining chains (GCA on the placement left)
+    response_time_upper_s: float
+    unstable: str
+
+
+#: servers holding blocks above which :func:`single_server_failures` is not run by ``optim evaluate``
+#: (it runs GCA once per server)
+MAX_FAILURE_ANALYSIS_SERVERS = 1000
+
+
+def single_server_failures(inst: Instance, sol: Solution) -> list[FailureRow]:
+    """Each server holding blocks fails in turn; the rest of the placement, with its cache slots,
+    is judged by the chains GCA finds on it and the Theorem-4 bounds (as :func:`evaluate` judges a
+    solution without chains), the worst first.
+
+    Returns
+    -------
+    list of FailureRow
+        One per server holding blocks, ordered worst first: a failure that leaves some block
+        unserved, then the highest lower bound on the mean response time.
+
+    Raises
+    ------
+    InvalidInstanceError
+        The solution fails validation against the instance.
+    """
+    from dataclasses import replace
+
+    from .errors import InvalidInstanceError
+
+    ck = check(inst, sol)
+    if not ck.feasible:
+        raise InvalidInstanceError([f"solution {v.where} [{v.constraint}]: {v.message}" for v in ck.violations[:10]])
+    L = inst.num_blocks
+    rows: list[FailureRow] = []
+    for j in np.flatnonzero(ck.end > ck.start):
+        start, end, slots = ck.start.copy(), ck.end.copy(), ck.slots.copy()
+        start[j] = end[j] = slots[j] = 0
+        held = np.zeros(L + 1, dtype=np.int64)  # difference array of how many servers hold each block
+        np.add.at(held, start[end > start], 1)
+        np.add.at(held, end[end > start], -1)
+        gaps = np.flatnonzero(np.cumsum(held)[:L] == 0)
+        ranges = [[int(r[0]), int(r[-1]) + 1] for r in np.split(gaps, np.flatnonzero(np.diff(gaps) > 1) + 1)] \
+            if gaps.size else []
+        _, q = _queueing(inst, replace(ck, start=start, end=end, slots=slots, chains=None))
+        row: FailureRow = {"server": inst.servers[j].id, "start": int(ck.start[j]), "end": int(ck.end[j]),
+                           "served": q["num_chains"] > 0, "unserved_blocks": ranges, "num_chains": q["num_chains"],
+                           "nu_per_s": q["nu_per_s"]}
+        for key in ("response_time_lower_s", "response_time_upper_s", "unstable"):
+            if key in q:
+                row[key] = q[key]
+        rows.append(row)
+    rows.sort(key=lambda r: (r["served"], "unstable" not in r, -r.get("response_time_lower_s", np.inf)))
+    return rows
+
+
 def _as_path(inst: Instance, ch: Chain) -> Path:
     """A chain's hops as a path, so the path checks (Lemma 1, spans) apply to it."""
     return Path(client=inst.clients[0].id, hops=ch.hops, requests=0)

@@ -1,7 +1,12 @@
 """The validator lists every violation with the server or path and the amount."""
-from optim import evaluate, instance_from_dict
+import json
+
+import numpy as np
+
+from optim import evaluate, instance_from_dict, load_instance, solve
 from optim.solution import Hop, Path, ServerPlacement, Solution, Status
 
+from conftest import INSTANCES
 from test_latency import HAND
 
 
@@ -52,3 +57,40 @@ def test_infeasible_status_is_not_feasible():
     inst = instance_from_dict(HAND)
     ev = evaluate(inst, Solution(instance="x", solver="t", status=Status.INFEASIBLE, message="why"))
     assert not ev.feasible and "why" in ev.violations[0].message
+
+
+def test_single_server_failures_name_the_unserved_blocks_and_the_worst_server():
+    """bprr-clustered-9 with cg-bprr: the blocks each failure leaves unserved are those no other
+    server holds (computed here from the spans), and a failure that leaves a gap ranks first."""
+    from optim.validate import single_server_failures
+
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
+    sol = solve(inst, "cg-bprr")
+    start, end, _ = sol.spans(inst)
+    rows = single_server_failures(inst, sol)
+    assert len(rows) == int(np.sum(end > start))
+    for row in rows:
+        j = inst.server_index[row["server"]]
+        others = [(a, b) for i, (a, b) in enumerate(zip(start, end)) if i != j and b > a]
+        missing = [blk for blk in range(inst.num_blocks) if not any(a <= blk < b for a, b in others)]
+        got = [blk for a, b in row["unserved_blocks"] for blk in range(a, b)]
+        assert got == missing
+        if missing:
+            assert not row["served"]
+    assert not rows[0]["served"] and rows[0]["unserved_blocks"]
+    served = [r for r in rows if r["served"] and "response_time_lower_s" in r]
+    assert served == sorted(served, key=lambda r: -r["response_time_lower_s"])
+
+
+def test_cli_evaluate_reports_the_worst_single_server_failure(tmp_path):
+    from click.testing import CliRunner
+
+    from optim.cli import main
+
+    inst_file = INSTANCES / "geo-europe-20.json"
+    out = tmp_path / "s.json"
+    assert CliRunner().invoke(main, ["solve", str(inst_file), "-o", str(out)]).exit_code == 0
+    r = CliRunner().invoke(main, ["evaluate", str(inst_file), str(out)])
+    assert r.exit_code == 0 and "worst single-server failure: s07" in r.output and "still served" in r.output
+    r = CliRunner().invoke(main, ["evaluate", str(inst_file), str(out), "--json"])
+    assert json.loads(r.output)["single_server_failures"][0]["server"] == "s07"
