@@ -425,6 +425,34 @@ def _failure_line(worst: dict, q: dict) -> str:
     return f"{head}: every block still served, but unstable: {worst.get('unstable', '')}"
 
 
+@main.group("export")
+def export_group() -> None:
+    """Turn a solution into what starts the servers."""
+
+
+@export_group.command("petals")
+@click.argument("instance_file", type=click.Path(dir_okay=False))
+@click.argument("solution_file", type=click.Path(dir_okay=False))
+@click.option("--initial-peers", multiple=True, metavar="MULTIADDR",
+              help="Bootstrap peers of a private swarm (repeatable); default: PETALS' public swarm.")
+@click.option("--json", "as_json", is_flag=True, help="Print the commands as JSON.")
+def export_petals_cmd(instance_file: str, solution_file: str, initial_peers: tuple[str, ...], as_json: bool) -> None:
+    """Print the PETALS server command for every server holding blocks (--block_indices, dtype,
+    attention cache), with the requests/s the solution's chains through it can complete."""
+    from .export import petals_commands
+
+    inst = load_instance(instance_file)
+    sol = load_solution(solution_file)
+    rows = petals_commands(inst, sol, list(initial_peers) or None)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        out.print(f"# {r['server']}: blocks [{r['start']}, {r['end']}), "
+                  f"expected {r['expected_requests_per_s']:.3g} requests/s", markup=False)
+        out.print(r["command"], markup=False, soft_wrap=True)
+
+
 @main.command("bound")
 @click.argument("instance_file", type=click.Path(dir_okay=False))
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
