@@ -87,7 +87,10 @@ def describe_options(func: Callable[..., Any], solver: str) -> list[dict[str, An
     rows = []
     for name, f in model.model_fields.items():
         ann = f.annotation
-        typ = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+        if typing.get_origin(ann) is typing.Literal:  # the choices, not the word "Literal"
+            typ = " | ".join(repr(a) for a in typing.get_args(ann))
+        else:
+            typ = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
         constraints = [str(m) for m in f.metadata if type(m).__name__ in ("Gt", "Ge", "Lt", "Le", "MinLen", "MaxLen")]
         rows.append({"name": name, "type": typ + (f" ({', '.join(constraints)})" if constraints else ""),
                      "default": f.default, "description": f.description or ""})
