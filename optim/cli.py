@@ -415,8 +415,10 @@ def _failure_line(worst: dict, q: dict) -> str:
     """One line on the worst single-server failure."""
     head = f"worst single-server failure: {worst['server']} (blocks [{worst['start']}, {worst['end']}))"
     if not worst["served"]:
-        gaps = ", ".join(f"[{a}, {b})" for a, b in worst["unserved_blocks"]) or "a chain (cache slots)"
-        return f"{head}: requests can no longer be served, missing {gaps}"
+        if not worst["unserved_blocks"]:
+            return f"{head}: every block is still held, but no chain left has cache for a session"
+        gaps = ", ".join(f"[{a}, {b})" for a, b in worst["unserved_blocks"])
+        return f"{head}: requests can no longer be served, no server holds blocks {gaps}"
     if "response_time_lower_s" in worst:
         before = (f" (now [{q['response_time_lower_s']:.3f}, {q['response_time_upper_s']:.3f}] s)"
                   if "response_time_lower_s" in q else "")

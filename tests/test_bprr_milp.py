@@ -250,3 +250,29 @@ def test_lp_bound_first_proves_the_warm_start_optimal():
     assert sol.details["lp_bound"] == pytest.approx(sol.objective, rel=1e-9)
     assert "LP relaxation" in sol.message and events and events[0]["bound"] == pytest.approx(sol.details["lp_bound"])
     assert evaluate(inst, sol).feasible
+
+
+def test_redundancy_holds_every_block_twice_and_costs_what_it_must():
+    """With redundancy = 2 every block is on at least two servers (so no single failure leaves a
+    block without a server; whether the rest still has cache for a session is another matter,
+    which `optim evaluate` reports), the optimum is never better than without, and arrays and
+    Pyomo agree."""
+    from optim.validate import single_server_failures
+
+    changed = 0
+    for seed in range(12):
+        inst = instance_from_dict(tiny_instance(np.random.default_rng(seed)))
+        one = solve(inst, "bprr-milp", mip_gap=0.0)
+        two = solve(inst, "bprr-milp", mip_gap=0.0, redundancy=2)
+        ref = solve(inst, "bprr-milp", mip_gap=0.0, redundancy=2, modeller="pyomo")
+        assert two.status is ref.status
+        if two.status is not Status.OPTIMAL:
+            continue
+        assert two.objective == pytest.approx(ref.objective, rel=1e-6)
+        start, end, _ = two.spans(inst)
+        assert all(((start <= b) & (b < end)).sum() >= 2 for b in range(inst.num_blocks))
+        assert all(not f["unserved_blocks"] for f in single_server_failures(inst, two))
+        assert two.objective >= one.objective * (1 - 1e-9)
+        s1, e1, _ = one.spans(inst)
+        changed += any(((s1 <= b) & (b < e1)).sum() < 2 for b in range(inst.num_blocks))
+    assert changed  # some instance needed a second copy

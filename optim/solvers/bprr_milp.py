@@ -174,7 +174,18 @@ def define_objective(m: pyo.ConcreteModel, inst: Instance, flows: list, shares: 
                           sense=pyo.minimize)
 
 
-def build_bprr_model(inst: Instance, objective: str = "decode", deadline: Deadline | None = None) -> BPRRModel:
+def add_redundancy(m: pyo.ConcreteModel, inst: Instance, spans: list, r: int) -> None:
+    """Every block held by at least r servers: ``sum_{spans covering b} z >= r`` for each block b."""
+    covering: dict[int, list] = {}
+    for key in spans:
+        for blk in range(key[1], key[2]):
+            covering.setdefault(blk, []).append(key)
+    m.redundancy = pyo.Constraint(range(inst.num_blocks),
+                                  rule=lambda m, b: sum(m.z[k] for k in covering.get(b, [])) >= r)
+
+
+def build_bprr_model(inst: Instance, objective: str = "decode", deadline: Deadline | None = None,
+                     redundancy: int = 1) -> BPRRModel:
     """Build the aggregated BPRR MILP (no solving, no I/O).
 
     Parameters
@@ -210,6 +221,8 @@ def build_bprr_model(inst: Instance, objective: str = "decode", deadline: Deadli
     check("flow conservation")
     add_memory(m, inst, spans, flows)
     sym = add_symmetry_breaking(m, inst, spans)
+    if redundancy > 1:
+        add_redundancy(m, inst, spans, redundancy)
     check("memory")
     define_objective(m, inst, flows, shares, objective)
     check("objective")
@@ -262,7 +275,8 @@ def span_triples(inst: Instance) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 3), dtype=np.int64)
 
 
-def build_bprr_arrays(inst: Instance, objective: str = "decode", deadline: Deadline | None = None) -> BPRRArrays:
+def build_bprr_arrays(inst: Instance, objective: str = "decode", deadline: Deadline | None = None,
+                      redundancy: int = 1) -> BPRRArrays:
     """Build the aggregated BPRR MILP with numpy: the formulation of :func:`build_bprr_model` (the
     module docstring), row for row, without Pyomo or a model file.
 
@@ -330,6 +344,10 @@ def build_bprr_arrays(inst: Instance, objective: str = "decode", deadline: Deadl
                 cc.append(z[t])
                 vv.append(sign * e[t].astype(float))
         b.add_rows(np.concatenate(rr), np.concatenate(cc), np.concatenate(vv), lower=0.0, num_rows=len(pairs))
+    if redundancy > 1:  # every block held by at least r servers
+        t = np.repeat(np.arange(T), e - a)
+        blk = a[t] + (np.arange(t.size) - np.repeat(np.cumsum(e - a) - (e - a), e - a))
+        b.add_rows(blk, z[t], np.ones(t.size), lower=float(redundancy), num_rows=L)
     check("memory")
     return BPRRArrays(b.build(), tri, clients, shares, objective, len(pairs))
 
@@ -378,6 +396,17 @@ def decompose_paths(inst: Instance, bm: BPRRModel, flow: dict[tuple, int]) -> li
                 left[h] -= n
             out.append((c, hops, n))
     return out
+
+
+def _holds_each_block(inst: Instance, sol: Solution, r: int) -> bool:
+    """Every block is held by at least r of the solution's servers."""
+    if r <= 1:
+        return True
+    start, end, _ = sol.spans(inst)
+    held = np.zeros(inst.num_blocks + 1, dtype=np.int64)
+    np.add.at(held, start[end > start], 1)
+    np.add.at(held, end[end > start], -1)
+    return bool(np.all(np.cumsum(held)[:-1] >= r))
 
 
 def _objective_name(objective: str) -> str:
@@ -432,6 +461,8 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
               mip_gap: MipGap = 1e-4, threads: Threads = None,
               warm_start: Annotated[bool, Field(description="start from the cg-bprr solution")] = True,
               backend: Backend = "highs",
+              redundancy: Annotated[int, Field(ge=1, le=1000, description=(
+                  "every block held by at least this many servers, so one failure leaves it served"))] = 1,
               modeller: Annotated[Literal["arrays", "pyomo"], Field(description=(
                   "build the model with numpy arrays (fast) or Pyomo through an LP file (the reference)"))] = "arrays",
               skip_if_too_large: Annotated[bool, Field(description=(
@@ -454,6 +485,9 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
         Start from the cg-bprr solution when it is feasible.
     backend : {"highs", "ortools"}
         HiGHS through highspy, or SCIP through OR-Tools' model builder.
+    redundancy : int
+        Every block held by at least this many servers (``optim evaluate`` reports what a single
+        failure leaves). A warm start that holds some block fewer times is not used.
     modeller : {"arrays", "pyomo"}
         ``arrays`` (default): :func:`build_bprr_arrays`, the matrix built with numpy and passed to
         HiGHS directly (OR-Tools reads an MPS file written from it); ``pyomo``: the readable
@@ -478,7 +512,7 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
     shares = request_shares(inst)
     fallback = simple_bound(inst, shares, objective)
     warm_sol = solve(inst, "cg-bprr", routing_objective=objective) if warm_start else None
-    warm_ok = warm_sol is not None and warm_sol.has_solution
+    warm_ok = warm_sol is not None and warm_sol.has_solution and _holds_each_block(inst, warm_sol, redundancy)
     size = model_size(inst)
     details: dict = {"backend": backend, "variables": size}
 
@@ -504,11 +538,11 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
     with tempfile.TemporaryDirectory() as tmp:
         try:
             if modeller == "arrays":
-                bm = build_bprr_arrays(inst, objective, deadline)
+                bm = build_bprr_arrays(inst, objective, deadline, redundancy)
                 model_file, names = bm.milp, bm.names()
                 details["build_time_s"] = deadline.elapsed_s
             else:
-                bm = build_bprr_model(inst, objective, deadline)
+                bm = build_bprr_model(inst, objective, deadline, redundancy)
                 details["build_time_s"] = deadline.elapsed_s
                 model_file, names = write_model(bm.model, tmp)
                 details["write_time_s"] = deadline.elapsed_s - details["build_time_s"]
@@ -551,7 +585,8 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
     if not res.values:
         if res.status is Status.INFEASIBLE:
             return Solution(instance=inst.name, solver="bprr-milp", status=res.status, details=details,
-                            message=f"the MILP is infeasible ({res.message})")
+                            message=f"the MILP is infeasible ({res.message})" + (
+                                f"; every block must be held by {redundancy} servers" if redundancy > 1 else ""))
         return give_warm_start(res.status, f"{backend}: {res.message}; no incumbent of its own",
                                {"bound": res.bound})
     inv = {v: k for k, v in names.items()}
