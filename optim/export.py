@@ -60,12 +60,11 @@ def petals_commands(inst: Instance, sol: Solution, initial_peers: list[str] | No
         The solution fails validation against the instance.
     """
     from .errors import InvalidInstanceError
-    from .validate import evaluate
+    from .validate import evaluate, violation_lines
 
     ev = evaluate(inst, sol)
     if not ev.feasible or not sol.has_solution:
-        raise InvalidInstanceError([f"solution {v.where} [{v.constraint}]: {v.message}" for v in ev.violations[:10]]
-                                   or ["solution: no placement to export"])
+        raise InvalidInstanceError(violation_lines(ev.violations) or ["solution: no placement to export"])
     start, end, slots = sol.spans(inst)
     rate = np.zeros(inst.num_servers)
     for ch in ev.chains:

@@ -134,6 +134,16 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
                     comm, loaded)
 
 
+def job_parts_s(inst: Instance, comm: HopCommunication, servers, blocks, l_in: float) -> tuple[float, float]:
+    """One job on hops ``servers`` running ``blocks`` each, without GPU contention (the one
+    request-time model, :mod:`optim.perf.chains`): seconds to its first token (prefill through every
+    hop) and per decode step (every hop), for a prompt of ``l_in`` tokens."""
+    prefill = sum(comm.prefill_s[j] + comm.prefill_s_per_token[j] * l_in
+                  + m * (inst.prefill_s_fixed[j] + inst.prefill_s_per_token[j] * l_in) for j, m in zip(servers, blocks))
+    step = sum(comm.decode_s[j] + m * inst.decode_s[j] for j, m in zip(servers, blocks))
+    return float(prefill), float(step)
+
+
 class _SharedGPU:
     """One server's GPU in the simulation: steps queue first come, first served; a pass runs one
     step (``none``) or every waiting step (``continuous``), for :meth:`ServerGPU.pass_time_s`."""
@@ -205,11 +215,9 @@ class JobRunner:
         """A simpy process body: the job of one request; calls ``first_token()`` after the prefill."""
         env, inst = self.env, self.inst
         if self.gpus is None:
-            pf = sum(comm.prefill_s[j] + comm.prefill_s_per_token[j] * l_in + m * (
-                inst.prefill_s_fixed[j] + inst.prefill_s_per_token[j] * l_in) for j, m in zip(servers, blocks))
+            pf, step = job_parts_s(inst, comm, servers, blocks, l_in)
             yield env.timeout(pf)
             first_token()
-            step = sum(comm.decode_s[j] + m * inst.decode_s[j] for j, m in zip(servers, blocks))
             yield env.timeout(step * (l_out - 1))
             return
         for j, m in zip(servers, blocks):
@@ -358,10 +366,8 @@ class PathSimulation:
     def times(self, i: int, hops: list) -> tuple[float, float]:
         """Time to first token and whole-request time of request i on ``hops`` without GPU contention
         (the one request-time model, :mod:`optim.perf.chains`), seconds."""
-        inst, com, l_in = self.inst, self.comm[self.client[i]], self.l_in[i]
-        pre = sum(com.prefill_s[j] + com.prefill_s_per_token[j] * l_in
-                  + (e - b) * (inst.prefill_s_fixed[j] + inst.prefill_s_per_token[j] * l_in) for j, b, e in hops)
-        dec = sum(com.decode_s[j] + (e - b) * inst.decode_s[j] for j, b, e in hops)
+        pre, dec = job_parts_s(self.inst, self.comm[self.client[i]], [j for j, _, _ in hops],
+                               [e - b for _, b, e in hops], self.l_in[i])
         return pre, pre + (self.l_out[i] - 1) * dec
 
     def job_coefficients(self, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -473,15 +479,13 @@ def check_simulable(inst: Instance, sol: Solution):
         named, up to ten.
     """
     from .errors import InvalidInstanceError
-    from .validate import evaluate
+    from .validate import evaluate, violation_lines
 
     if not sol.has_solution:
         raise InvalidInstanceError(f"solution: no placement (status {sol.status.value}): nothing to simulate")
     ev = evaluate(inst, sol)
     if not ev.feasible:
-        problems = [f"solution {v.where} [{v.constraint}]: {v.message}" for v in ev.violations[:10]]
-        if len(ev.violations) > 10:
-            problems.append(f"... and {len(ev.violations) - 10} more violations")
+        problems = violation_lines(ev.violations)
         problems.append(f"a solution must pass `optim evaluate` against instance {inst.name!r} before it is simulated")
         raise InvalidInstanceError(problems)
     return ev

@@ -32,6 +32,7 @@ import numpy as np
 from .instance import Instance
 from .errors import UnstableSystemError
 from .perf import admission_times, chain_service_time, path_times, request_shares
+from .perf.capacity import servers_per_block
 from .perf.batching import has_contention, jffc_equilibrium, loaded_job_times
 from .perf.ctmc import jffc_chain_rates, theorem4_bounds
 from .perf.gca import chain_cost_coefficients, greedy_cache_allocation
@@ -152,6 +153,15 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def violation_lines(violations: list[Violation], limit: int = 10) -> list[str]:
+    """Violations as the lines of an input error: ``solution WHERE [CONSTRAINT]: MESSAGE``, the first
+    ``limit`` of them, then how many more there are."""
+    lines = [f"solution {v.where} [{v.constraint}]: {v.message}" for v in violations[:limit]]
+    if len(violations) > limit:
+        lines.append(f"... and {len(violations) - limit} more violations")
+    return lines
 
 
 def _check_placement(inst: Instance, sol: Solution, out: list[Violation]):
@@ -539,16 +549,13 @@ def single_server_failures(inst: Instance, sol: Solution) -> list[FailureRow]:
 
     ck = check(inst, sol)
     if not ck.feasible:
-        raise InvalidInstanceError([f"solution {v.where} [{v.constraint}]: {v.message}" for v in ck.violations[:10]])
+        raise InvalidInstanceError(violation_lines(ck.violations))
     L = inst.num_blocks
     rows: list[FailureRow] = []
     for j in np.flatnonzero(ck.end > ck.start):
         start, end, slots = ck.start.copy(), ck.end.copy(), ck.slots.copy()
         start[j] = end[j] = slots[j] = 0
-        held = np.zeros(L + 1, dtype=np.int64)  # difference array of how many servers hold each block
-        np.add.at(held, start[end > start], 1)
-        np.add.at(held, end[end > start], -1)
-        gaps = np.flatnonzero(np.cumsum(held)[:L] == 0)
+        gaps = np.flatnonzero(servers_per_block(start, end, L) == 0)
         ranges = [[int(r[0]), int(r[-1]) + 1] for r in np.split(gaps, np.flatnonzero(np.diff(gaps) > 1) + 1)] \
             if gaps.size else []
         _, q = _queueing(inst, replace(ck, start=start, end=end, slots=slots, chains=None))

@@ -11,6 +11,16 @@ import numpy as np
 from ..instance import Instance
 
 
+def servers_per_block(start: np.ndarray, end: np.ndarray, num_blocks: int) -> np.ndarray:
+    """How many servers hold each block under the spans ``[start_j, end_j)``, shape (L,)."""
+    start, end = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
+    used = end > start
+    held = np.zeros(num_blocks + 1, dtype=np.int64)  # a difference array: +1 at a span's start, -1 at its end
+    np.add.at(held, start[used], 1)
+    np.add.at(held, end[used], -1)
+    return np.cumsum(held)[:num_blocks]
+
+
 def free_cache_slots(inst: Instance, num_blocks: np.ndarray) -> np.ndarray:
     """Cache slots that fit beside the blocks: ``floor((M_j - s_m m_j) / s_c)`` (M~_j of arXiv 2604.14993 A1).
 

@@ -45,6 +45,7 @@ from ..backends import Deadline, MilpProgress, OutOfTime, lp_relaxation_bound, s
 from ..instance import Instance
 from ..milp_arrays import ArrayMILP, MILPBuilder
 from ..perf import free_cache_slots, hop_cost_coefficients, request_shares
+from ..perf.capacity import servers_per_block
 from ..routing import shortest_hops
 from ..solution import Hop, Path, ServerPlacement, Solution, Status
 from ..options import Backend, MipGap, Objective, Threads, TimeLimit
@@ -403,10 +404,7 @@ def _holds_each_block(inst: Instance, sol: Solution, r: int) -> bool:
     if r <= 1:
         return True
     start, end, _ = sol.spans(inst)
-    held = np.zeros(inst.num_blocks + 1, dtype=np.int64)
-    np.add.at(held, start[end > start], 1)
-    np.add.at(held, end[end > start], -1)
-    return bool(np.all(np.cumsum(held)[:-1] >= r))
+    return bool(np.all(servers_per_block(start, end, inst.num_blocks) >= r))
 
 
 def _objective_name(objective: str) -> str:
@@ -565,12 +563,8 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
                         progress({"incumbent": value, "bound": lp_bound, "gap": max(value - lp_bound, 0.0) / value,
                                   "time_s": deadline.elapsed_s, "limit_s": deadline.limit_s})
                     if value - lp_bound <= mip_gap * abs(value) + 1e-12:
-                        return warm_sol.model_copy(update={
-                            "solver": "bprr-milp", "status": Status.OPTIMAL, "objective": value,
-                            "bound": lp_bound, "gap": max(value - lp_bound, 0.0) / max(abs(value), 1e-300),
-                            "objective_name": _objective_name(objective), "options": {},
-                            "message": "the cg-bprr warm start meets the LP relaxation's bound: optimal",
-                            "details": {**details, "returned": "warm start (proven optimal by the LP bound)"}})
+                        return give_warm_start(Status.OPTIMAL, "the cg-bprr warm start meets the LP relaxation's "
+                                               "bound, so it is optimal", {})
                     # columns no solution better than the warm start can use: fixed to 0 (exact)
                     model_file, fixed = bm.milp.fix_by_reduced_costs(relax.values, relax.reduced_costs, value,
                                                                      lp_bound)
