@@ -62,9 +62,12 @@ def petals_commands(inst: Instance, sol: Solution, initial_peers: list[str] | No
     from .errors import InvalidInstanceError
     from .validate import evaluate, violation_lines
 
+    from .configure import configured_instance
+
     ev = evaluate(inst, sol)
     if not ev.feasible or not sol.has_solution:
         raise InvalidInstanceError(violation_lines(ev.violations) or ["solution: no placement to export"])
+    inst = configured_instance(inst, sol)  # each server's chosen dtype
     start, end, slots = sol.spans(inst)
     rate = np.zeros(inst.num_servers)
     for ch in ev.chains:
@@ -79,7 +82,7 @@ def petals_commands(inst: Instance, sol: Solution, initial_peers: list[str] | No
             continue
         cache_tokens = int(slots[j] // m) * seq
         argv = ["python", "-m", "petals.cli.run_server", model, "--block_indices", f"{int(start[j])}:{int(end[j])}",
-                "--torch_dtype", "float16", "--quant_type", QUANT_TYPE[inst.model.dtype],
+                "--torch_dtype", "float16", "--quant_type", QUANT_TYPE[inst.server_dtypes[j]],
                 "--attn_cache_tokens", str(cache_tokens), "--public_name", s.id]
         if initial_peers:
             argv += ["--initial_peers", *initial_peers]

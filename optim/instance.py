@@ -92,6 +92,16 @@ class ModelSpec(_Frozen):
     hidden_size: int | None = Field(None, ge=1, le=1_000_000)
     num_kv_groups: int | None = Field(None, ge=1, le=100_000, description="query heads per KV head (1 = MHA)")
     flops_per_token_per_block: PosFloat | None = None
+    params_per_block: PosFloat | None = Field(None, description="parameters in one block (from the card)")
+    block_bytes_by_dtype: dict[Dtype, Annotated[float, Field(ge=1, le=1e15, allow_inf_nan=False)]] | None = Field(
+        None, description="s_m of each dtype a server may run (filled from the card); needed for a server "
+                          "whose dtype differs from the model's")
+    dtypes: list[Dtype] | None = Field(None, min_length=1, description=(
+        "dtypes every server may choose from (quantisation as a decision); a server's own 'dtypes' wins; "
+        "absent: each server runs its dtype"))
+    quality_penalty_ms_per_block_per_token: dict[Dtype, NonNegFloat] = Field(default_factory=dict, description=(
+        "the quality cost of a dtype, in the unit of decode time: solvers that choose dtypes add it to tau_j of "
+        "every block served in that dtype (default: none); reported latencies never include it"))
 
     @model_validator(mode="before")
     @classmethod
@@ -111,6 +121,8 @@ class ModelSpec(_Frozen):
             "hidden_size": card.hidden_size,
             "num_kv_groups": card.num_kv_groups,
             "flops_per_token_per_block": card.flops_per_token_per_block,
+            "params_per_block": card.params_per_block,
+            "block_bytes_by_dtype": dict(card.block_bytes),
         }
         filled.update({k: v for k, v in data.items() if v is not None})
         return filled
@@ -121,7 +133,16 @@ class ModelSpec(_Frozen):
                    if getattr(self, f) is None]
         if missing:
             raise ValueError(f"give 'card' or all of {', '.join(missing)}")
+        if self.block_bytes_by_dtype is not None and self.dtype not in self.block_bytes_by_dtype:
+            raise ValueError(f"block_bytes_by_dtype: no entry for the model's dtype {self.dtype!r}")
         return self
+
+    def bytes_of(self, dtype: str) -> float | None:
+        """s_m in ``dtype``, bytes; None when neither the card nor ``block_bytes_by_dtype`` gives it."""
+        if dtype == self.dtype:
+            return float(self.block_bytes)
+        return float(self.block_bytes_by_dtype[dtype]) if self.block_bytes_by_dtype and dtype in \
+            self.block_bytes_by_dtype else None
 
 
 class Server(_Frozen):
@@ -141,6 +162,25 @@ class Server(_Frozen):
     batching: Literal["ideal", "none", "continuous"] = Field("ideal", description=(
         "how the GPU runs concurrent sessions: 'ideal' each as if alone (the papers' analytic model), "
         "'none' one step at a time (PETALS), 'continuous' batched decode steps (see optim.perf.batching)"))
+    dtype: Dtype | None = Field(None, description="weight dtype on this server; absent: the model's. The "
+                                                  "per-block times above are for this dtype")
+    dtypes: list[Dtype] | None = Field(None, min_length=1, description=(
+        "dtypes a solver may choose from for this server (overrides model.dtypes); needs a known 'gpu' profile "
+        "to derive the other dtypes' times"))
+    gpu_count: int = Field(1, ge=1, le=64, description="identical GPUs in the server; memory_gb is their total")
+    tp_degree: int | None = Field(None, ge=1, le=64, description=(
+        "tensor-parallel degree p (divides gpu_count); the gpu_count / p TP groups are pipeline stages inside the "
+        "server; absent: gpu_count (all TP). The per-block times above are for this degree"))
+    tp_degrees: list[int] | None = Field(None, min_length=1, description=(
+        "TP degrees a solver may choose from (each divides gpu_count); needs a known 'gpu' profile"))
+    interconnect: Literal["nvlink", "pcie"] = Field("pcie", description="link between the server's GPUs")
+    interconnect_gb_per_s: PosFloat | None = Field(None, description=(
+        "bandwidth of that link per GPU and direction, GB/s; absent: 300 for nvlink, 32 for pcie"))
+
+    @property
+    def tp(self) -> int:
+        """The TP degree p this server runs (``tp_degree``, or all its GPUs)."""
+        return self.tp_degree or self.gpu_count
 
 
 class Client(_Frozen):
@@ -345,6 +385,48 @@ class Instance(_Frozen):
         return _read_only(np.array([s.memory_gb * GB for s in self.servers]))
 
     @cached_property
+    def server_block_bytes(self) -> np.ndarray:
+        """s_m of each server's dtype, bytes, shape (J,)."""
+        return _read_only(np.array([self.model.bytes_of(s.dtype or self.model.dtype) for s in self.servers]))
+
+    @property
+    def server_dtypes(self) -> list[str]:
+        """The dtype each server runs, (J,)."""
+        return [s.dtype or self.model.dtype for s in self.servers]
+
+    @cached_property
+    def quality_penalty_s(self) -> np.ndarray:
+        """The quality penalty of each server's dtype, seconds per block per decode token, shape (J,)."""
+        pen = self.model.quality_penalty_ms_per_block_per_token
+        return _read_only(np.array([pen.get(d, 0.0) * MS for d in self.server_dtypes]))
+
+    @cached_property
+    def _stage_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        from .perf.parallelism import link_of
+
+        fixed, per_token = np.zeros(self.num_servers), np.zeros(self.num_servers)
+        token = (self.model.hidden_size or 0) * self.communication.activation_bytes
+        for j, s in enumerate(self.servers):
+            q = s.gpu_count // s.tp
+            if q > 1:
+                link = link_of(s.interconnect, s.interconnect_gb_per_s)
+                fixed[j] = (q - 1) * link.latency_s
+                per_token[j] = (q - 1) * token / link.bandwidth_bytes_per_s
+        return _read_only(fixed), _read_only(per_token)
+
+    @property
+    def stage_fixed_s(self) -> np.ndarray:
+        """Latency of the PP stage boundaries inside each server, per token pass and hop, seconds, (J,):
+        ``(q - 1) alpha`` (:mod:`optim.perf.parallelism`)."""
+        return self._stage_terms[0]
+
+    @property
+    def stage_s_per_token(self) -> np.ndarray:
+        """Transfer over the PP stage boundaries inside each server per token, seconds, (J,):
+        ``(q - 1) h a / B``."""
+        return self._stage_terms[1]
+
+    @cached_property
     def decode_s(self) -> np.ndarray:
         """tau_j, decode seconds per block per token, shape (J,)."""
         return _read_only(np.array([s.decode_ms_per_block_per_token * MS for s in self.servers]))
@@ -390,18 +472,20 @@ class Instance(_Frozen):
     @cached_property
     def comm_s_per_input_token(self) -> np.ndarray:
         """Prefill communication per input token and hop: overhead + transfer, seconds, shape (C, J)."""
-        return _read_only(self.communication.prefill_overhead_ms_per_token * MS + self.transfer_s_per_token)
+        return _read_only(self.communication.prefill_overhead_ms_per_token * MS + self.transfer_s_per_token
+                          + self.stage_s_per_token[None, :])
 
     @cached_property
     def decode_comm_s(self) -> np.ndarray:
         """t_cj = rtt_cj + decode overhead + one token's transfer, seconds per decode step per hop, (C, J)."""
-        return _read_only(self.rtt_s + self.communication.decode_overhead_ms * MS + self.transfer_s_per_token)
+        return _read_only(self.rtt_s + self.communication.decode_overhead_ms * MS + self.transfer_s_per_token
+                          + self.stage_fixed_s + self.stage_s_per_token)
 
     @cached_property
     def prefill_comm_s(self) -> np.ndarray:
         """t^I_cj = rtt_cj + prefill overhead + (per-token overhead + transfer) x l_in, seconds per hop, (C, J)."""
         c = self.communication
-        return _read_only(self.rtt_s + c.prefill_overhead_ms * MS
+        return _read_only(self.rtt_s + c.prefill_overhead_ms * MS + self.stage_fixed_s
                           + self.comm_s_per_input_token * self.workload.input_tokens_mean)
 
     @cached_property
@@ -432,6 +516,7 @@ def consistency_problems(inst: Instance) -> list[str]:
             else:
                 seen[it.id] = f"{kind}[{i}]"
     problems += _rtt_problems(inst.rtt, [c.id for c in inst.clients], [s.id for s in inst.servers])
+    problems += _configuration_problems(inst)
     w = inst.workload
     if w.input_tokens_mean > w.input_tokens_max:
         problems.append(f"workload.input_tokens_mean: {w.input_tokens_mean} exceeds input_tokens_max {w.input_tokens_max}")
@@ -439,6 +524,29 @@ def consistency_problems(inst: Instance) -> list[str]:
         problems.append(f"workload.output_tokens_mean: {w.output_tokens_mean} exceeds output_tokens_max {w.output_tokens_max}")
     if sum(c.arrival_rate_per_s for c in inst.clients) <= 0:
         problems.append("clients[*].arrival_rate_per_s: all zero; expected a positive total arrival rate")
+    return problems
+
+
+def _configuration_problems(inst: Instance) -> list[str]:
+    """Dtypes the model has sizes for, TP degrees that divide the GPU count."""
+    problems = []
+    model = inst.model
+    for d in model.dtypes or []:
+        if model.bytes_of(d) is None:
+            problems.append(f"model.dtypes: {d!r} has no block size; give 'card' or model.block_bytes_by_dtype")
+    for j, s in enumerate(inst.servers):
+        for d in ([s.dtype] if s.dtype else []) + (s.dtypes or []):
+            if model.bytes_of(d) is None:
+                problems.append(f"servers[{j}].dtype: {d!r} has no block size; give model.card or "
+                                "model.block_bytes_by_dtype")
+                break
+        for p in ([s.tp_degree] if s.tp_degree else []) + (s.tp_degrees or []):
+            if s.gpu_count % p:
+                problems.append(f"servers[{j}].tp_degree: {p} does not divide gpu_count {s.gpu_count}")
+                break
+        if s.gpu_count // s.tp > 1 and not model.hidden_size:
+            problems.append(f"servers[{j}]: {s.gpu_count // s.tp} pipeline stages inside the server need "
+                            "model.hidden_size for their activation transfers")
     return problems
 
 

@@ -557,6 +557,9 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
         raise InvalidOptionError(f"requests, replications: {requests}, {replications}; expected 1 to {MAX_COUNT:,} "
                                  "requests and 1 to 10,000 replications")
     check_simulable(inst, sol)
+    from .configure import configured_instance
+
+    inst = configured_instance(inst, sol)  # the dtypes and TP degrees the solution chose
     if POLICY_REGISTRY[policy].kind == "path":
         return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
                                  lambda rng: _simulate_paths(inst, sol, policy, draw, requests, rng, debug),

@@ -55,6 +55,10 @@ class ServerPlacement(_Frozen):
     start: int = Field(ge=0, le=MAX_BLOCKS)
     end: int = Field(ge=0, le=MAX_BLOCKS)
     cache_slots: int = Field(ge=0, le=10**15)
+    dtype: Literal["fp16", "int8", "nf4"] | None = Field(None, description=(
+        "the weight dtype the solver chose for this server (absent: the instance's)"))
+    tp_degree: int | None = Field(None, ge=1, le=64, description=(
+        "the tensor-parallel degree the solver chose (absent: the instance's)"))
 
     @property
     def num_blocks(self) -> int:

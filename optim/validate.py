@@ -116,6 +116,9 @@ class Summary(TypedDict, total=False):
     requests_waiting: int
     servers_used: int
     memory_used_gb: float
+    tp_bytes_per_request: float  #: bytes TP all-reduces move inside the servers per request
+    pp_bytes_per_request: float  #: bytes PP hops move per request: stage boundaries inside servers + network
+    pp_network_bytes_per_request: float  #: of which over the network (client relay)
 
 
 class Queueing(TypedDict, total=False):
@@ -185,7 +188,7 @@ def _check_placement(inst: Instance, sol: Solution, out: list[Violation]):
             continue
         start[j], end[j], slots[j] = p.start, p.end, p.cache_slots
     m = end - start
-    used = inst.block_bytes * m + inst.cache_bytes_per_block_session * slots
+    used = inst.server_block_bytes * m + inst.cache_bytes_per_block_session * slots
     for j in np.flatnonzero(used > inst.memory_bytes * (1 + _REL_TOL)):
         sid = inst.servers[j].id
         over = (used[j] - inst.memory_bytes[j]) / GB
@@ -384,6 +387,13 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
     >>> ev.feasible, round(ev.summary["mean_decode_time_per_token_s"], 4)
     (True, 0.462)
     """
+    from .configure import configured_instance
+    from .errors import InvalidInstanceError
+
+    try:
+        inst = configured_instance(inst, sol)
+    except InvalidInstanceError as err:
+        return Evaluation(False, [Violation("configuration", "placement", 1.0, "; ".join(err.problems))])
     ck = check(inst, sol)
     if ck.start is None:
         return Evaluation(False, ck.violations)
@@ -391,10 +401,13 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
     path_rows, needs, durations = [], [], []
     for path, c, servers, blocks in ck.paths:
         t = path_times(inst, c, servers, blocks)
+        traffic = path_traffic(inst, servers, blocks)
         path_rows.append({"client": path.client, "servers": [inst.servers[j].id for j in servers],
                           "blocks": blocks.tolist(), "requests": path.requests, "prefill_s": t.prefill_s,
                           "decode_s_per_token": t.decode_s_per_token, "inference_s": t.inference_s,
-                          "chain_service_time_s": chain_service_time(inst, c, servers, blocks)})
+                          "chain_service_time_s": chain_service_time(inst, c, servers, blocks),
+                          "tp_bytes": traffic[0], "pp_bytes": traffic[1] + traffic[2],
+                          "pp_network_bytes": traffic[2]})
         need: dict[int, int] = {}
         for j, k in zip(servers.tolist(), blocks.tolist()):
             need[j] = need.get(j, 0) + k
@@ -411,7 +424,9 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
             for j, k in need.items():
                 in_use[j] += k
 
-    server_rows = [{"server": s.id, "gpu": s.gpu, "city": s.city, "start": int(start[j]), "end": int(end[j]),
+    dtypes = inst.server_dtypes
+    server_rows = [{"server": s.id, "gpu": s.gpu, "city": s.city, "dtype": dtypes[j], "gpu_count": s.gpu_count,
+                    "tp_degree": s.tp, "start": int(start[j]), "end": int(end[j]),
                     "blocks": int(end[j] - start[j]), "cache_slots": int(slots[j]),
                     "cache_slots_in_use_at_start": int(in_use[j]),
                     "memory_used_gb": float(used[j] / GB), "memory_gb": s.memory_gb}
@@ -422,14 +437,15 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
         per_client: dict[str, list] = {}
         for row in path_rows:
             per_client.setdefault(row["client"], []).append(row)
-        rate_sum, acc = 0.0, np.zeros(3)
+        rate_sum, acc = 0.0, np.zeros(6)
         for c, cl in enumerate(inst.clients):
             rows = per_client.get(cl.id, [])
             if not rows:
                 continue
             w = np.array([max(r["requests"], 0) for r in rows], dtype=float)
             w = w / w.sum() if w.sum() > 0 else np.full(len(rows), 1 / len(rows))
-            vals = np.array([[r["inference_s"], r["prefill_s"], r["decode_s_per_token"]] for r in rows])
+            vals = np.array([[r["inference_s"], r["prefill_s"], r["decode_s_per_token"], r["tp_bytes"], r["pp_bytes"],
+                              r["pp_network_bytes"]] for r in rows])
             mean = w @ vals
             client_rows.append({"client": cl.id, "arrival_rate_per_s": cl.arrival_rate_per_s,
                                 "requests": int(carried[c]), "inference_s": mean[0], "prefill_s": mean[1],
@@ -438,7 +454,9 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
             rate_sum += cl.arrival_rate_per_s
         acc /= max(rate_sum, 1e-300)
         summary = {"mean_inference_time_no_wait_s": float(acc[0]), "mean_prefill_time_s": float(acc[1]),
-                   "mean_decode_time_per_token_s": float(acc[2]), "requests": len(needs)}
+                   "mean_decode_time_per_token_s": float(acc[2]), "requests": len(needs),
+                   "tp_bytes_per_request": float(acc[3]), "pp_bytes_per_request": float(acc[4]),
+                   "pp_network_bytes_per_request": float(acc[5])}
         if ck.feasible and needs:
             summary.update({"mean_inference_time_s": float(np.mean(durations_a + waits)),
                             "mean_waiting_time_s": float(np.mean(waits)),
@@ -447,6 +465,34 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
     summary["servers_used"] = int(np.sum(end > start))
     summary["memory_used_gb"] = float(used.sum() / GB)
     return Evaluation(ck.feasible, ck.violations, server_rows, path_rows, client_rows, summary, chain_rows, queueing)
+
+
+def path_traffic(inst: Instance, servers: np.ndarray, blocks: np.ndarray) -> tuple[float, float, float]:
+    """Bytes one request moves on a path at the workload's mean lengths (:func:`optim.perf.parallelism.hop_traffic`).
+
+    Parameters
+    ----------
+    servers, blocks : arrays of int, shape (H,)
+        Server index and blocks run at each hop.
+
+    Returns
+    -------
+    tp_bytes, pp_intra_bytes, pp_network_bytes : float
+        TP all-reduces inside the servers; PP stage boundaries inside them; activations over the network
+        (to each server and back, the client relaying), for ``l_in + l_out - 1`` token passes.
+    """
+    from .perf.parallelism import hop_traffic
+
+    w = inst.workload
+    tokens = w.input_tokens_mean + w.output_tokens_mean - 1.0
+    hidden = inst.model.hidden_size or 0
+    act = inst.communication.activation_bytes
+    out = np.zeros(3)
+    for j, k in zip(np.asarray(servers).tolist(), np.asarray(blocks).tolist()):
+        s = inst.servers[j]
+        h = hop_traffic(k, tokens, hidden, s.tp, s.gpu_count // s.tp, act)
+        out += (h.tp_bytes, h.pp_intra_bytes, h.pp_network_bytes)
+    return float(out[0]), float(out[1]), float(out[2])
 
 
 def _queueing(inst: Instance, ck: Checked):

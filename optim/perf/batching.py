@@ -51,7 +51,7 @@ def kv_read_s(inst: Instance) -> np.ndarray:
     """
     w = inst.workload
     ctx = w.input_tokens_mean + w.output_tokens_mean / 2.0
-    return inst.decode_s * float(inst.model.kv_cache_bytes_per_token_per_block) * ctx / inst.block_bytes
+    return inst.decode_s * float(inst.model.kv_cache_bytes_per_token_per_block) * ctx / inst.server_block_bytes
 
 
 def batching_modes(inst: Instance) -> np.ndarray:

@@ -35,7 +35,7 @@ def free_cache_slots(inst: Instance, num_blocks: np.ndarray) -> np.ndarray:
         Negative where the blocks alone exceed the memory.
     """
     m = np.asarray(num_blocks, dtype=float)
-    free = inst.memory_bytes - inst.block_bytes * m
+    free = inst.memory_bytes - inst.server_block_bytes * m
     return np.floor(free / inst.cache_bytes_per_block_session + 1e-9).astype(np.int64)
 
 

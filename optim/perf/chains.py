@@ -51,7 +51,8 @@ def hop_communication(inst: Instance, client: int | None = None) -> HopCommunica
     if com.round_trips == "per_job":
         zero = np.zeros(inst.num_servers)
         return HopCommunication(rtt + com.chain_overhead_ms * MS, zero, zero)
-    return HopCommunication(rtt + com.prefill_overhead_ms * MS, w @ inst.comm_s_per_input_token, w @ inst.decode_comm_s)
+    return HopCommunication(rtt + com.prefill_overhead_ms * MS + inst.stage_fixed_s, w @ inst.comm_s_per_input_token,
+                            w @ inst.decode_comm_s)
 
 
 def per_block_job_time(inst: Instance) -> np.ndarray:

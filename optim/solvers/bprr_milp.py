@@ -67,7 +67,7 @@ class BPRRModel:
 
 
 def _max_blocks(inst: Instance) -> np.ndarray:
-    return np.minimum(np.floor(inst.memory_bytes / inst.block_bytes + 1e-9), inst.num_blocks).astype(int)
+    return np.minimum(np.floor(inst.memory_bytes / inst.server_block_bytes + 1e-9), inst.num_blocks).astype(int)
 
 
 def define_variables(m: pyo.ConcreteModel, inst: Instance, shares: np.ndarray) -> tuple[list, list]:

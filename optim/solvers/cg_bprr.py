@@ -23,7 +23,7 @@ from .base import register
 def conservative_block_counts(inst: Instance, concurrent_requests: int) -> np.ndarray:
     """m_j = min(floor(M_j / (s_m + s_c |R|)), L): blocks that leave cache for |R| sessions
     through every one of them (Alg. 1 step 1). Shape (J,), int."""
-    m = np.floor(inst.memory_bytes / (inst.block_bytes + inst.cache_bytes_per_block_session * concurrent_requests))
+    m = np.floor(inst.memory_bytes / (inst.server_block_bytes + inst.cache_bytes_per_block_session * concurrent_requests))
     return np.minimum(m, inst.num_blocks).astype(np.int64)
 
 
@@ -125,9 +125,9 @@ def cg_bprr(inst: Instance, *,
     m = conservative_block_counts(inst, R)
     options = {"concurrent_requests": R, "routing_objective": routing_objective}
     if m.sum() < L:
-        per = inst.block_bytes + inst.cache_bytes_per_block_session * R
+        per = inst.server_block_bytes + inst.cache_bytes_per_block_session * R
         return Solution(instance=inst.name, solver="cg-bprr", status=Status.INFEASIBLE, options=options,
-                        message=(f"infeasible for |R| = {R}: with {per / GB:.3f} GB per block (weights + {R} sessions' "
+                        message=(f"infeasible for |R| = {R}: with {per.min() / GB:.3f} GB or more per block (weights + {R} sessions' "
                                  f"cache) the servers hold {int(m.sum())} blocks, fewer than L = {L} "
                                  "(Corollary 1 of arXiv 2512.21884); lower concurrent_requests or add memory"))
     start, end, order, K, t, t_tilde = cg_placement(inst, m, R, dummy_margin_s)

@@ -52,7 +52,7 @@ def gbp_cr_placement(inst: Instance, c: int, with_rate: bool = False, min_chains
         Only with ``with_rate``: sum over the chains of 1 / sum_j t_j(c) (the rate of Eq. 7, per slot).
     """
     L = inst.num_blocks
-    m = np.minimum(np.floor(inst.memory_bytes / (inst.block_bytes + inst.cache_bytes_per_block_session * c)),
+    m = np.minimum(np.floor(inst.memory_bytes / (inst.server_block_bytes + inst.cache_bytes_per_block_session * c)),
                    L).astype(np.int64)
     A, B = chain_cost_coefficients(inst)
     t = A + B * m
@@ -120,7 +120,7 @@ def _evaluate_placement(inst: Instance, start: np.ndarray, end: np.ndarray):
 
 def candidate_cs(inst: Instance) -> np.ndarray:
     """1..c_max, or a geometric grid of MAX_CANDIDATES values when c_max is larger."""
-    c_max = int((inst.memory_bytes.max() - inst.block_bytes) // inst.cache_bytes_per_block_session)
+    c_max = int((inst.memory_bytes - inst.server_block_bytes).max() // inst.cache_bytes_per_block_session)
     if c_max < 1:
         return np.array([], dtype=int)
     if c_max <= MAX_CANDIDATES:

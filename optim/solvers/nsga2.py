@@ -52,7 +52,7 @@ SEED_SOLVERS = ("petals", "cg-bprr", "gbp-cr")
 
 def max_blocks(inst: Instance) -> np.ndarray:
     """floor(M_j / s_m), capped at L: the most blocks each server can hold. Shape (J,)."""
-    return np.minimum(np.floor(inst.memory_bytes / inst.block_bytes + 1e-9), inst.num_blocks).astype(np.int64)
+    return np.minimum(np.floor(inst.memory_bytes / inst.server_block_bytes + 1e-9), inst.num_blocks).astype(np.int64)
 
 
 def decode(inst: Instance, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +167,7 @@ class PlacementObjectives:
             inst = self.inst
             rs, re = routable(inst, start, end)
             costs = BoundaryGraph(rs, re, inst.num_blocks).costs(self.A[self.clients], self.B)
-            free = float(inst.memory_bytes.sum() - inst.block_bytes * (end - start).sum()) / GB
+            free = float(inst.memory_bytes.sum() - (inst.server_block_bytes * (end - start)).sum()) / GB
             if not np.isfinite(costs).all():
                 self._cache[key] = (PENALTY, 0.0, free)
             else:

@@ -51,7 +51,7 @@ def petals_block_counts(inst: Instance, attn_cache_tokens: int | None = None) ->
     tokens = attn_cache_tokens or (16384 if groups > 1 else 4096)
     autograd = 2 * GIB * (model.hidden_size or 0) / 14336
     cache_per_block = model.kv_cache_bytes_per_token_per_block * tokens
-    m = np.floor((inst.memory_bytes - autograd) / (inst.block_bytes + cache_per_block))
+    m = np.floor((inst.memory_bytes - autograd) / (inst.server_block_bytes + cache_per_block))
     return np.clip(m, 0, inst.num_blocks).astype(np.int64), tokens
 
 
