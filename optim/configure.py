@@ -260,3 +260,61 @@ def search_configurations(inst: Instance, run: Callable[[Instance], Any], value:
         if not changed:
             break
     return cand, sol, choice
+
+
+def penalty_per_request_s(inst: Instance, sol: Any, objective: str = "inference") -> float:
+    """The quality penalty a solution's requests pay, seconds per request (``inference``: every decode
+    step of every block at its server's dtype penalty) or per token (``decode``), weighted by the
+    requests its paths carry; 0 without penalties."""
+    pen = inst.quality_penalty_s
+    if not np.any(pen > 0) or not (sol.paths or sol.chains):
+        return 0.0
+    steps = inst.workload.output_tokens_mean - 1.0 if objective == "inference" else 1.0
+    # chains carry jobs in proportion to c_k / T_k (their rate when full); paths their requests
+    routes = ([(ch.hops, ch.capacity / ch.service_time_s) for ch in sol.chains] if sol.chains
+              else [(p.hops, max(p.requests, 0) or 1) for p in sol.paths])
+    total = sum(w * steps * sum(pen[inst.server_index[h.server]] * (h.end - h.start) for h in hops) for hops, w in routes)
+    return total / max(sum(w for _, w in routes), 1e-300)
+
+
+def paths_metric(inst: Instance, sol: Any, objective: str = "inference") -> float:
+    """The request-weighted mean over a solution's paths of the decode time per token (``decode``) or
+    the inference time (``inference``), seconds (:func:`optim.perf.path_times`)."""
+    from .perf import path_times
+
+    total, n = 0.0, 0
+    for path in sol.paths:
+        c = inst.client_index[path.client]
+        t = path_times(inst, c, np.array([inst.server_index[h.server] for h in path.hops]),
+                       np.array([h.end - h.start for h in path.hops]))
+        w = max(path.requests, 0) or 1
+        total += w * (t.decode_s_per_token if objective == "decode" else t.inference_s)
+        n += w
+    return total / max(n, 1)
+
+
+def with_choices(inst: Instance, solver: str, run: Callable[[Instance], Any], metric: Callable[[Instance, Any], float],
+                 objective: str = "inference") -> Any:
+    """Run a heuristic over the configurations the servers allow and return its best solution,
+    its placement recording each used server's dtype and TP degree (:func:`search_configurations`).
+
+    ``metric(configured, solution)`` is the solver's own objective; the search minimises it plus
+    :func:`penalty_per_request_s`. Without choices this is ``run(inst)``.
+    """
+    if not has_choices(inst):
+        return run(inst)
+
+    def value(cand, sol):
+        if not sol.has_solution:
+            return float("inf")
+        return metric(cand, sol) + penalty_per_request_s(cand, sol, objective)
+
+    cand, sol, choice = search_configurations(inst, run, value)
+    if not sol.has_solution:
+        return sol
+    placement = [p.model_copy(update={"dtype": choice[p.server].dtype, "tp_degree": choice[p.server].tp_degree})
+                 if p.end > p.start else p for p in sol.placement]
+    details = {**sol.details, "configurations": {p.server: choice[p.server].label() for p in sol.placement
+                                                  if p.end > p.start},
+               "quality_penalty_s": penalty_per_request_s(cand, sol, objective)}
+    return sol.model_copy(update={"placement": placement, "details": details})

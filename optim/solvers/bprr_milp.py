@@ -66,6 +66,19 @@ class BPRRModel:
     symmetry_constraints: int = 0
 
 
+def _costs(inst: Instance, objective: str) -> tuple[np.ndarray, np.ndarray]:
+    """The MILP's per-hop costs ``A[c, j] + B[j] k``: :func:`optim.perf.hop_cost_coefficients` plus each
+    server's dtype quality penalty per block (per decode token, times the l_out - 1 steps for
+    ``inference``) where the servers choose their dtype; otherwise the request time itself."""
+    from ..configure import has_choices
+
+    A, B = hop_cost_coefficients(inst, objective)
+    pen = inst.quality_penalty_s
+    if np.any(pen > 0) and has_choices(inst):
+        B = B + pen * (inst.workload.output_tokens_mean - 1.0 if objective == "inference" else 1.0)
+    return A, B
+
+
 def _max_blocks(inst: Instance) -> np.ndarray:
     return np.minimum(np.floor(inst.memory_bytes / inst.server_block_bytes + 1e-9), inst.num_blocks).astype(int)
 
@@ -169,7 +182,7 @@ def define_objective(m: pyo.ConcreteModel, inst: Instance, flows: list, shares: 
     """(13a), weighted as the validator weighs clients: ``sum_c (lambda_c / lambda) (1 / n_c)
     sum f[c, j, b, e] (A_cj + B_j (e - b))``, the arrival-rate-weighted mean per-token (``decode``)
     or whole-request (``inference``) time, seconds. Clients with no share of |R| do not enter."""
-    A, B = hop_cost_coefficients(inst, objective)
+    A, B = _costs(inst, objective)
     w = request_weights(inst, shares)
     m.obj = pyo.Objective(expr=sum(float(w[c] * (A[c, j] + B[j] * (e - b))) * m.f[c, j, b, e] for c, j, b, e in flows),
                           sense=pyo.minimize)
@@ -277,7 +290,7 @@ def span_triples(inst: Instance) -> np.ndarray:
 
 
 def build_bprr_arrays(inst: Instance, objective: str = "decode", deadline: Deadline | None = None,
-                      redundancy: int = 1) -> BPRRArrays:
+                      redundancy: int = 1, owner: np.ndarray | None = None) -> BPRRArrays:
     """Build the aggregated BPRR MILP with numpy: the formulation of :func:`build_bprr_model` (the
     module docstring), row for row, without Pyomo or a model file.
 
@@ -297,15 +310,18 @@ def build_bprr_arrays(inst: Instance, objective: str = "decode", deadline: Deadl
     T, L, J = len(tri), inst.num_blocks, inst.num_servers
     j, a, e = tri[:, 0], tri[:, 1], tri[:, 2]
     length = (e - a).astype(float)
-    A, B = hop_cost_coefficients(inst, objective)
+    A, B = _costs(inst, objective)
     w = request_weights(inst, shares)
     b = MILPBuilder()
     z = b.add_columns(T, 0, 1, True)
     p = b.add_columns(T, 0, 1, False)
     f = [b.add_columns(T, 0, float(shares[c]), True, w[c] * (A[c, j] + B[j] * length)) for c in clients]
     check("variables")
-    # one span per server
-    b.add_rows(j, z, np.ones(T), upper=1.0, num_rows=J)
+    # one span per server; with configurations as servers of their own (owner), one span per owner
+    if owner is None:
+        b.add_rows(j, z, np.ones(T), upper=1.0, num_rows=J)
+    else:
+        b.add_rows(owner[j], z, np.ones(T), upper=1.0, num_rows=int(owner.max()) + 1)
     # p[j, b, e] - p[j, b - 1, e] - z[j, b, e] = 0
     pos = {k: t for t, k in enumerate(map(tuple, tri.tolist()))}
     prev = np.array([pos.get((jj, aa - 1, ee), -1) for jj, aa, ee in tri.tolist()])
@@ -335,7 +351,8 @@ def build_bprr_arrays(inst: Instance, objective: str = "decode", deadline: Deadl
     remap[used] = np.arange(used.size)
     b.add_rows(remap[rows], cols, vals, upper=inst.memory_bytes[used] / 1e9, num_rows=used.size)
     # symmetry breaking: identical servers in index order have non-increasing span ends
-    pairs = [(g[k], g[k + 1]) for g in identical_server_groups(inst) for k in range(len(g) - 1)]
+    pairs = [] if owner is not None else [(g[k], g[k + 1]) for g in identical_server_groups(inst)
+                                          for k in range(len(g) - 1)]
     if pairs:
         rr, cc, vv = [], [], []
         for q, (s1, s2) in enumerate(pairs):
@@ -360,7 +377,7 @@ def warm_start_from(bm: BPRRModel, inst: Instance, sol: Solution, names: dict[tu
     # relabel identical servers so that span ends are non-increasing, as the symmetry breaking demands
     end_of = {inst.server_index[p.server]: p.end for p in sol.placement}
     relabel = {j: j for j in range(inst.num_servers)}
-    for g in identical_server_groups(inst):
+    for g in identical_server_groups(inst) if bm.symmetry_constraints else []:
         relabel.update(dict(zip(sorted(g, key=lambda j: -end_of.get(j, 0)), g)))
     warm: dict[str, float] = {}
     for p in sol.placement:
@@ -413,7 +430,7 @@ def _objective_name(objective: str) -> str:
 
 def _objective_value(inst: Instance, shares: np.ndarray, objective: str, sol: Solution) -> float:
     """A solution's value in the MILP objective's terms (for a returned warm start)."""
-    A, B = hop_cost_coefficients(inst, objective)
+    A, B = _costs(inst, objective)
     w = request_weights(inst, shares)
     return float(sum(w[inst.client_index[p.client]] * p.requests
                      * (A[inst.client_index[p.client], inst.server_index[h.server]]
@@ -424,7 +441,7 @@ def _objective_value(inst: Instance, shares: np.ndarray, objective: str, sol: So
 def simple_bound(inst: Instance, shares: np.ndarray, objective: str) -> float:
     """A valid lower bound on the objective when the solver proves none: every request makes at
     least one hop and runs all L blocks, so its cost is at least ``min_j A_cj + L min_j B_j``."""
-    A, B = hop_cost_coefficients(inst, objective)
+    A, B = _costs(inst, objective)
     return float(np.sum(request_weights(inst, shares) * shares * (A.min(axis=1) + inst.num_blocks * B.min())))
 
 
@@ -505,11 +522,82 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
     Solution
         ``optimal``, ``time_limit`` or ``interrupted`` (the incumbent, or the warm start, with
         ``bound`` and ``gap``; ``has_solution`` False only when neither exists), or ``infeasible``.
+
+    Notes
+    -----
+    Where servers may choose their dtype or TP degree (:mod:`optim.configure`), every (server,
+    configuration) pair is a server of its own (:func:`optim.configure.option_arrays`), at most one
+    pair of a server holds a span (the one-span row sums over the pairs), and the objective adds
+    each pair's quality penalty: the choice is a variable of the MILP. The warm start is cg-bprr's
+    own choice. Only the array modeller models it.
     """
+    from ..configure import has_choices
+
+    if has_choices(inst):
+        return _with_configurations(inst, objective=objective, time_limit=time_limit, mip_gap=mip_gap, threads=threads,
+                                    warm_start=warm_start, backend=backend, redundancy=redundancy, modeller=modeller,
+                                    skip_if_too_large=skip_if_too_large, progress=progress)
+    return _bprr_milp(inst, objective, time_limit, mip_gap, threads, warm_start, backend, redundancy, modeller,
+                      skip_if_too_large, progress)
+
+
+def _with_configurations(inst: Instance, *, modeller: str, warm_start: bool, objective: str, **opts) -> Solution:
+    """bprr-milp over the servers' configurations as a variable (see :func:`bprr_milp`, Notes)."""
+    from ..configure import choices_of, option_arrays, stated
+    from ..errors import InvalidOptionError
+
+    if modeller != "arrays":
+        raise InvalidOptionError("solver 'bprr-milp', option modeller: 'pyomo' does not model the servers' dtype "
+                                 "and TP choices; use modeller=arrays (the default)")
+    expanded, owner, confs = option_arrays(inst)
+    key = {(int(owner[k]), confs[k]): expanded.servers[k].id for k in range(len(confs))}
+    warm = None
+    if warm_start:
+        ws = solve(inst, "cg-bprr", routing_objective=objective)
+        if ws.has_solution:
+            chosen = choices_of(inst, ws)
+
+            def vid(sid):
+                j = inst.server_index[sid]
+                return key[(j, chosen.get(sid, stated(inst, j)))]
+
+            warm = ws.model_copy(update={
+                "placement": [p.model_copy(update={"server": vid(p.server), "dtype": None, "tp_degree": None})
+                              for p in ws.placement if p.end > p.start],
+                "paths": [p.model_copy(update={"hops": [h.model_copy(update={"server": vid(h.server)}) for h in p.hops]})
+                          for p in ws.paths]})
+    sol = _bprr_milp(expanded, objective, warm_start=warm_start, warm_override=warm, owner=owner, modeller=modeller,
+                     **opts)
+    if not sol.has_solution:
+        return sol.model_copy(update={"instance": inst.name})
+    phys = {expanded.servers[k].id: (inst.servers[int(owner[k])].id, confs[k]) for k in range(len(confs))}
+    placement = {s.id: ServerPlacement(server=s.id, start=0, end=0, cache_slots=0) for s in inst.servers}
+    for p in sol.placement:
+        if p.end > p.start:
+            sid, conf = phys[p.server]
+            placement[sid] = p.model_copy(update={"server": sid, "dtype": conf.dtype, "tp_degree": conf.tp_degree})
+    paths = [p.model_copy(update={"hops": [h.model_copy(update={"server": phys[h.server][0]}) for h in p.hops]})
+             for p in sol.paths]
+    details = {**sol.details, "configurations": {p.server: f"{p.dtype}/tp{p.tp_degree}" for p in placement.values()
+                                                  if p.end > p.start}}
+    name = sol.objective_name + ("_plus_quality_penalty" if np.any(expanded.quality_penalty_s > 0) else "")
+    return sol.model_copy(update={"instance": inst.name, "placement": list(placement.values()), "paths": paths,
+                                  "details": details, "objective_name": name})
+
+
+def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap: float, threads: int | None,
+               warm_start: bool, backend: str, redundancy: int, modeller: str, skip_if_too_large: bool,
+               progress: MilpProgress | None, warm_override: Solution | None = None,
+               owner: np.ndarray | None = None) -> Solution:
+    """bprr-milp on the instance as stated; ``owner`` groups servers that are configurations of one
+    server (one span per group), ``warm_override`` replaces the cg-bprr warm start."""
     deadline = Deadline(time_limit)
     shares = request_shares(inst)
     fallback = simple_bound(inst, shares, objective)
-    warm_sol = solve(inst, "cg-bprr", routing_objective=objective) if warm_start else None
+    if warm_override is not None:
+        warm_sol = warm_override
+    else:
+        warm_sol = solve(inst, "cg-bprr", routing_objective=objective) if warm_start and owner is None else None
     warm_ok = warm_sol is not None and warm_sol.has_solution and _holds_each_block(inst, warm_sol, redundancy)
     size = model_size(inst)
     details: dict = {"backend": backend, "variables": size}
@@ -536,7 +624,7 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
     with tempfile.TemporaryDirectory() as tmp:
         try:
             if modeller == "arrays":
-                bm = build_bprr_arrays(inst, objective, deadline, redundancy)
+                bm = build_bprr_arrays(inst, objective, deadline, redundancy, owner)
                 model_file, names = bm.milp, bm.names()
                 details["build_time_s"] = deadline.elapsed_s
             else:
@@ -601,7 +689,7 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
     paths = [Path(client=inst.clients[c].id, requests=n,
                   hops=[Hop(server=inst.servers[j].id, start=b, end=e) for j, b, e in hops])
              for c, hops, n in decompose_paths(inst, bm, flow)]
-    A, B = hop_cost_coefficients(inst, objective)
+    A, B = _costs(inst, objective)
     for c in range(inst.num_clients):  # clients with a rate but no share of |R| still get a (shortest) path
         if bm.shares[c] == 0 and inst.arrival_rates[c] > 0:
             hops, _ = shortest_hops(start, end, inst.num_blocks, A[c], B)

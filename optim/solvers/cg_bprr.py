@@ -119,7 +119,21 @@ def cg_bprr(inst: Instance, *,
     -----
     O(J (L log L + C L)) for J servers, C clients; placement loop vectorised over blocks.
     Every server with m_j > 0 is placed, the ones after K adding redundancy (lexicographic rule).
+
+    Where servers may choose their dtype or TP degree (:mod:`optim.configure`), CG-BPRR runs for
+    each configuration tried by :func:`optim.configure.with_choices` and keeps the one with the
+    least mean ``routing_objective`` time plus quality penalty; the placement records the choice.
     """
+    from ..configure import has_choices, paths_metric, with_choices
+
+    if has_choices(inst):
+        return with_choices(inst, "cg-bprr", lambda i: _cg_bprr(i, concurrent_requests, routing_objective, dummy_margin_s),
+                            lambda i, sol: paths_metric(i, sol, routing_objective), routing_objective)
+    return _cg_bprr(inst, concurrent_requests, routing_objective, dummy_margin_s)
+
+
+def _cg_bprr(inst: Instance, concurrent_requests: int | None, routing_objective: str, dummy_margin_s: float) -> Solution:
+    """CG-BPRR on the instance's stated server configurations (see :func:`cg_bprr`)."""
     R = int(concurrent_requests or inst.workload.concurrent_requests)
     L = inst.num_blocks
     m = conservative_block_counts(inst, R)

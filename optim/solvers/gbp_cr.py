@@ -147,7 +147,20 @@ def gbp_cr(inst: Instance, *, c: Annotated[int | None, Field(ge=1, le=MAX_COUNT,
         ``chains`` (hops, capacity, service time), the placement, client paths on the fastest chain
         (BPRR view, for the latency metrics), and ``details`` with c, nu, rho and both bounds;
         ``infeasible`` when no c gives a stable system (lambda >= nu for all).
+
+    Where servers may choose their dtype or TP degree (:mod:`optim.configure`), the search of
+    :func:`optim.configure.with_choices` keeps the configuration with the least Theorem-4 lower
+    bound plus quality penalty; the placement records the choice.
     """
+    from ..configure import has_choices, with_choices
+
+    if has_choices(inst):
+        return with_choices(inst, "gbp-cr", lambda i: _gbp_cr(i, c), lambda i, sol: sol.objective)
+    return _gbp_cr(inst, c)
+
+
+def _gbp_cr(inst: Instance, c: int | None) -> Solution:
+    """GBP-CR + GCA on the instance's stated server configurations (see :func:`gbp_cr`)."""
     cands = [int(c)] if c is not None else candidate_cs(inst).tolist()
     best = None
     tried = 0
