@@ -240,16 +240,22 @@ def _placement_table(inst: Instance, sol: Solution, ev) -> Table:
         rows = [r for r in rows if r["blocks"]][:MAX_TABLE_ROWS]
     t = Table(title=f"{sol.solver} on {inst.name}: placement"
                     + (f" ({len(rows)} of {len(ev.servers)} servers)" if len(rows) < len(ev.servers) else ""))
-    for col in ("server", "GPU", "city", "blocks", "span", "cache slots", "memory GB"):
+    # the dtype and TP columns where servers differ from one fp16/nf4 single-GPU swarm
+    config = len({(r.get("dtype"), r.get("tp_degree"), r.get("gpu_count")) for r in ev.servers}) > 1 or any(
+        r.get("gpu_count", 1) > 1 for r in ev.servers) or any(p.dtype or p.tp_degree for p in sol.placement)
+    cols = ("server", "GPU", "city") + (("dtype", "GPUs x TP") if config else ()) + (
+        "blocks", "span", "cache slots", "memory GB")
+    for col in cols:
         t.add_column(col, justify="right" if col in ("blocks", "cache slots", "memory GB") else "left")
     for row in rows:
         span = f"[{row['start']}, {row['end']})" if row["blocks"] else "-"
-        t.add_row(row["server"], row["gpu"] or "-", row["city"] or "-", str(row["blocks"]), span,
+        conf = (row["dtype"], f"{row['gpu_count']} x TP{row['tp_degree']}") if config else ()
+        t.add_row(row["server"], row["gpu"] or "-", row["city"] or "-", *conf, str(row["blocks"]), span,
                   str(row["cache_slots"]), f"{row['memory_used_gb']:.2f} / {row['memory_gb']:.2f}")
     if len(rows) < len(ev.servers):
         hosting = sum(1 for r in ev.servers if r["blocks"])
         t.add_row(f"... {len(ev.servers) - len(rows)} more servers ({hosting} hold blocks in all); "
-                  "--json or --output list every one", "", "", "", "", "", "")
+                  "--json or --output list every one", *[""] * (len(cols) - 1))
     return t
 
 
@@ -323,12 +329,25 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
               help="Solver option (repeatable); VALUE is parsed as JSON when it can be.")
 @click.option("--front", type=click.Path(dir_okay=False),
               help="Write the whole Pareto front here (JSON, atomically); for solvers with feature 'pareto'.")
+@click.option("--routing", type=click.Choice(["solver", "nsga2-chains"]), default="solver", show_default=True,
+              help="Client paths: the solver's own, or each client's knee chain of its NSGA-II latency-throughput "
+                   "front on the placement (arXiv 2510.11211).")
+@click.option("--dtypes", default=None, metavar="D1,D2",
+              help="Weight dtypes every server may choose from (fp16, int8, nf4), replacing the instance's "
+                   "model.dtypes; cg-bprr, gbp-cr and bprr-milp then choose one per server.")
 def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json: bool, seed: int | None,
               time_limit: float | None, mip_gap: float | None, threads: int | None, backend: str | None,
-              extra: tuple[str, ...], front: str | None) -> None:
+              extra: tuple[str, ...], front: str | None, routing: str, dtypes: str | None) -> None:
     """Solve INSTANCE_FILE and print the placement, routing and predicted latency."""
     _check_outputs(output=output, front=front)
     inst = load_instance(instance_file)
+    if dtypes is not None:
+        allowed = [d.strip() for d in dtypes.split(",") if d.strip()]
+        bad = [d for d in allowed if d not in ("fp16", "int8", "nf4")]
+        if bad or not allowed:
+            raise click.BadParameter(f"{dtypes!r}; expected a comma-separated list of fp16, int8, nf4",
+                                     param_hint="--dtypes")
+        inst = inst.replace(model=inst.model.model_copy(update={"dtypes": allowed}))
     options: dict[str, Any] = {}
     for item in extra:
         if "=" not in item:
@@ -354,7 +373,7 @@ def solve_cmd(instance_file: str, solver_name: str, output: str | None, as_json:
     with Progress(console=err.get(), transient=True, disable=as_json or not info.reports_progress) as bar:
         task = bar.add_task(_escape(solver_name), total=None)  # solve() passes progress only to solvers that report it
         sol = solve(inst, solver_name, progress=lambda event: _show_progress(bar, task, solver_name, event),
-                    **options)
+                    routing=routing, **options)
     if output:
         write_json_atomic(output, sol.model_dump(mode="json"))
     if front and sol.has_solution:

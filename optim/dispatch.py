@@ -251,6 +251,55 @@ class WaitingShortestPath(PathPolicy):
             sim.begin(k, h)
 
 
+class NSGA2Chains(PathPolicy):
+    """NSGA-II chain selection (arXiv 2510.11211): each client's (latency, bottleneck) front of chains
+    on the placement, found once by :func:`optim.chain_selection.nsga2_front`; a request takes the
+    first chain in preference order (the knee first, :func:`optim.chain_selection.preference_order`)
+    whose servers have its cache slots, else waits, first come first served, for one to free."""
+
+    name = "nsga2-chains"
+
+    def __init__(self, weight: float | None = None) -> None:
+        import collections
+
+        self.weight = weight
+        self.fronts: dict[int, list] = {}
+        self.queue: Any = collections.deque()
+
+    def _choices(self, sim: Any, i: int) -> list:
+        from .chain_selection import nsga2_front, preference_order
+
+        c = int(sim.client[i])
+        if c not in self.fronts:
+            front = nsga2_front(sim.inst, sim.start_b, sim.end_b, c)
+            if not front:
+                from .errors import UnstableSystemError
+
+                raise UnstableSystemError("nsga2-chains: the placement has no chain that covers every block")
+            self.fronts[c] = [list(p.hops) for p in preference_order(front, self.weight)]
+        return self.fronts[c]
+
+    def _try(self, sim: Any, i: int) -> bool:
+        for hops in self._choices(sim, i):
+            if sim.fits(hops):
+                sim.begin(i, hops)
+                return True
+        return False
+
+    def arrive(self, sim: Any, i: int) -> None:
+        choices = self._choices(sim, i)
+        if all(any(sim.cap[j] < e - b for j, b, e in h) for h in choices):
+            from .errors import UnstableSystemError
+
+            raise UnstableSystemError("nsga2-chains: no chain of the front can ever hold a request's cache")
+        if self.queue or not self._try(sim, i):
+            self.queue.append(i)
+
+    def released(self, sim: Any) -> None:
+        while self.queue and self._try(sim, self.queue[0]):
+            self.queue.popleft()
+
+
 @dataclass(frozen=True)
 class PolicyInfo:
     """A simulator policy: its name, whether it dispatches over chains or routes over the
@@ -272,4 +321,6 @@ POLICY_REGISTRY: dict[str, PolicyInfo] = {p.name: p for p in (
                PetalsRouting),
     PolicyInfo("ws-rr", "path", "BPRR's waiting-penalised shortest path, FCFS (arXiv 2512.21884 Sec. 6)",
                WaitingShortestPath),
+    PolicyInfo("nsga2-chains", "path", "each client's NSGA-II latency-throughput front of chains, the knee first, "
+               "FCFS (arXiv 2510.11211)", NSGA2Chains),
 )}

@@ -107,8 +107,12 @@ def infeasibility_reason(inst: Instance) -> str | None:
     return None
 
 
+#: routings ``solve`` may put on any placement solver's answer, besides the solver's own
+ROUTINGS = ("solver", "nsga2-chains")
+
+
 def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callable[[dict], None] | None = None,
-          **options: Any) -> Solution:
+          routing: str = "solver", **options: Any) -> Solution:
     """Solve an instance with a registered solver and validate the answer.
 
     Parameters
@@ -120,6 +124,10 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callabl
         Called as the search advances, by solvers that report progress (``reports_progress``),
         with ``{"done", "total"}`` (NSGA-II generations) or ``{"incumbent", "bound", "gap",
         "time_s"}`` (MILPs); ignored by the others.
+    routing : {"solver", "nsga2-chains"}
+        ``solver``: the solver's own paths; ``nsga2-chains``: each client's requests on the knee of
+        its NSGA-II latency-throughput front of chains on the placement
+        (:func:`optim.chain_selection.nsga2_routing`, arXiv 2510.11211).
     **options
         The solver's keyword options (see ``get_solver(name).options``).
 
@@ -153,6 +161,10 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callabl
     optim.errors.InvalidOptionError: solver 'petals', option balance_quality: Input should be a valid number, unable to parse string as a number (got 'abc')
     """
     info = get_solver(solver)
+    if routing not in ROUTINGS:
+        from ..errors import InvalidOptionError
+
+        raise InvalidOptionError(f"routing: {routing!r}; expected one of {', '.join(ROUTINGS)}")
     options = info.check_options(options)
     given = dict(options)
     t0 = time.perf_counter()
@@ -161,6 +173,11 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callabl
         return Solution(instance=instance.name, solver=solver, status=Status.INFEASIBLE, message=reason,
                         options=options, solve_time_s=time.perf_counter() - t0)
     sol = info.func(instance, **options, **({"progress": progress} if progress and info.reports_progress else {}))
+    if routing == "nsga2-chains" and sol.has_solution:
+        from ..chain_selection import nsga2_routing
+        from ..configure import configured_instance
+
+        sol = nsga2_routing(configured_instance(instance, sol), sol)
     elapsed = time.perf_counter() - t0
     update: dict[str, Any] = {"solve_time_s": elapsed, "options": given}
     ev = None
