@@ -138,3 +138,17 @@ def test_simulate_command_agrees_with_bounds(tmp_path, instances_dir):
     assert png.stat().st_size > 1000 and rec.read_text().startswith("request,client,arrival_s")
     code, text = run("simulate", instances_dir / "geo-europe-20.json", sol, "--policy", "nope", "--requests", 10)
     assert code == 2 and "policy" in text
+
+
+def test_solve_dtypes_and_routing_options(tmp_path, instances_dir):
+    inst = instances_dir / "bprr-clustered-9.json"
+    code, text = run("solve", inst, "--dtypes", "fp16,int4")
+    assert code == 2 and "--dtypes" in text and "int4" in text
+    out = tmp_path / "s.json"
+    code, text = run("solve", inst, "--dtypes", "fp16,nf4", "--routing", "nsga2-chains", "--output", out)
+    assert code == 0, text
+    sol = json.loads(out.read_text())
+    assert sol["details"]["routing"]["method"].startswith("nsga2-chains")
+    assert {p["dtype"] for p in sol["placement"] if p["end"] > p["start"]} <= {"fp16", "nf4"}
+    code, text = run("evaluate", inst, out)
+    assert code == 0, text

@@ -23,7 +23,8 @@ def test_api_reference_builds_strict(tmp_path):
 def test_every_public_module_has_a_reference_page():
     pages = "".join(p.read_text() for p in (ROOT / "docs" / "api").glob("*.md"))
     for module in ("optim.instance", "optim.solvers.base.solve", "optim.validate.evaluate", "optim.simulate.simulate",
-                   "optim.backends", "optim.options", "optim.metrics", "optim.bench", "optim.errors"):
+                   "optim.backends", "optim.options", "optim.metrics", "optim.bench", "optim.errors",
+                   "optim.perf.parallelism", "optim.configure", "optim.chain_selection"):
         assert f"::: {module}" in pages
 
 
