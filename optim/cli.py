@@ -503,7 +503,8 @@ def bound_cmd(instance_file: str, time_limit: float, objective: str, as_json: bo
 @click.argument("instance_file", type=click.Path(dir_okay=False))
 @click.argument("solution_file", type=click.Path(dir_okay=False))
 @click.option("--policy", default="jffc", show_default=True,
-              help="Chain policies jffc, jsq, sed; path policies petals, ws-rr; or several, comma-separated.")
+              help="Chain policies jffc, jsq, sed; path policies petals, ws-rr, nsga2-chains; or several, "
+                   "comma-separated.")
 @click.option("--arrivals", type=click.Choice(["poisson", "trace"]), default="poisson", show_default=True)
 @click.option("--service", type=click.Choice(["model", "exponential"]), default="model", show_default=True,
               help="Service time: the performance model with each request's lengths (step by step on shared GPUs "

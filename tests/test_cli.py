@@ -152,3 +152,13 @@ def test_solve_dtypes_and_routing_options(tmp_path, instances_dir):
     assert {p["dtype"] for p in sol["placement"] if p["end"] > p["start"]} <= {"fp16", "nf4"}
     code, text = run("evaluate", inst, out)
     assert code == 0, text
+
+
+def test_simulate_help_lists_every_registered_policy():
+    """``--help`` is a fixed string (the CLI does not import the simulator to print it): it must name
+    every policy the registry holds."""
+    from optim.dispatch import POLICY_REGISTRY
+
+    text = " ".join(run("simulate", "--help")[1].split())
+    for name in POLICY_REGISTRY:
+        assert name in text, name

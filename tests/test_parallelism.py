@@ -3,6 +3,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from optim import evaluate, instance_from_dict, solve
 from optim.simulate import simulate
@@ -174,3 +176,49 @@ def test_bad_tp_degree_is_named():
 
     with pytest.raises(InvalidInstanceError, match=r"servers\[0\].tp_degree: 3 does not divide gpu_count 4"):
         _instance([_server("s", gpu_count=4, tp_degree=3)], [10.0])
+
+
+@st.composite
+def configurable_instances(draw):
+    """2-4 servers of random GPUs, 1-4 GPUs each, allowing a random subset of dtypes and TP degrees."""
+    servers = []
+    for j in range(draw(st.integers(2, 4))):
+        gpu = draw(st.sampled_from(["A100-80GB", "L4", "T4"]))
+        count = draw(st.sampled_from([1, 2, 4]))
+        tps = draw(st.lists(st.sampled_from([t for t in (1, 2, 4) if count % t == 0]), min_size=1, unique=True))
+        dts = draw(st.lists(st.sampled_from(["fp16", "int8", "nf4"]), min_size=1, unique=True))
+        per_gpu = get_gpu(gpu).memory_bytes / 1e9 * draw(st.floats(0.05, 0.6))
+        servers.append(_server(f"s{j}", gpu_count=count, tp=tps[0], memory_gb=count * per_gpu, dtype=dts[0],
+                               gpu=gpu, link=draw(st.sampled_from(["nvlink", "pcie"])), tp_degrees=tps, dtypes=dts))
+    rtt = [draw(st.floats(1.0, 150.0)) for _ in servers]
+    penalty = {d: draw(st.floats(0.0, 2.0)) for d in ("int8", "nf4")}
+    return _instance(servers, rtt, penalty=penalty, input_tokens=draw(st.integers(1, 200)),
+                     output_tokens=draw(st.integers(1, 50)))
+
+
+@pytest.mark.parametrize("solver", ["cg-bprr", "gbp-cr"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inst=configurable_instances())
+def test_solvers_choose_allowed_configurations_that_fit(solver, inst):
+    """Whatever the solvers choose passes the validator, is one of the server's allowed (dtype, TP)
+    pairs, and fits memory recomputed here from the model card's bytes per block of that dtype."""
+    sol = solve(inst, solver)
+    assert sol.status in (Status.FEASIBLE, Status.INFEASIBLE), sol.message
+    if sol.status is Status.INFEASIBLE:
+        assert sol.message
+        return
+    ev = evaluate(inst, sol)
+    assert ev.feasible, ev.violations
+    by_id = {s.id: s for s in inst.servers}
+    slot_bytes = CARD.kv_cache_bytes_per_token_per_block * (inst.workload.input_tokens_max
+                                                            + inst.workload.output_tokens_max)
+    for p in sol.placement:
+        if p.end == p.start:
+            continue
+        s = by_id[p.server]
+        dtype, tp = p.dtype or s.dtype, p.tp_degree or s.tp  # None: the server runs as stated
+        assert dtype in s.dtypes and tp in s.tp_degrees, (p, s.dtypes, s.tp_degrees)
+        used = CARD.block_bytes[dtype] * (p.end - p.start) + slot_bytes * p.cache_slots
+        assert used <= s.memory_gb * 1e9 * (1 + 1e-9)
+    rows = {r["server"]: r for r in ev.servers}
+    assert all(rows[p.server]["dtype"] == (p.dtype or by_id[p.server].dtype) for p in sol.placement if p.end > p.start)
