@@ -15,6 +15,22 @@ def instances_dir() -> Path:
     return INSTANCES
 
 
+def solve_and_validate(inst, solver: str):
+    """Solve with a heuristic; return ``(solution, evaluation)`` after asserting that the solution is
+    feasible and passes the validator, or ``(solution, None)`` when it is infeasible with a reason."""
+    from optim import evaluate, solve
+    from optim.solution import Status
+
+    sol = solve(inst, solver)
+    assert sol.status in (Status.FEASIBLE, Status.INFEASIBLE), sol.message
+    if sol.status is Status.INFEASIBLE:
+        assert sol.message
+        return sol, None
+    ev = evaluate(inst, sol)
+    assert ev.feasible, ev.violations
+    return sol, ev
+
+
 @st.composite
 def small_instance_dicts(draw, max_servers: int = 6, max_blocks: int = 8, max_clients: int = 2):
     """Random small instances as plain dicts (inline model, explicit times, square RTT)."""

@@ -14,6 +14,8 @@ from optim.modelcard import load_model_card
 from optim.perf.parallelism import INTERCONNECTS, hop_traffic, link_of, parallel_block_times
 from optim.solution import Hop, Path, ServerPlacement, Solution, Status
 
+from conftest import solve_and_validate
+
 CARD = load_model_card("llama-2-7b")
 A100 = get_gpu("A100-80GB")
 F, B = A100.fp16_tflops * 1e12, A100.memory_bandwidth_gb_per_s * 1e9
@@ -202,13 +204,9 @@ def configurable_instances(draw):
 def test_solvers_choose_allowed_configurations_that_fit(solver, inst):
     """Whatever the solvers choose passes the validator, is one of the server's allowed (dtype, TP)
     pairs, and fits memory recomputed here from the model card's bytes per block of that dtype."""
-    sol = solve(inst, solver)
-    assert sol.status in (Status.FEASIBLE, Status.INFEASIBLE), sol.message
-    if sol.status is Status.INFEASIBLE:
-        assert sol.message
+    sol, ev = solve_and_validate(inst, solver)
+    if ev is None:
         return
-    ev = evaluate(inst, sol)
-    assert ev.feasible, ev.violations
     by_id = {s.id: s for s in inst.servers}
     slot_bytes = CARD.kv_cache_bytes_per_token_per_block * (inst.workload.input_tokens_max
                                                             + inst.workload.output_tokens_max)
