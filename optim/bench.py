@@ -173,31 +173,14 @@ def load_sweep(path: str | Path) -> SweepSpec:
         Unreadable file, malformed YAML, a field of the wrong type, an unknown generator parameter,
         solver or solver option; the message names each field and the reason.
     """
-    import yaml
-
     from .errors import InvalidInstanceError
-    from .instance import decode_text, read_text_file
-
-    class NoAliasLoader(yaml.SafeLoader):
-        """YAML without anchors and aliases: they are what "billion laughs" bombs are made of."""
-
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
-                raise yaml.composer.ComposerError(None, None, "anchors and aliases are not supported in sweep "
-                                                  "specifications; write the values out", event.start_mark)
-            return super().compose_node(parent, index)
+    from .io import read_yaml
 
     p = Path(path)
     try:
-        text = decode_text(read_text_file(p, "sweep specification"), str(p))
-        data = yaml.load(text, Loader=NoAliasLoader)  # noqa: S506  (a SafeLoader subclass)
+        data = read_yaml(p, "sweep specification")
     except InvalidInstanceError as err:
         raise InvalidSweepError(str(err)) from None
-    except yaml.YAMLError as err:
-        raise InvalidSweepError(f"{p}: not valid YAML/JSON: {err}") from None
-    except RecursionError:
-        raise InvalidSweepError(f"{p}: nested too deeply; expected a sweep specification") from None
     if not isinstance(data, dict):
         raise InvalidSweepError(f"{p}: a sweep specification is a mapping with 'name', 'instances' and 'solvers'")
     try:

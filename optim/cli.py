@@ -214,6 +214,11 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return "-" if x is None or (isinstance(x, float) and x != x) else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
+def _rate(x: float) -> str:
+    """A rate for people: 3 significant digits, and 0 below a billionth (the equilibrium's round-off)."""
+    return "0" if abs(x) < 1e-9 else f"{x:.3g}"
+
+
 def _show_progress(bar: Any, task: Any, name: str, event: dict) -> None:
     """One progress line: generations for NSGA-II; time, incumbent, bound and gap for a MILP."""
     if "done" in event:
@@ -304,7 +309,7 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
                          + ("; at or above 100%: the GPU cannot keep up" if u >= 1 else ""))
         for k, ch in enumerate(ev.chains[:10]):
             hops = " -> ".join(f"{sv}[{b}]" for sv, b in zip(ch["servers"], ch["blocks"]))
-            loaded = (f" (with contention {ch['loaded_service_time_s']:.3f} s at {ch['jobs_per_s']:.3g} jobs/s)"
+            loaded = (f" (with contention {ch['loaded_service_time_s']:.3f} s at {_rate(ch['jobs_per_s'])} jobs/s)"
                       if "loaded_service_time_s" in ch else "")
             lines.append(f"  chain {k}: {hops}  T = {ch['service_time_s']:.3f} s{loaded}, c = {ch['capacity']}")
         if len(ev.chains) > 10:
@@ -872,13 +877,21 @@ def calibrate_cmd(measurements_file: str, gpu: str, model_card: str | None, dtyp
 
 
 @main.command("schema")
-@click.argument("what", type=click.Choice(["instance", "solution"]))
+@click.argument("what", type=click.Choice(["instance", "solution", "fleet"]))
 def schema_cmd(what: str) -> None:
-    """Print the JSON Schema of the instance or solution format."""
+    """Print the JSON Schema of the instance, solution or fleet-file format."""
     from .instance import instance_schema
-    from .solution import Solution
 
-    _print_json(instance_schema() if what == "instance" else Solution.model_json_schema())
+    if what == "instance":
+        _print_json(instance_schema())
+    elif what == "solution":
+        from .solution import Solution
+
+        _print_json(Solution.model_json_schema())
+    else:
+        from .fleet import Fleet
+
+        _print_json(Fleet.model_json_schema())
 
 
 @main.command("models")
@@ -895,6 +908,51 @@ def models_cmd() -> None:
                   *(f"{c.block_bytes[d] / 1e9:.3f}" for d in ("fp16", "int8", "nf4")),
                   f"{c.kv_cache_bytes_per_token_per_block:,}")
     out.print(t)
+
+
+@main.command("fleet")
+@click.argument("fleet_file", type=click.Path(dir_okay=False), required=False)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the instance here (atomically) "
+              "instead of stdout.")
+@click.option("--gpu-profiles", type=click.Path(dir_okay=False), default=None,
+              help="YAML/JSON file of extra GPU profiles (fields as `optim gpus` lists: name, memory_gib, "
+                   "fp16_tflops, memory_bandwidth_gb_per_s, tier, source).")
+@click.option("--model", "card", default=None, help="Model card; required for a CSV fleet, overrides a YAML one.")
+@click.option("--dtype", type=click.Choice(["fp16", "int8", "nf4"]), default=None, help="Weight dtype [CSV: nf4].")
+@click.option("--input-tokens", "input_tokens_mean", type=click.FloatRange(1, 1e7), default=None)
+@click.option("--output-tokens", "output_tokens_mean", type=click.FloatRange(1, 1e7), default=None)
+@click.option("--concurrent-requests", type=click.IntRange(min=1), default=None, help="|R|.")
+@click.option("--name", default=None, help="Instance name.")
+@click.option("--cities", "list_cities", is_flag=True, help="List the measured cities a fleet may name, and exit.")
+def fleet_cmd(fleet_file: str, output: str | None, gpu_profiles: str | None, list_cities: bool, **overrides: Any) -> None:
+    """Turn a fleet file (YAML, JSON or CSV: GPUs, cities, clients, model) into an instance.
+
+    RTTs come from the shipped WonderProxy measurements (a place given by coordinates gets the
+    nearest measured city, recorded in the provenance); per-block times and memory from the GPU
+    profiles. See optim/fleet.py and instances/fleet-example.yaml for the format.
+    """
+    from .fleet import fleet_instance, load_gpu_profiles, read_fleet
+
+    if list_cities:
+        from .generators.geo import city_table
+
+        t = Table(title="measured cities (WonderProxy)")
+        for col in ("city", "country", "region", "latitude", "longitude"):
+            t.add_column(col)
+        for c in sorted(city_table(), key=lambda c: (c["region"], c["country"], c["city"])):
+            t.add_row(_escape(c["city"]), _escape(c["country"]), c["region"], f"{c['latitude']:.2f}", f"{c['longitude']:.2f}")
+        out.print(t)
+        return
+    if fleet_file is None:
+        raise click.UsageError("Missing argument 'FLEET_FILE' (or --cities).")
+    _check_outputs(output=output)
+    extra = load_gpu_profiles(gpu_profiles) if gpu_profiles else None
+    fleet, digest = read_fleet(fleet_file, overrides=overrides)
+    inst = fleet_instance(fleet, source=fleet_file, sha256=digest, extra_profiles=extra)
+    for sub in inst.provenance["nearest_measured_city"]:
+        err.print(f"{sub['endpoint']} at {sub['place']}: RTTs of {sub['measured_city']} "
+                  f"({sub['distance_km']:.0f} km away), the nearest measured city", markup=False)
+    _emit_instance(inst, output)
 
 
 @main.command("gpus")

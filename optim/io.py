@@ -73,3 +73,36 @@ def save_figure_atomic(fig: Any, path: str | Path, dpi: int = 120) -> None:
     fmt = Path(path).suffix.lstrip(".").lower() or "png"
     fig.savefig(buf, format=fmt, dpi=dpi)
     write_atomic(path, buf.getvalue())
+
+
+def read_yaml(path: str | Path, what: str = "YAML file") -> Any:
+    """Read a YAML (or JSON) file safely: no Python objects, no anchors or aliases.
+
+    Anchors and aliases are refused because they are what "billion laughs" bombs are made of.
+
+    Raises
+    ------
+    InvalidInstanceError
+        Unreadable file, undecodable text or malformed YAML, naming the path and the reason.
+    """
+    import yaml
+
+    from .errors import InvalidInstanceError
+    from .instance import decode_text, read_text_file
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(None, None, "anchors and aliases are not supported; write the "
+                                                  "values out", event.start_mark)
+            return super().compose_node(parent, index)
+
+    p = Path(path)
+    text = decode_text(read_text_file(p, what), str(p))
+    try:
+        return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError as err:
+        raise InvalidInstanceError(f"not valid YAML/JSON: {err}", str(p)) from None
+    except RecursionError:
+        raise InvalidInstanceError(f"nested too deeply; expected a {what}", str(p)) from None

@@ -6,18 +6,19 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidOptionError
-from ..gpu import block_times, get_gpu
+from ..gpu import GPUProfile, block_times, get_gpu
 from ..instance import MAX_CONCURRENT_REQUESTS, Instance, instance_from_dict
 from ..modelcard import load_model_card
 from ..units import MS
 
 
-def server_record(sid: str, gpu_name: str, card_name: str, dtype: str, *, city: str | None = None,
+def server_record(sid: str, gpu_name: "str | GPUProfile", card_name: str, dtype: str, *, city: str | None = None,
                   latitude: float | None = None, longitude: float | None = None,
                   bandwidth_mbps: float | None = None) -> dict[str, Any]:
     """A server's instance entry: memory from the GPU profile, per-block times from
-    :func:`optim.gpu.block_times` (roofline or measured constants)."""
-    gpu = get_gpu(gpu_name)
+    :func:`optim.gpu.block_times` (roofline or measured constants); ``gpu_name`` is a profile
+    name or a :class:`~optim.gpu.GPUProfile` (a user's own)."""
+    gpu = gpu_name if isinstance(gpu_name, GPUProfile) else get_gpu(gpu_name)
     times = block_times(gpu, load_model_card(card_name), dtype)
     rec = {"id": sid, "gpu": gpu.name, "city": city, "latitude": latitude, "longitude": longitude,
            "memory_gb": round(gpu.memory_bytes / 1e9, 6),

@@ -72,6 +72,31 @@ def city_rtt_ms() -> tuple[np.ndarray, dict]:
     return sym, how
 
 
+def endpoint_rtt_ms(cities: np.ndarray, intra_city_rtt_ms: float = 1.0) -> tuple[np.ndarray, dict]:
+    """RTT matrix (ms) between endpoints placed in shipped cities.
+
+    Parameters
+    ----------
+    cities : ndarray of int, shape (n,)
+        Row of each endpoint in :func:`city_table`; several endpoints may share a city.
+    intra_city_rtt_ms : float
+        RTT between two distinct endpoints in one city (the data's self-ping is a loopback).
+
+    Returns
+    -------
+    rtt : ndarray, shape (n, n)
+        Symmetric, zero diagonal.
+    how : dict
+        How the measured matrix was symmetrised and completed (:func:`city_rtt_ms`).
+    """
+    sym, how = city_rtt_ms()
+    cities = np.asarray(cities, dtype=int)
+    rtt = sym[np.ix_(cities, cities)]
+    same = (cities[:, None] == cities[None, :]) & ~np.eye(cities.size, dtype=bool)
+    rtt[same] = intra_city_rtt_ms
+    return rtt, how
+
+
 def _nanmean2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     s = np.where(np.isnan(x), 0, x) + np.where(np.isnan(y), 0, y)
     n = (~np.isnan(x)).astype(int) + (~np.isnan(y)).astype(int)
@@ -154,11 +179,8 @@ def geo_instance(num_servers: int = 20, num_clients: int = 1, *, region: str | N
     clients = [{"id": f"c{i}", "city": cities[k]["city"], "latitude": cities[k]["latitude"],
                 "longitude": cities[k]["longitude"], "arrival_rate_per_s": arrival_rate / num_clients}
                for i, k in enumerate(cli_city)]
-    sym, how = city_rtt_ms()
     where = np.concatenate([cli_city, srv_city])
-    rtt = sym[np.ix_(where, where)]
-    same = (where[:, None] == where[None, :]) & ~np.eye(where.size, dtype=bool)
-    rtt[same] = intra_city_rtt_ms
+    rtt, how = endpoint_rtt_ms(where, intra_city_rtt_ms)
     ids = [c["id"] for c in clients] + [s["id"] for s in servers]
     label = region or "world"
     name = name or f"geo-{label}-{num_servers}"
