@@ -479,6 +479,110 @@ def export_petals_cmd(instance_file: str, solution_file: str, initial_peers: tup
         out.print(r["command"], markup=False, soft_wrap=True)
 
 
+@main.group("import")
+def import_group() -> None:
+    """Import a running swarm's state."""
+
+
+def _key_values(pairs: tuple[str, ...], flag: str) -> dict[str, float]:
+    out = {}
+    for item in pairs:
+        key, sep, value = item.rpartition("=")
+        try:
+            if not sep or not key:
+                raise ValueError
+            out[key] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}; expected SERVER=NUMBER", param_hint=flag) from None
+    return out
+
+
+@import_group.command("petals")
+@click.argument("state_file", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the instance here (atomically).")
+@click.option("--solution", "solution_out", type=click.Path(dir_okay=False),
+              help="Write the swarm's current placement here (atomically), for `optim evaluate`.")
+@click.option("--model", "card", default=None, help="Model card [default: matched from the report's repository].")
+@click.option("--report", default=None, help="Which model report of the state [default: most servers online].")
+@click.option("--arrival-rate", type=click.FloatRange(0, 1e6, min_open=True), default=0.2, show_default=True,
+              help="lambda of the swarm's one client, requests/s.")
+@click.option("--input-tokens", type=click.FloatRange(1, 1e7), default=2000, show_default=True)
+@click.option("--output-tokens", type=click.FloatRange(1, 1e7), default=20, show_default=True)
+@click.option("--concurrent-requests", type=click.IntRange(1, 1_000_000), default=16, show_default=True)
+@click.option("--memory-gb", "memory", multiple=True, metavar="SERVER=GB",
+              help="A server's memory (GB, 1e9 B), replacing the estimate from its span and free cache.")
+@click.option("--compare", "compare", default="cg-bprr", show_default=True,
+              help="Solve the imported instance with this solver and print how much better it is; 'none' skips.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def import_petals_cmd(state_file: str, output: str | None, solution_out: str | None, card: str | None,
+                      report: str | None, arrival_rate: float, input_tokens: float, output_tokens: float,
+                      concurrent_requests: int, memory: tuple[str, ...], compare: str, as_json: bool) -> None:
+    """A PETALS swarm's health-monitor state (JSON) becomes an instance and its current placement.
+
+    Times come from the servers' own inference_rps and forward_rps, RTTs from their pings;
+    everything the state lacks is filled and listed. Then `optim evaluate` scores today's swarm
+    and `--compare` says how much better a solver's placement would be.
+    """
+    from .petals_import import import_petals_state, load_petals_state
+
+    _check_outputs(output=output, solution=solution_out)
+    if compare != "none":
+        get_solver(compare)
+    state = load_petals_state(state_file)
+    imp = import_petals_state(state, card=card, report=report, arrival_rate_per_s=arrival_rate,
+                              memory_gb=_key_values(memory, "--memory-gb"), input_tokens_mean=input_tokens,
+                              output_tokens_mean=output_tokens, concurrent_requests=concurrent_requests,
+                              source=state_file)
+    inst, cur = imp.instance, imp.solution
+    summary: dict[str, Any] = {"servers": inst.num_servers, "dropped": imp.dropped, "fills": imp.fills,
+                               "current": {"status": cur.status.value, "message": cur.message}}
+    if cur.has_solution:
+        ev = evaluate(inst, cur)
+        summary["current"].update(ev.summary)
+        summary["current"]["feasible"] = ev.feasible
+    if compare != "none":
+        from .solvers import solve
+
+        sol = solve(inst, compare)
+        summary["compare"] = {"solver": compare, "status": sol.status.value, "objective": sol.objective,
+                              "objective_name": sol.objective_name}
+        now = summary["current"].get("mean_inference_time_s")
+        if sol.has_solution and now and sol.objective_name == "mean_inference_time_s":
+            summary["compare"]["improvement"] = 1 - sol.objective / now
+    if output:
+        write_json_atomic(output, inst.model_dump(mode="json", exclude_none=True))
+    if solution_out:
+        write_json_atomic(solution_out, cur.model_dump(mode="json"))
+    if as_json:
+        _print_json(summary)
+        return
+    out.print(f"imported {inst.num_servers} servers of {inst.provenance['model_report']} (card {inst.model.card}); "
+              f"{len(imp.dropped)} dropped", markup=False)
+    for d in imp.dropped:
+        out.print(f"  dropped {d['peer_id']}: {d['reason']}", markup=False)
+    out.print(f"filled ({len(imp.fills)}):", markup=False)
+    for f in imp.fills:
+        out.print(f"  {f}", markup=False)
+    if cur.has_solution:
+        c = summary["current"]
+        out.print(f"today's swarm: mean inference time {c['mean_inference_time_s']:.3f} s "
+                  f"(time to first token {c['mean_prefill_time_s']:.3f} s, decode "
+                  f"{1e3 * c['mean_decode_time_per_token_s']:.1f} ms/token)", markup=False)
+    else:
+        out.print(f"today's swarm: {cur.message}", markup=False)
+    if "compare" in summary:
+        cmp_ = summary["compare"]
+        if "improvement" in cmp_:
+            out.print(f"{compare}: {cmp_['objective']:.3f} s, {100 * cmp_['improvement']:.1f}% "
+                      f"{'better' if cmp_['improvement'] >= 0 else 'worse'} than today's swarm", markup=False)
+        else:
+            out.print(f"{compare}: {cmp_['status']}" + (f", {cmp_['objective_name']} = {cmp_['objective']:.4g}"
+                                                       if cmp_["objective"] is not None else ""), markup=False)
+    for what, path in (("instance", output), ("current placement", solution_out)):
+        if path:
+            err.print(f"{what} written to {path}", markup=False)
+
+
 @main.command("bound")
 @click.argument("instance_file", type=click.Path(dir_okay=False))
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,

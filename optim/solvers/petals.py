@@ -203,21 +203,58 @@ def petals(inst: Instance, *, seed: Seed = 0,
     placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]), cache_slots=int(slots[j]))
                  for j, s in enumerate(inst.servers)]
 
+    try:
+        paths, short = petals_routing(inst, start, end, slots, alloc_penalty_s=alloc_penalty_s,
+                                      hop_overhead_s=hop_overhead_s)
+    except NoPathError as err:
+        return Solution(instance=inst.name, solver="petals", status=Status.INFEASIBLE,
+                        options=options, message=str(err))
+    details = {"blocks_per_server": {s.id: int(m[j]) for j, s in enumerate(inst.servers)},
+               "attn_cache_tokens": tokens, "rebalance_rounds": rounds, "rebalance_moves": moves,
+               "requests_routed_short_of_cache": int(short)}
+    return Solution(instance=inst.name, solver="petals", status=Status.FEASIBLE, options=options,
+                    placement=placement, paths=paths, details=details)
+
+def petals_routing(inst: Instance, start: np.ndarray, end: np.ndarray, slots: np.ndarray, *,
+                   alloc_penalty_s: float = ALLOC_PENALTY_S, hop_overhead_s: float = HOP_OVERHEAD_S
+                   ) -> tuple[list[Path], int]:
+    """PETALS' min-latency routing of the |R| concurrent requests over given spans.
+
+    Requests are interleaved among clients in proportion to their shares and routed one after
+    another by Dijkstra (``petals_hop_costs``), each taking cache on its path; a server whose free
+    cache cannot hold a session over its span costs ``alloc_penalty_s`` more (PETALS'
+    ``min_latency`` mode, step 4 of the module docstring).
+
+    Parameters
+    ----------
+    inst : Instance
+    start, end : ndarray of int, shape (J,)
+        Half-open spans (``start == end``: no blocks).
+    slots : ndarray of int, shape (J,)
+        Cache slots (session-blocks) each server reserves.
+
+    Returns
+    -------
+    paths : list of Path
+    short : int
+        Requests routed onto a server short of cache.
+
+    Raises
+    ------
+    NoPathError
+        Some block is held by no server, so a client has no chain.
+    """
+    m = end - start
     shares = request_shares(inst)
-    # interleave clients' requests in proportion to their shares
     queue = sorted((k / n, c) for c, n in enumerate(shares) for k in range(n))
     queue += [(0.0, c) for c in range(inst.num_clients) if shares[c] == 0 and inst.arrival_rates[c] > 0]
-    free = slots.copy()
+    free = np.asarray(slots).copy()
     counts: dict[tuple, int] = {}
     short = 0
     for _, c in queue:
         A, B = petals_hop_costs(inst, c, end, hop_overhead_s)
         penalty = np.where(free < m, alloc_penalty_s, 0.0)
-        try:
-            hops, _ = shortest_hops(start, end, L, A, B, penalty)
-        except NoPathError as err:
-            return Solution(instance=inst.name, solver="petals", status=Status.INFEASIBLE,
-                            options=options, message=str(err))
+        hops, _ = shortest_hops(start, end, inst.num_blocks, A, B, penalty)
         key = (c, tuple(hops))
         carries = 1 if shares[c] > 0 else 0
         counts[key] = counts.get(key, 0) + carries
@@ -228,8 +265,4 @@ def petals(inst: Instance, *, seed: Seed = 0,
     paths = [Path(client=inst.clients[c].id, requests=n,
                   hops=[Hop(server=inst.servers[j].id, start=a, end=b) for j, a, b in hops])
              for (c, hops), n in counts.items()]
-    details = {"blocks_per_server": {s.id: int(m[j]) for j, s in enumerate(inst.servers)},
-               "attn_cache_tokens": tokens, "rebalance_rounds": rounds, "rebalance_moves": moves,
-               "requests_routed_short_of_cache": int(short)}
-    return Solution(instance=inst.name, solver="petals", status=Status.FEASIBLE, options=options,
-                    placement=placement, paths=paths, details=details)
+    return paths, short
