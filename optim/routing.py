@@ -90,6 +90,63 @@ def shortest_hops(start: np.ndarray, end: np.ndarray, num_blocks: int, A: np.nda
     return hops, float(sum(g.edges[u, v]["w"] for u, v in zip(nodes[:-1], nodes[1:])))
 
 
+def route_sessions(inst: "Instance", start: np.ndarray, end: np.ndarray, slots: np.ndarray, costs,
+                   alloc_penalty_s: float) -> tuple[list, int]:
+    """Route the |R| concurrent requests one after another, each taking cache on its path.
+
+    Requests are interleaved among clients in proportion to their shares
+    (:func:`optim.perf.request_shares`); each takes the cheapest path (:func:`shortest_hops`) where a
+    server whose free cache cannot hold a session over its span costs ``alloc_penalty_s`` more,
+    then takes that cache. This is PETALS' ``min_latency`` routing with its 10 s penalty, and with
+    BPRR's hop costs the capacity-aware routing of :mod:`optim.replan`.
+
+    Parameters
+    ----------
+    start, end : ndarray of int, shape (J,)
+    slots : ndarray of int, shape (J,)
+        Cache slots (session-blocks) of each server.
+    costs : callable(int) -> (A, B)
+        Client c's hop costs: ``A`` shape (J,) seconds per hop, ``B`` shape (J,) seconds per block.
+    alloc_penalty_s : float
+
+    Returns
+    -------
+    paths : list of optim.solution.Path
+    short : int
+        Requests routed onto a server short of cache (they wait, :mod:`optim.perf.contention`).
+
+    Raises
+    ------
+    NoPathError
+        No chain covers every block.
+    """
+    from .perf import request_shares
+    from .solution import Hop, Path
+
+    m = end - start
+    shares = request_shares(inst)
+    queue = sorted((k / n, c) for c, n in enumerate(shares) for k in range(n))
+    queue += [(0.0, c) for c in range(inst.num_clients) if shares[c] == 0 and inst.arrival_rates[c] > 0]
+    free = np.asarray(slots).copy()
+    counts: dict[tuple, int] = {}
+    short = 0
+    for _, c in queue:
+        A, B = costs(c)
+        penalty = np.where(free < m, alloc_penalty_s, 0.0)
+        hops, _ = shortest_hops(start, end, inst.num_blocks, A, B, penalty)
+        key = (c, tuple(hops))
+        carries = 1 if shares[c] > 0 else 0
+        counts[key] = counts.get(key, 0) + carries
+        if carries:
+            short += any(free[j] < b - a for j, a, b in hops)
+            for j, a, b in hops:
+                free[j] -= b - a
+    paths = [Path(client=inst.clients[c].id, requests=n,
+                  hops=[Hop(server=inst.servers[j].id, start=a, end=b) for j, a, b in hops])
+             for (c, hops), n in counts.items()]
+    return paths, short
+
+
 class BoundaryGraph:
     """The boundary DAG of one placement, built once and searched many times with new hop costs.
 

@@ -31,9 +31,9 @@ import numpy as np
 from pydantic import Field
 
 from ..instance import Instance
-from ..perf import free_cache_slots, request_shares
-from ..routing import ALLOC_PENALTY_S, HOP_OVERHEAD_S, NoPathError, petals_hop_costs, shortest_hops
-from ..solution import Hop, Path, ServerPlacement, Solution, Status
+from ..perf import free_cache_slots
+from ..routing import ALLOC_PENALTY_S, HOP_OVERHEAD_S, NoPathError, petals_hop_costs
+from ..solution import Path, ServerPlacement, Solution, Status
 from ..units import GIB, MBIT_PER_S
 from ..options import MAX_COUNT, Seed
 from ._windows import lexmin_sorted_window
@@ -244,25 +244,7 @@ def petals_routing(inst: Instance, start: np.ndarray, end: np.ndarray, slots: np
     NoPathError
         Some block is held by no server, so a client has no chain.
     """
-    m = end - start
-    shares = request_shares(inst)
-    queue = sorted((k / n, c) for c, n in enumerate(shares) for k in range(n))
-    queue += [(0.0, c) for c in range(inst.num_clients) if shares[c] == 0 and inst.arrival_rates[c] > 0]
-    free = np.asarray(slots).copy()
-    counts: dict[tuple, int] = {}
-    short = 0
-    for _, c in queue:
-        A, B = petals_hop_costs(inst, c, end, hop_overhead_s)
-        penalty = np.where(free < m, alloc_penalty_s, 0.0)
-        hops, _ = shortest_hops(start, end, inst.num_blocks, A, B, penalty)
-        key = (c, tuple(hops))
-        carries = 1 if shares[c] > 0 else 0
-        counts[key] = counts.get(key, 0) + carries
-        if carries:
-            short += any(free[j] < b - a for j, a, b in hops)
-            for j, a, b in hops:
-                free[j] -= b - a
-    paths = [Path(client=inst.clients[c].id, requests=n,
-                  hops=[Hop(server=inst.servers[j].id, start=a, end=b) for j, a, b in hops])
-             for (c, hops), n in counts.items()]
-    return paths, short
+    from ..routing import route_sessions
+
+    return route_sessions(inst, start, end, slots, lambda c: petals_hop_costs(inst, c, end, hop_overhead_s),
+                          alloc_penalty_s)
