@@ -583,6 +583,77 @@ def import_petals_cmd(state_file: str, output: str | None, solution_out: str | N
             err.print(f"{what} written to {path}", markup=False)
 
 
+@main.command("replan")
+@click.argument("instance_file", type=click.Path(dir_okay=False))
+@click.argument("current_file", type=click.Path(dir_okay=False))
+@click.option("--max-moves", "-k", type=click.IntRange(min=0), required=True,
+              help="K: servers allowed to change their span (0 returns the current placement).")
+@click.option("--method", type=click.Choice(["heuristic", "milp", "both"]), default="both", show_default=True,
+              help="Local search, bprr-milp with the move-budget row warm-started at it, or both (the better kept).")
+@click.option("--downtime-s-per-block", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Cost of each block a moved server loads, in seconds of mean inference time (heuristic).")
+@click.option("--target", default="cg-bprr", show_default=True, help="Solver whose placement seeds the candidate spans.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Seconds for the whole call (per K with --sweep).")
+@click.option("--sweep", is_flag=True, help="Re-plan for every K from 0 to --max-moves and print the table.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="With --sweep: write the improvement against K (PNG).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the re-planned solution (atomically).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: str, downtime_s_per_block: float,
+               target: str, time_limit: float, sweep: bool, plot: str | None, output: str | None, as_json: bool) -> None:
+    """The best placement reachable from CURRENT by changing at most K servers' spans.
+
+    A move is a server whose span changes (starting or stopping included); the objective is the
+    validator's mean inference time, waiting for cache included. See optim/replan.py.
+    """
+    from .replan import replan, replan_sweep
+
+    if plot and not sweep:
+        raise click.UsageError("--plot draws the sweep: add --sweep")
+    _check_outputs(output=output, plot=plot)
+    get_solver(target)
+    inst = load_instance(instance_file)
+    cur = load_solution(current_file)
+    ev = evaluate(inst, cur)
+    if not ev.feasible:
+        from .errors import InvalidInstanceError
+        from .validate import violation_lines
+
+        raise InvalidInstanceError(violation_lines(ev.violations), current_file)
+    kw = dict(method=method, target=target, downtime_s_per_block=downtime_s_per_block, time_limit=time_limit)
+    results = replan_sweep(inst, cur, max_moves, **kw) if sweep else [replan(inst, cur, max_moves, **kw)]
+    rows = [{"max_moves": k if sweep else max_moves, "moved": len(r.moved), "servers": r.moved,
+             "blocks_loaded": r.blocks_loaded, "objective_s": r.objective_s,
+             "current_objective_s": r.current_objective_s, "improvement": r.improvement, "method": r.method,
+             "milp_status": r.milp.get("status"), "milp_bound_s": r.milp.get("bound")}
+            for k, r in enumerate(results)]
+    final = results[-1]
+    if output:
+        write_json_atomic(output, final.solution.model_dump(mode="json"))
+    if plot:
+        from .plotting import plot_replan_sweep
+
+        save_figure_atomic(plot_replan_sweep(rows).figure, plot)
+    if as_json:
+        _print_json({"current_evaluation_s": ev.summary.get("mean_inference_time_s"), "rows": rows})
+    else:
+        out.print(f"current placement: mean inference time {final.current_objective_s:.3f} s re-routed "
+                  f"({ev.summary.get('mean_inference_time_s', float('nan')):.3f} s with its own routing)", markup=False)
+        t = Table(title="re-planning with a move budget")
+        for col in ("K", "moved", "blocks loaded", "mean inference s", "improvement", "kept", "MILP", "MILP bound s"):
+            t.add_column(col, justify="right")
+        for r in rows:
+            t.add_row(str(r["max_moves"]), str(r["moved"]), str(r["blocks_loaded"]), _fmt(r["objective_s"]),
+                      f"{100 * r['improvement']:.1f}%", r["method"], r["milp_status"] or "-", _fmt(r["milp_bound_s"]))
+        out.print(t)
+        if final.moved:
+            out.print("move: " + ", ".join(f"{sid} -> [{p.start}, {p.end})" for sid in final.moved
+                                           for p in final.solution.placement if p.server == sid), markup=False)
+    for what, path in (("solution", output), ("plot", plot)):
+        if path:
+            err.print(f"{what} written to {path}", markup=False)
+
+
 @main.command("bound")
 @click.argument("instance_file", type=click.Path(dir_okay=False))
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,

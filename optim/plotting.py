@@ -53,3 +53,43 @@ def plot_placement(inst: Instance, sol: Solution, ax: Any = None) -> Any:
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="x", alpha=0.3)
     return ax
+
+
+def plot_replan_sweep(rows: list[dict], ax: Any = None) -> Any:
+    """The improvement a move budget buys: mean inference time (left axis) and blocks loaded (right)
+    against K, servers allowed to move (:func:`optim.replan.replan_sweep`).
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``max_moves``, ``objective_s``, ``blocks_loaded`` per K, and ``current_objective_s``.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.0))
+    k = [r["max_moves"] for r in rows]
+    ax.step(k, [r["objective_s"] for r in rows], where="post", marker="o", color="C0", label="re-planned")
+    ax.axhline(rows[0]["current_objective_s"], color="0.5", ls="--", lw=1, label="current placement")
+    ax.set_xlabel("K, servers allowed to change their span")
+    ax.set_ylabel("mean inference time (s)", color="C0")
+    ax.set_xticks(k if len(k) <= 21 else k[:: max(len(k) // 10, 1)])
+    ax2 = ax.twinx()
+    ax2.bar(k, [r["blocks_loaded"] for r in rows], color="C1", alpha=0.3, width=0.6, label="blocks loaded")
+    ax2.set_ylabel("blocks loaded by moved servers", color="C1")
+    ax.set_zorder(ax2.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="center right", fontsize=8)
+    ax.set_title("Re-planning with a move budget")
+    ax.figure.tight_layout()
+    return ax

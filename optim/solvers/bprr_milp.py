@@ -290,9 +290,14 @@ def span_triples(inst: Instance) -> np.ndarray:
 
 
 def build_bprr_arrays(inst: Instance, objective: str = "decode", deadline: Deadline | None = None,
-                      redundancy: int = 1, owner: np.ndarray | None = None) -> BPRRArrays:
+                      redundancy: int = 1, owner: np.ndarray | None = None,
+                      move_budget: tuple[np.ndarray, np.ndarray, int] | None = None) -> BPRRArrays:
     """Build the aggregated BPRR MILP with numpy: the formulation of :func:`build_bprr_model` (the
     module docstring), row for row, without Pyomo or a model file.
+
+    ``move_budget = (start, end, K)`` adds the re-planning row of :mod:`optim.replan`: at most K
+    servers hold a span other than their current ``[start_j, end_j)``,
+    ``sum_{j empty} sum_t z[j, t] - sum_{j holding} z[j, current_j] <= K - #holding``.
 
     Raises
     ------
@@ -362,6 +367,14 @@ def build_bprr_arrays(inst: Instance, objective: str = "decode", deadline: Deadl
                 cc.append(z[t])
                 vv.append(sign * e[t].astype(float))
         b.add_rows(np.concatenate(rr), np.concatenate(cc), np.concatenate(vv), lower=0.0, num_rows=len(pairs))
+    if move_budget is not None:
+        s0, e0, K = move_budget
+        holding = (e0 > s0)[j]
+        current = holding & (a == s0[j]) & (e == e0[j])
+        empty = ~holding
+        cols = np.concatenate([z[empty], z[current]])
+        vals = np.concatenate([np.ones(int(empty.sum())), -np.ones(int(current.sum()))])
+        b.add_rows(np.zeros(cols.size, dtype=np.int64), cols, vals, upper=float(K - int(np.sum(e0 > s0))), num_rows=1)
     if redundancy > 1:  # every block held by at least r servers
         t = np.repeat(np.arange(T), e - a)
         blk = a[t] + (np.arange(t.size) - np.repeat(np.cumsum(e - a) - (e - a), e - a))
@@ -588,7 +601,8 @@ def _with_configurations(inst: Instance, *, modeller: str, warm_start: bool, obj
 def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap: float, threads: int | None,
                warm_start: bool, backend: str, redundancy: int, modeller: str, skip_if_too_large: bool,
                progress: MilpProgress | None, warm_override: Solution | None = None,
-               owner: np.ndarray | None = None) -> Solution:
+               owner: np.ndarray | None = None,
+               move_budget: tuple[np.ndarray, np.ndarray, int] | None = None) -> Solution:
     """bprr-milp on the instance as stated; ``owner`` groups servers that are configurations of one
     server (one span per group), ``warm_override`` replaces the cg-bprr warm start."""
     deadline = Deadline(time_limit)
@@ -624,7 +638,7 @@ def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap
     with tempfile.TemporaryDirectory() as tmp:
         try:
             if modeller == "arrays":
-                bm = build_bprr_arrays(inst, objective, deadline, redundancy, owner)
+                bm = build_bprr_arrays(inst, objective, deadline, redundancy, owner, move_budget)
                 model_file, names = bm.milp, bm.names()
                 details["build_time_s"] = deadline.elapsed_s
             else:

@@ -1,0 +1,356 @@
+"""Re-planning a running swarm with a move budget: ``optim replan INSTANCE CURRENT --max-moves K``.
+
+Moving a server's span costs downtime: the server drops its blocks, loads new ones and its
+sessions restart. Re-planning therefore asks for the best placement reachable from the current
+one by changing **at most K servers' spans** (a *move*: a server whose ``[start, end)`` differs
+from its current one, including a server that starts or stops holding blocks; a change of cache
+slots alone is not a move, it needs no reload). Optionally each block loaded costs downtime
+(``downtime_s_per_block``), traded against the response time gained.
+
+The objective is the validator's mean inference time of the |R| concurrent requests, waiting for
+cache included (:func:`optim.validate.evaluate`, ``mean_inference_time_s``), with requests routed
+one after another on the cheapest path that has cache (:func:`optim.routing.route_sessions`,
+BPRR's whole-request hop costs, :func:`optim.perf.hop_cost_coefficients`).
+
+Two methods:
+
+- **Heuristic** (``method="heuristic"``): best-improvement local search that moves one new server
+  per step. The candidate spans of a server are its span in the unconstrained solution of
+  ``target`` (cg-bprr by default), and spans of its current, target, one-session and |R|-session
+  block counts aligned to block 0, block L and the other servers' span boundaries, or no blocks.
+  A step is taken only if it lowers the objective (net of the downtime cost); after each step the
+  servers already moved are re-moved while that helps (no budget spent). The search is
+  deterministic and its k-th step does not depend on K, so the search for K extends the search
+  for K - 1: more moves never do worse, and K = 0 returns the current placement unchanged.
+- **MILP** (``method="milp"``): bprr-milp (:mod:`optim.solvers.bprr_milp`, objective
+  ``inference``) with one more row, ``sum_j moved_j <= K``, where ``moved_j = 1 - z[j, current
+  span]`` for a server holding blocks and ``sum_span z[j, span]`` for one that holds none,
+  warm-started at the heuristic's answer (itself no worse than the current placement). Its
+  optimum is over the MILP's routing, in which no request waits for cache; the answer returned is
+  the better of the two under the validator's objective.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from .errors import InvalidInstanceError, InvalidOptionError
+from .instance import Instance
+from .solution import ServerPlacement, Solution, Status
+
+#: routing penalty, seconds, on a server whose free cache cannot hold one more session over its span
+REPLAN_ALLOC_PENALTY_S = 1e3
+
+
+@dataclass
+class ReplanResult:
+    """What :func:`replan` returns.
+
+    Attributes
+    ----------
+    solution : Solution
+        The new placement and routing (``solver`` = ``replan``), feasible.
+    moved : list of str
+        Servers whose span changed.
+    blocks_loaded : int
+        Blocks the moved servers load.
+    objective_s : float
+        Mean inference time of the new placement (validator), seconds.
+    current_objective_s : float
+        The same for the current placement.
+    method : str
+        ``heuristic`` or ``milp``: which answer was kept.
+    trajectory : list of dict
+        The heuristic's steps: ``moves``, ``server``, ``span``, ``objective_s``.
+    milp : dict
+        bprr-milp's status, objective, bound and gap when it ran.
+    """
+
+    solution: Solution
+    moved: list[str]
+    blocks_loaded: int
+    objective_s: float
+    current_objective_s: float
+    method: str
+    trajectory: list[dict] = field(default_factory=list)
+    milp: dict = field(default_factory=dict)
+
+    @property
+    def improvement(self) -> float:
+        """Relative reduction of the mean inference time, ``1 - new / current``."""
+        return 1.0 - self.objective_s / self.current_objective_s if self.current_objective_s > 0 else 0.0
+
+
+class _Scorer:
+    """The validator's mean inference time of a placement, fast enough to call thousands of times
+    (same perf functions as :func:`optim.validate.evaluate`: path_times, admission_times)."""
+
+    def __init__(self, inst: Instance):
+        from .perf import free_cache_slots, hop_cost_coefficients
+
+        self.inst = inst
+        self.A, self.B = hop_cost_coefficients(inst, "inference")
+        self.free = free_cache_slots
+        self.cache: dict[tuple, float] = {}
+
+    def routed(self, start: np.ndarray, end: np.ndarray):
+        from .routing import NoPathError, route_sessions
+
+        slots = np.maximum(self.free(self.inst, end - start), 0).astype(np.int64)
+        try:
+            paths, short = route_sessions(self.inst, start, end, slots, lambda c: (self.A[c], self.B),
+                                          REPLAN_ALLOC_PENALTY_S)
+        except NoPathError:
+            return None, slots, 0
+        return paths, slots, short
+
+    def __call__(self, start: np.ndarray, end: np.ndarray) -> float:
+        key = (start.tobytes(), end.tobytes())
+        if key in self.cache:
+            return self.cache[key]
+        value = self._score(start, end)
+        self.cache[key] = value
+        return value
+
+    def _score(self, start: np.ndarray, end: np.ndarray) -> float:
+        from .perf import path_times
+        from .perf.contention import admission_times
+
+        inst = self.inst
+        m = end - start
+        if np.any(self.free(inst, m)[m > 0] < m[m > 0]):
+            return np.inf  # a server that cannot hold one session over its span
+        paths, slots, _ = self.routed(start, end)
+        if paths is None:
+            return np.inf
+        idx = inst.server_index
+        cidx = {c.id: k for k, c in enumerate(inst.clients)}
+        needs, durations = [], []
+        for p in paths:
+            servers = np.array([idx[h.server] for h in p.hops])
+            blocks = np.array([h.end - h.start for h in p.hops])
+            t = path_times(inst, cidx[p.client], servers, blocks).inference_s
+            need: dict[int, int] = {}
+            for j, k in zip(servers.tolist(), blocks.tolist()):
+                need[j] = need.get(j, 0) + k
+            needs += [need] * p.requests
+            durations += [t] * p.requests
+        if not needs:
+            return np.inf
+        d = np.array(durations)
+        try:
+            waits = admission_times(slots, needs, d)
+        except ValueError:
+            return np.inf
+        return float(np.mean(d + waits))
+
+
+def spans_solution(inst: Instance, start: np.ndarray, end: np.ndarray, solver: str = "replan",
+                   details: dict | None = None) -> Solution:
+    """A solution for given spans: the cache their memory leaves, and the |R| requests routed one
+    after another on the cheapest path with cache (:func:`optim.routing.route_sessions`).
+
+    Raises
+    ------
+    InvalidInstanceError
+        The spans leave some block without a server.
+    """
+    sc = _Scorer(inst)
+    paths, slots, short = sc.routed(np.asarray(start), np.asarray(end))
+    if paths is None:
+        raise InvalidInstanceError("spans: some block is held by no server")
+    details = {**(details or {}), "requests_routed_short_of_cache": int(short)}
+    placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]), cache_slots=int(slots[j]))
+                 for j, s in enumerate(inst.servers)]
+    return Solution(instance=inst.name, solver=solver, status=Status.FEASIBLE, placement=placement, paths=paths,
+                    objective=sc(np.asarray(start), np.asarray(end)), objective_name="mean_inference_time_s",
+                    details=details)
+
+
+def _candidates(inst: Instance, j: int, start: np.ndarray, end: np.ndarray, tstart: np.ndarray, tend: np.ndarray,
+                m1: np.ndarray, mR: np.ndarray) -> set[tuple[int, int]]:
+    L = inst.num_blocks
+    lengths = {int(end[j] - start[j]), int(tend[j] - tstart[j]), int(m1[j]), int(mR[j])}
+    lengths = {m for m in lengths if 1 <= m <= min(L, int(m1[j]))}
+    anchors = {0, L} | {int(x) for x in end[end > start]} | {int(x) for x in start[end > start]}
+    out = {(0, 0)}
+    if tend[j] > tstart[j]:
+        out.add((int(tstart[j]), int(tend[j])))
+    for m in lengths:
+        for x in anchors:
+            for a in (x, x - m):
+                if 0 <= a <= L - m:
+                    out.add((a, a + m))
+    return out
+
+
+def _polish(inst, sc, cost, start, end, moved, tstart, tend, m1, mR, best, t0, time_limit) -> float:
+    """Re-move servers already moved (no budget spent) while that lowers the objective; in place."""
+    import time
+
+    improved = True
+    while improved and time.monotonic() - t0 < time_limit:
+        improved = False
+        for j in sorted(moved):
+            for a, e in _candidates(inst, j, start, end, tstart, tend, m1, mR) - {(0, 0)}:
+                if (a, e) == (start[j], end[j]):
+                    continue
+                s2, e2 = start.copy(), end.copy()
+                s2[j], e2[j] = a, e
+                v = cost(s2, e2, sc(s2, e2))
+                if v < best - 1e-12:
+                    best, start[j], end[j], improved = v, a, e, True
+    return best
+
+
+def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal["heuristic", "milp", "both"] = "both",
+           target: str = "cg-bprr", downtime_s_per_block: float = 0.0, time_limit: float = 60.0,
+           progress=None) -> ReplanResult:
+    """The best placement reachable from ``current`` by changing at most ``max_moves`` servers' spans.
+
+    Parameters
+    ----------
+    inst : Instance
+    current : Solution
+        The running placement (its spans; routing and cache are recomputed).
+    max_moves : int
+        K >= 0, servers whose span may change.
+    method : {"heuristic", "milp", "both"}
+        The local search, bprr-milp with the move-budget row (warm-started at the heuristic), or
+        both (the better answer is kept).
+    target : str
+        Solver whose unconstrained placement seeds the candidate spans.
+    downtime_s_per_block : float
+        Cost, in seconds of mean inference time, of each block a moved server loads (0: moves are
+        limited by K only). The heuristic weighs it; the MILP ignores it.
+    time_limit : float
+        Seconds for the whole call: the heuristic stops at it with its best so far, and bprr-milp
+        (model building included) gets what is left.
+    progress : callable(dict), optional
+        Receives bprr-milp's incumbent, bound and gap while it runs.
+
+    Returns
+    -------
+    ReplanResult
+
+    Raises
+    ------
+    InvalidOptionError
+        ``max_moves`` below 0, an unknown method.
+    InvalidInstanceError
+        ``current`` names servers not in the instance, or leaves some block without a server.
+
+    Examples
+    --------
+    >>> from optim import load_instance, solve
+    >>> from optim.replan import replan
+    >>> inst = load_instance("instances/geo-europe-20.json")
+    >>> now = solve(inst, "petals")
+    >>> r0, r2 = replan(inst, now, 0, method="heuristic"), replan(inst, now, 2, method="heuristic")
+    >>> r0.moved, r0.objective_s == r0.current_objective_s, len(r2.moved) <= 2, r2.objective_s <= r0.objective_s
+    ([], True, True, True)
+    """
+    import time
+
+    from .solvers import solve
+
+    t0 = time.monotonic()
+    if isinstance(max_moves, bool) or not isinstance(max_moves, (int, np.integer)) or max_moves < 0:
+        raise InvalidOptionError(f"max_moves: {max_moves!r}; expected an integer >= 0")
+    if method not in ("heuristic", "milp", "both"):
+        raise InvalidOptionError(f"method: {method!r}; expected heuristic, milp or both")
+    if not 0 <= downtime_s_per_block < float("inf"):
+        raise InvalidOptionError(f"downtime_s_per_block: {downtime_s_per_block!r}; expected a number >= 0")
+    start0, end0, _ = current.spans(inst)
+    sc = _Scorer(inst)
+    now = sc(start0, end0)
+    if not np.isfinite(now):
+        raise InvalidInstanceError("current: the placement leaves some block without a server, or a server without "
+                                   "cache for one session; it cannot be re-planned from")
+    tsol = solve(inst, target)
+    if tsol.has_solution:
+        tstart, tend, _ = tsol.spans(inst)
+    else:
+        tstart, tend = start0.copy(), end0.copy()
+    from .perf import free_cache_slots
+    from .solvers.cg_bprr import conservative_block_counts
+
+    m1 = np.maximum(np.floor(inst.memory_bytes / (inst.server_block_bytes + inst.cache_bytes_per_block_session)), 0)
+    m1 = np.minimum(m1, inst.num_blocks).astype(np.int64)
+    mR = conservative_block_counts(inst, inst.workload.concurrent_requests)
+    del free_cache_slots
+
+    def cost(start, end, value):
+        moved = (start != start0) | (end != end0)
+        return value + downtime_s_per_block * float(np.sum((end - start)[moved]))
+
+    start, end = start0.copy(), end0.copy()
+    best = cost(start, end, now)
+    trajectory: list[dict] = []
+    moved: set[int] = set()
+    if method in ("heuristic", "both"):
+        while len(moved) < max_moves and time.monotonic() - t0 < time_limit:
+            step = None
+            for j in range(inst.num_servers):
+                if j in moved:
+                    continue
+                for a, e in _candidates(inst, j, start, end, tstart, tend, m1, mR):
+                    if (a, e) == (start[j], end[j]):
+                        continue
+                    s2, e2 = start.copy(), end.copy()
+                    s2[j], e2[j] = a, e
+                    v = cost(s2, e2, sc(s2, e2))
+                    if v < best - 1e-12 and (step is None or v < step[0]):
+                        step = (v, j, a, e)
+            if step is None:
+                break
+            best, j, a, e = step
+            start[j], end[j] = a, e
+            moved.add(j)
+            best = _polish(inst, sc, cost, start, end, moved, tstart, tend, m1, mR, best, t0, time_limit)
+            trajectory.append({"moves": len(moved), "server": inst.servers[j].id, "span": [int(a), int(e)],
+                               "objective_s": sc(start, end)})
+    heur = spans_solution(inst, start, end, details={"method": "heuristic"})
+    result_start, result_end, chosen, milp_info = start, end, "heuristic", {}
+    if method in ("milp", "both") and max_moves > 0:
+        from .solvers.bprr_milp import _bprr_milp
+
+        # a warm start must fit the MILP's cache rows: the heuristic's routing, or the current one, if no
+        # request waits for cache there; else none (the cg-bprr default would ignore the move budget)
+        warm = next((w for w in (heur, spans_solution(inst, start0, end0))
+                     if w.details["requests_routed_short_of_cache"] == 0), None)
+        left = max(time_limit - (time.monotonic() - t0), 1e-3)
+        msol = _bprr_milp(inst, "inference", left, 1e-4, None, warm is not None, "highs", 1, "arrays", False,
+                          progress, warm_override=warm, move_budget=(start0, end0, int(max_moves)))
+        milp_info = {"status": msol.status.value, "objective": msol.objective, "bound": msol.bound, "gap": msol.gap,
+                     "message": msol.message}
+        if msol.has_solution:
+            ms, me, _ = msol.spans(inst)
+            n_moved = int(np.sum((ms != start0) | (me != end0)))
+            v = cost(ms, me, sc(ms, me))
+            milp_info["validator_objective_s"] = sc(ms, me)
+            if n_moved <= max_moves and v < best - 1e-12:
+                best, result_start, result_end, chosen = v, ms, me, "milp"
+    moved_ids = [inst.servers[j].id for j in range(inst.num_servers)
+                 if (result_start[j], result_end[j]) != (start0[j], end0[j])]
+    loaded = int(sum(result_end[j] - result_start[j] for j in range(inst.num_servers)
+                     if (result_start[j], result_end[j]) != (start0[j], end0[j])))
+    sol = spans_solution(inst, result_start, result_end, details={
+        "method": chosen, "max_moves": int(max_moves), "moved": moved_ids, "blocks_loaded": loaded,
+        "current_objective_s": now, "downtime_s_per_block": downtime_s_per_block, "target": target,
+        **({"milp": milp_info} if milp_info else {})})
+    return ReplanResult(sol, moved_ids, loaded, float(sol.objective), now, chosen, trajectory, milp_info)
+
+
+def replan_sweep(inst: Instance, current: Solution, max_moves: int, **kw) -> list[ReplanResult]:
+    """:func:`replan` for K = 0, 1, ..., ``max_moves``; each K's answer is at least as good as the
+    one before (the heuristic's search extends; the MILP's answer is kept only when better)."""
+    out: list[ReplanResult] = []
+    for k in range(max_moves + 1):
+        r = replan(inst, current, k, **kw)
+        if out and r.objective_s > out[-1].objective_s:
+            r = out[-1]
+        out.append(r)
+    return out

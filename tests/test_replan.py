@@ -1,0 +1,127 @@
+"""Re-planning with a move budget (issue 16, item 3)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from optim import evaluate, instance_from_dict, load_instance, solve
+from optim.cli import main
+from optim.errors import InvalidOptionError
+from optim.replan import replan, replan_sweep, spans_solution
+
+from conftest import INSTANCES, small_instance_dicts
+
+
+def _spans(inst, sol):
+    s, e, _ = sol.spans(inst)
+    return list(zip(s.tolist(), e.tolist()))
+
+
+@pytest.mark.parametrize("name", ["bprr-clustered-9", "geo-europe-20"])
+def test_zero_moves_returns_the_current_placement(name):
+    inst = load_instance(INSTANCES / f"{name}.json")
+    now = solve(inst, "petals")
+    for method in ("heuristic", "both"):
+        r = replan(inst, now, 0, method=method)
+        assert r.moved == [] and r.blocks_loaded == 0
+        assert _spans(inst, r.solution) == _spans(inst, now)
+        assert r.objective_s == r.current_objective_s
+
+
+def test_clustered_9_two_moves_recover_cg_bprr_and_the_validator_agrees():
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
+    now = solve(inst, "petals")
+    rows = replan_sweep(inst, now, 3, method="heuristic")
+    values = [r.objective_s for r in rows]
+    assert values == sorted(values, reverse=True)  # more moves never do worse
+    assert [len(r.moved) <= k for k, r in enumerate(rows)] == [True] * 4
+    best = evaluate(inst, solve(inst, "cg-bprr")).summary["mean_inference_time_s"]
+    assert rows[2].objective_s == pytest.approx(best, rel=1e-9)  # the two A100s moved: cg-bprr's answer
+    for r in rows:
+        ev = evaluate(inst, r.solution)
+        assert ev.feasible, ev.violations
+        assert ev.summary["mean_inference_time_s"] == pytest.approx(r.objective_s, rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(d=small_instance_dicts(max_servers=4, max_blocks=5), data=st.data())
+def test_more_moves_never_do_worse_and_respect_the_budget(d, data):
+    """From a random current placement (a drawn block count, up to one session's, at a drawn start)."""
+    inst = instance_from_dict(d)
+    L = inst.num_blocks
+    m1 = np.minimum(np.floor(inst.memory_bytes / (inst.server_block_bytes + inst.cache_bytes_per_block_session)),
+                    L).astype(int)
+    m = np.array([data.draw(st.integers(1, k)) if k > 0 else 0 for k in m1])
+    start = np.array([data.draw(st.integers(0, L - k)) if k > 0 else 0 for k in m])
+    end = start + m
+    covered = np.zeros(L, dtype=bool)
+    for a, e in zip(start, end):
+        covered[a:e] = True
+    assume(covered.all())
+    now = spans_solution(inst, start, end)
+    prev = replan(inst, now, 0, method="heuristic")
+    assert _spans(inst, prev.solution) == _spans(inst, now)
+    for k in range(1, inst.num_servers + 1):
+        r = replan(inst, now, k, method="heuristic")
+        assert len(r.moved) <= k
+        assert r.objective_s <= prev.objective_s + 1e-12
+        ev = evaluate(inst, r.solution)
+        assert ev.feasible, ev.violations
+        assert ev.summary["mean_inference_time_s"] == pytest.approx(r.objective_s, rel=1e-9)
+        prev = r
+
+
+def test_milp_move_budget_row_zero_and_unlimited():
+    """bprr-milp with the move-budget row: K = 0 can only keep the current spans; K = J is the
+    unconstrained bprr-milp (objective inference)."""
+    from optim.solvers.bprr_milp import _bprr_milp
+
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
+    now = solve(inst, "petals")
+    s0, e0, _ = now.spans(inst)
+    warm = spans_solution(inst, s0, e0)
+    if warm.details["requests_routed_short_of_cache"]:
+        warm = None
+    zero = _bprr_milp(inst, "inference", 60, 1e-4, None, warm is not None, "highs", 1, "arrays", False, None,
+                      warm_override=warm, move_budget=(s0, e0, 0))
+    if zero.has_solution:
+        assert _spans(inst, zero) == _spans(inst, now)
+    free = _bprr_milp(inst, "inference", 60, 1e-4, None, True, "highs", 1, "arrays", False, None,
+                      move_budget=(s0, e0, inst.num_servers))
+    plain = solve(inst, "bprr-milp", objective="inference", time_limit=60)
+    assert free.objective == pytest.approx(plain.objective, rel=1e-6)
+
+
+def test_bad_options():
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
+    now = solve(inst, "petals")
+    with pytest.raises(InvalidOptionError, match="max_moves: -1"):
+        replan(inst, now, -1)
+    with pytest.raises(InvalidOptionError, match="method: 'x'"):
+        replan(inst, now, 1, method="x")
+
+
+def test_cli_replan_sweep_table_plot_and_output(tmp_path):
+    cur = tmp_path / "cur.json"
+    r = CliRunner().invoke(main, ["solve", str(INSTANCES / "bprr-clustered-9.json"), "--solver", "petals", "-o", str(cur)])
+    assert r.exit_code == 0, r.output
+    out, png = tmp_path / "new.json", tmp_path / "sweep.png"
+    r = CliRunner().invoke(main, ["replan", str(INSTANCES / "bprr-clustered-9.json"), str(cur), "-k", "2", "--sweep",
+                                  "--method", "heuristic", "--plot", str(png), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "re-planning with a move budget" in r.output and "66.1%" in r.output
+    assert png.stat().st_size > 10_000
+    new = json.loads(out.read_text())
+    assert new["solver"] == "replan" and len(new["details"]["moved"]) == 2
+    r = CliRunner().invoke(main, ["replan", str(INSTANCES / "bprr-clustered-9.json"), str(cur), "-k", "1",
+                                  "--plot", str(png)])
+    assert r.exit_code == 2 and "--plot draws the sweep" in r.output
+    js = CliRunner().invoke(main, ["replan", str(INSTANCES / "bprr-clustered-9.json"), str(cur), "-k", "0",
+                                   "--json", "--method", "heuristic"])
+    rows = json.loads(js.stdout)["rows"]
+    assert rows[0]["moved"] == 0 and np.isclose(rows[0]["improvement"], 0.0)
