@@ -99,7 +99,9 @@ def test_nsga2_finds_the_exact_front_on_random_placements(seed):
         assert exact == []
         return
     assert [p.hops for p in exact] == [h for _, _, h in brute]
-    nsga = nsga2_front(inst, start, end, 0, population=20, generations=30, seed=seed)
+    # population 20 x 30 generations missed one front member on seeds 8, 20 and 222 (of 0-399);
+    # 40 x 40 reaches the whole front on all 400
+    nsga = nsga2_front(inst, start, end, 0, population=40, generations=40, seed=seed)
     assert {p.hops for p in nsga} <= {p.hops for p in exact}
     assert len(nsga) == len(exact)  # on 4 blocks NSGA-II reaches the whole front
 
