@@ -245,6 +245,12 @@ class Communication(_Frozen):
     of the client's and the server's ``bandwidth_mbps`` (``default_bandwidth_mbps`` when absent):
     ``l_in`` tokens in the prefill, one per decode step.
 
+    ``relay`` says where activations go between hops: ``client`` (default) through the client, so
+    each hop costs the client-server round trip (and the transfer both ways); ``direct`` from server
+    to server (PETALS 2's ``rpc_push``), so a token crosses half of each link's RTT from the client
+    to the first server, between consecutive servers and from the last back to the client
+    (:func:`optim.perf.latency.direct_comm`), each link's transfer once over its narrower end.
+
     ``round_trips`` says how a whole job (request) communicates, for every consumer of the request
     time (validator, chain service time T_k, GCA, gbp-cr, the Theorem-4 bounds, the simulator):
     ``per_token`` (default, BPRR's model and what a real session does): the prefill transfer, then
@@ -268,6 +274,10 @@ class Communication(_Frozen):
     round_trips: Literal["per_token", "per_job"] = Field(
         "per_token", description="per_token: prefill, then one round trip per decode step (BPRR); per_job: one "
                                  "round trip per job and hop (the server-chain paper's code)")
+    relay: Literal["client", "direct"] = Field(
+        "client", description="client: the client relays activations between servers (hub and spoke, BPRR); "
+                              "direct: each server sends them to the next server (PETALS' rpc_push) and the last "
+                              "back to the client, at the server-server RTTs of a square rtt matrix")
 
 
 class Instance(_Frozen):
@@ -457,6 +467,30 @@ class Instance(_Frozen):
         return _read_only(np.asarray(self.rtt.rtt_ms, dtype=float)[np.ix_(rows, cols)] * MS)
 
     @cached_property
+    def server_rtt_s(self) -> np.ndarray:
+        """RTT server -> server in seconds, shape (J, J) (square rtt layout only).
+
+        Raises
+        ------
+        InvalidInstanceError
+            The rtt matrix is a client x server block.
+        """
+        if self.rtt.ids is None:
+            raise InvalidInstanceError("rtt: server-server RTTs need the square layout (rtt.ids)")
+        row_of, col_of = self.rtt.index_of()
+        idx = [row_of[s.id] for s in self.servers]
+        cols = [col_of[s.id] for s in self.servers]
+        return _read_only(np.asarray(self.rtt.rtt_ms, dtype=float)[np.ix_(idx, cols)] * MS)
+
+    @cached_property
+    def bandwidth_bits_per_s(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bandwidth of each client (C,) and server (J,), bit/s (``default_bandwidth_mbps`` when absent)."""
+        com = self.communication
+        srv = np.array([s.bandwidth_mbps or com.default_bandwidth_mbps for s in self.servers]) * MBIT_PER_S
+        cli = np.array([c.bandwidth_mbps or com.default_bandwidth_mbps for c in self.clients]) * MBIT_PER_S
+        return _read_only(cli), _read_only(srv)
+
+    @cached_property
     def transfer_s_per_token(self) -> np.ndarray:
         """Seconds to move one token's activations to server j and back for client c, shape (C, J):
         ``2 x hidden_size x activation_bytes x 8 / min(bandwidth_c, bandwidth_j)``; zeros without
@@ -516,6 +550,9 @@ def consistency_problems(inst: Instance) -> list[str]:
             else:
                 seen[it.id] = f"{kind}[{i}]"
     problems += _rtt_problems(inst.rtt, [c.id for c in inst.clients], [s.id for s in inst.servers])
+    if inst.communication.relay == "direct" and inst.rtt.ids is None:
+        problems.append("communication.relay: 'direct' needs the server-server RTTs of a square rtt matrix (rtt.ids); "
+                        "this instance gives a client x server block (rtt.rows, rtt.cols)")
     problems += _configuration_problems(inst)
     w = inst.workload
     if w.input_tokens_mean > w.input_tokens_max:

@@ -90,8 +90,116 @@ def shortest_hops(start: np.ndarray, end: np.ndarray, num_blocks: int, A: np.nda
     return hops, float(sum(g.edges[u, v]["w"] for u, v in zip(nodes[:-1], nodes[1:])))
 
 
+def direct_hop_costs(inst: "Instance", client: int, objective: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hop costs with direct relaying (``communication.relay = "direct"``) for one client: entering
+    server j from predecessor p costs ``P[p, j] + B[j] * blocks`` (row 0: from the client, row
+    i + 1: from server i), and ``back[j]`` more when j runs the last block.
+
+    Parameters
+    ----------
+    objective : {"inference", "decode", "petals"}
+        The whole request time, the per-token decode time (both from
+        :func:`optim.perf.latency.direct_comm_matrices`), or PETALS' min-latency estimate
+        (``min(rtt/2, 5 s) + 18 ms`` per link, ``1 / inference_rps`` per block).
+
+    Returns
+    -------
+    P : ndarray, shape (J + 1, J)
+    back, B : ndarray, shape (J,)
+    """
+    from .perf.latency import direct_comm_matrices
+
+    w = inst.workload
+    steps = w.output_tokens_mean - 1.0
+    if objective == "petals":
+        one_way = np.vstack([inst.rtt_s[client][None, :], inst.server_rtt_s]) / 2
+        return (np.minimum(one_way, MAX_DELAY_S) + HOP_OVERHEAD_S, np.minimum(inst.rtt_s[client] / 2, MAX_DELAY_S),
+                inst.decode_s)
+    into, back = direct_comm_matrices(inst, client)
+    if objective == "decode":
+        return into[2], back[2], inst.decode_s
+    if objective == "inference":
+        return (into[0] + into[1] * w.input_tokens_mean + steps * into[2],
+                back[0] + back[1] * w.input_tokens_mean + steps * back[2], inst.prefill_s + steps * inst.decode_s)
+    raise ValueError(f"objective: {objective!r}; expected 'inference', 'decode' or 'petals'")
+
+
+def shortest_hops_direct(start: np.ndarray, end: np.ndarray, num_blocks: int, P: np.ndarray, back: np.ndarray,
+                         B: np.ndarray, penalty: np.ndarray | None = None) -> tuple[list[tuple[int, int, int]], float]:
+    """Cheapest path when a hop's cost depends on the hop before (direct relaying).
+
+    The graph's nodes are the client (boundary 0) and each server holding blocks (the boundary
+    its span ends at); server j follows the client if ``start_j = 0`` and server i if
+    ``start_j <= end_i < end_j``, running blocks ``[end_i, end_j)`` (Lemma 1 of arXiv 2512.21884).
+
+    Parameters
+    ----------
+    start, end : arrays of int, shape (J,)
+    P, back, B : arrays, shapes (J + 1, J), (J,), (J,)
+        From :func:`direct_hop_costs`.
+    penalty : array of float, shape (J,), optional
+
+    Returns
+    -------
+    hops : list of (server index, first block, end block)
+    cost : float
+
+    Raises
+    ------
+    NoPathError
+        Some block cannot be reached in order.
+
+    Notes
+    -----
+    O(J^2) edges; Dijkstra from networkx.
+    """
+    J = start.size
+    pen = np.zeros(J) if penalty is None else penalty
+    used = end > start
+    ends_at_L = end == num_blocks
+    g = nx.DiGraph()
+    first = np.flatnonzero(used & (start == 0))
+    g.add_edges_from((-1, int(j), {"w": float(P[0, j] + B[j] * end[j] + pen[j] + (back[j] if ends_at_L[j] else 0.0)),
+                                   "b": 0}) for j in first)
+    ok = used[:, None] & used[None, :] & (start[None, :] <= end[:, None]) & (end[:, None] < end[None, :])
+    ii, jj = np.nonzero(ok)
+    w = P[ii + 1, jj] + B[jj] * (end[jj] - end[ii]) + pen[jj] + np.where(ends_at_L[jj], back[jj], 0.0)
+    g.add_edges_from((int(i), int(j), {"w": float(c), "b": int(end[i])}) for i, j, c in zip(ii, jj, w))
+    g.add_edges_from((int(j), "L", {"w": 0.0, "b": num_blocks}) for j in np.flatnonzero(used & ends_at_L))
+    try:
+        nodes = nx.dijkstra_path(g, -1, "L", weight="w")
+    except (nx.NetworkXNoPath, nx.NodeNotFound):
+        raise NoPathError(f"no chain of servers runs blocks 0..{num_blocks - 1} in order") from None
+    hops = [(v, g.edges[u, v]["b"], int(end[v])) for u, v in zip(nodes[:-2], nodes[1:-1])]
+    return hops, float(sum(g.edges[u, v]["w"] for u, v in zip(nodes[:-1], nodes[1:])))
+
+
+def client_hops(inst: "Instance", client: int, start: np.ndarray, end: np.ndarray, objective: str,
+                penalty: np.ndarray | None = None, relay_costs: tuple | None = None) -> tuple[list, float]:
+    """The cheapest path of one client under the instance's relaying: :func:`shortest_hops` on
+    ``relay_costs`` (``(A, B)``, A shape (C, J) or (J,)) with the client relaying, or
+    :func:`shortest_hops_direct` on :func:`direct_hop_costs` for ``objective`` with direct relaying.
+
+    Raises
+    ------
+    NoPathError
+    """
+    if inst.communication.relay == "direct":
+        P, back, B = direct_hop_costs(inst, client, objective)
+        return shortest_hops_direct(np.asarray(start), np.asarray(end), inst.num_blocks, P, back, B, penalty)
+    if relay_costs is None:
+        from .perf import hop_cost_coefficients
+
+        A, B = (petals_hop_costs(inst, client, end) if objective == "petals"
+                else hop_cost_coefficients(inst, objective))
+    else:
+        A, B = relay_costs
+    A = A[client] if np.ndim(A) == 2 else A
+    return shortest_hops(start, end, inst.num_blocks, A, B, penalty)
+
+
 def route_sessions(inst: "Instance", start: np.ndarray, end: np.ndarray, slots: np.ndarray, costs,
-                   alloc_penalty_s: float) -> tuple[list, int]:
+                   alloc_penalty_s: float, direct_objective: str = "inference") -> tuple[list, int]:
     """Route the |R| concurrent requests one after another, each taking cache on its path.
 
     Requests are interleaved among clients in proportion to their shares
@@ -106,8 +214,12 @@ def route_sessions(inst: "Instance", start: np.ndarray, end: np.ndarray, slots: 
     slots : ndarray of int, shape (J,)
         Cache slots (session-blocks) of each server.
     costs : callable(int) -> (A, B)
-        Client c's hop costs: ``A`` shape (J,) seconds per hop, ``B`` shape (J,) seconds per block.
+        Client c's hop costs with the client relaying: ``A`` shape (J,) seconds per hop, ``B``
+        shape (J,) seconds per block.
     alloc_penalty_s : float
+    direct_objective : {"inference", "decode", "petals"}
+        The costs with direct relaying (:func:`direct_hop_costs`), where a hop's cost depends on
+        the hop before.
 
     Returns
     -------
@@ -130,10 +242,14 @@ def route_sessions(inst: "Instance", start: np.ndarray, end: np.ndarray, slots: 
     free = np.asarray(slots).copy()
     counts: dict[tuple, int] = {}
     short = 0
+    direct = inst.communication.relay == "direct"
     for _, c in queue:
-        A, B = costs(c)
         penalty = np.where(free < m, alloc_penalty_s, 0.0)
-        hops, _ = shortest_hops(start, end, inst.num_blocks, A, B, penalty)
+        if direct:
+            hops, _ = client_hops(inst, c, start, end, direct_objective, penalty)
+        else:
+            A, B = costs(c)
+            hops, _ = shortest_hops(start, end, inst.num_blocks, A, B, penalty)
         key = (c, tuple(hops))
         carries = 1 if shares[c] > 0 else 0
         counts[key] = counts.get(key, 0) + carries

@@ -113,16 +113,27 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
     pf, pt = inst.prefill_s_fixed, inst.prefill_s_per_token
     servers = [np.array(r[0]) for r in raw]
     blocks = [np.array(r[1], dtype=float) for r in raw]
-    eq2 = np.array([float(np.sum(A[s] + B[s] * b)) for s, b in zip(servers, blocks)])
+    if inst.communication.relay == "direct":  # a hop's communication depends on the hop before
+        from .perf.latency import hop_parts
+
+        w = inst.workload
+
+        def job(s, b):
+            f, t, d = hop_parts(inst, None, s)
+            return float(np.sum(f + t * w.input_tokens_mean + d * (w.output_tokens_mean - 1.0) + B[s] * b))
+        eq2 = np.array([job(s, b) for s, b in zip(servers, blocks)])
+    else:
+        eq2 = np.array([float(np.sum(A[s] + B[s] * b)) for s, b in zip(servers, blocks)])
     order = np.argsort(eq2, kind="stable")
     servers = [servers[k] for k in order]
     blocks = [blocks[k] for k in order]
     # the parts of the one request-time model (optim.perf.chains), per request's own lengths: at the
     # workload's mean lengths service_s equals T_k (eq2_s) in both communication models
     comm = hop_communication(inst)
-    fixed = [np.sum(comm.prefill_s[s] + pf[s] * b) for s, b in zip(servers, blocks)]
-    per_input = [np.sum(comm.prefill_s_per_token[s] + pt[s] * b) for s, b in zip(servers, blocks)]
-    per_step = [np.sum(comm.decode_s[s] + inst.decode_s[s] * b) for s, b in zip(servers, blocks)]
+    parts = [comm.hops(inst, s) for s in servers]
+    fixed = [np.sum(c[0] + pf[s] * b) for c, s, b in zip(parts, servers, blocks)]
+    per_input = [np.sum(c[1] + pt[s] * b) for c, s, b in zip(parts, servers, blocks)]
+    per_step = [np.sum(c[2] + inst.decode_s[s] * b) for c, s, b in zip(parts, servers, blocks)]
     capacity = np.array([raw[k][2] for k in order], dtype=np.int64)
     loaded = None
     if has_contention(inst):
@@ -138,9 +149,10 @@ def job_parts_s(inst: Instance, comm: HopCommunication, servers, blocks, l_in: f
     """One job on hops ``servers`` running ``blocks`` each, without GPU contention (the one
     request-time model, :mod:`optim.perf.chains`): seconds to its first token (prefill through every
     hop) and per decode step (every hop), for a prompt of ``l_in`` tokens."""
-    prefill = sum(comm.prefill_s[j] + comm.prefill_s_per_token[j] * l_in
-                  + m * (inst.prefill_s_fixed[j] + inst.prefill_s_per_token[j] * l_in) for j, m in zip(servers, blocks))
-    step = sum(comm.decode_s[j] + m * inst.decode_s[j] for j, m in zip(servers, blocks))
+    pf, pt, dec = comm.hops(inst, servers)
+    s, m = np.asarray(servers, dtype=int), np.asarray(blocks, dtype=float)
+    prefill = np.sum(pf + pt * l_in + m * (inst.prefill_s_fixed[s] + inst.prefill_s_per_token[s] * l_in))
+    step = np.sum(dec + m * inst.decode_s[s])
     return float(prefill), float(step)
 
 
@@ -220,16 +232,17 @@ class JobRunner:
             first_token()
             yield env.timeout(step * (l_out - 1))
             return
-        for j, m in zip(servers, blocks):
-            yield env.timeout(comm.prefill_s[j] + comm.prefill_s_per_token[j] * l_in)
+        pf, pt, dec = comm.hops(inst, servers)
+        for h, (j, m) in enumerate(zip(servers, blocks)):
+            yield env.timeout(pf[h] + pt[h] * l_in)
             yield self.gpus[j].step(m, l_in, True)
         first_token()
         steps = l_out - 1
         steps = int(steps) + int(self.rng.random() < steps - int(steps))  # a fractional mean length, unbiased
         for _ in range(steps):
-            for j, m in zip(servers, blocks):
-                if comm.decode_s[j] > 0:
-                    yield env.timeout(comm.decode_s[j])
+            for h, (j, m) in enumerate(zip(servers, blocks)):
+                if dec[h] > 0:
+                    yield env.timeout(dec[h])
                 yield self.gpus[j].step(m, 1.0, False)
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from .instance import Instance
 from .errors import UnstableSystemError
 from .perf import admission_times, chain_service_time, path_times, request_shares
+from .perf.chains import chain_job_time
 from .perf.capacity import servers_per_block
 from .perf.batching import has_contention, jffc_equilibrium, loaded_job_times
 from .perf.ctmc import jffc_chain_rates, theorem4_bounds
@@ -344,7 +345,8 @@ def _check_chains(inst: Instance, sol: Solution, start, end, slots, violations: 
         if checked is None:
             continue
         _, servers, blocks = checked
-        T = float(np.sum(A[servers] + B[servers] * blocks))
+        T = (float(np.sum(A[servers] + B[servers] * blocks)) if inst.communication.relay == "client"
+             else chain_job_time(inst, servers, blocks))
         if abs(T - ch.service_time_s) > 1e-6 * max(T, 1e-9):
             violations.append(Violation("chain", f"chains[{k}]", abs(T - ch.service_time_s),
                                         f"chains[{k}]: service_time_s {ch.service_time_s:.6g} s, but Eq. 2 gives "

@@ -35,6 +35,18 @@ class HopCommunication:
     prefill_s: np.ndarray
     prefill_s_per_token: np.ndarray
     decode_s: np.ndarray
+    client: int | None = None  #: whose communication this is (None: rate-weighted over the clients)
+
+    def hops(self, inst: Instance, servers) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The three parts per hop of a path through ``servers``, shapes (H,): these arrays at the
+        servers with the client relaying; :func:`optim.perf.latency.hop_parts` with direct relaying,
+        where a hop's communication depends on the hop before."""
+        if inst.communication.relay == "direct":
+            from .latency import hop_parts
+
+            return hop_parts(inst, self.client, servers)
+        s = np.asarray(servers, dtype=int)
+        return self.prefill_s[s], self.prefill_s_per_token[s], self.decode_s[s]
 
 
 def hop_communication(inst: Instance, client: int | None = None) -> HopCommunication:
@@ -50,9 +62,9 @@ def hop_communication(inst: Instance, client: int | None = None) -> HopCommunica
     rtt = w @ inst.rtt_s
     if com.round_trips == "per_job":
         zero = np.zeros(inst.num_servers)
-        return HopCommunication(rtt + com.chain_overhead_ms * MS, zero, zero)
+        return HopCommunication(rtt + com.chain_overhead_ms * MS, zero, zero, client)
     return HopCommunication(rtt + com.prefill_overhead_ms * MS + inst.stage_fixed_s, w @ inst.comm_s_per_input_token,
-                            w @ inst.decode_comm_s)
+                            w @ inst.decode_comm_s, client)
 
 
 def per_block_job_time(inst: Instance) -> np.ndarray:
@@ -63,6 +75,10 @@ def per_block_job_time(inst: Instance) -> np.ndarray:
 
 def job_cost_coefficients(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     """Per-hop time of one whole job at the workload's mean lengths: ``A[c, j] + B[j] m``.
+
+    With ``communication.relay = "direct"`` a hop's communication depends on the hop before it,
+    so ``A`` (the client-relay cost) is only what searches over chains use to rank them (GCA,
+    gbp-cr); every time reported is the exact one of :func:`chain_service_time`.
 
     Returns
     -------
@@ -100,4 +116,33 @@ def chain_service_time(inst: Instance, client: int, servers: np.ndarray, blocks:
     """
     servers = np.asarray(servers, dtype=int)
     A, B = job_cost_coefficients(inst)
+    if inst.communication.relay == "direct":  # the hop's communication depends on the one before
+        from .latency import hop_parts
+
+        pf, pt, dec = hop_parts(inst, client, servers)
+        w = inst.workload
+        comm = pf + pt * w.input_tokens_mean + dec * (w.output_tokens_mean - 1.0)
+        return float(np.sum(comm + B[servers] * np.asarray(blocks, dtype=float)))
     return float(np.sum(A[client, servers] + B[servers] * np.asarray(blocks, dtype=float)))
+
+
+def chain_job_time(inst: Instance, servers, blocks) -> float:
+    """T_k of Eq. 2 (arXiv 2604.14993) for a chain shared by every client: the job time with its
+    communication weighted by the clients' arrival rates, seconds. With ``relay = "direct"`` each
+    hop's communication comes from the hop before (:func:`optim.perf.latency.hop_parts`).
+
+    Parameters
+    ----------
+    servers, blocks : arrays of int, shape (H,)
+    """
+    servers = np.asarray(servers, dtype=int)
+    b = np.asarray(blocks, dtype=float)
+    A, B = job_cost_coefficients(inst)
+    if inst.communication.relay == "direct":
+        from .latency import hop_parts
+
+        pf, pt, dec = hop_parts(inst, None, servers)
+        w = inst.workload
+        return float(np.sum(pf + pt * w.input_tokens_mean + dec * (w.output_tokens_mean - 1.0) + B[servers] * b))
+    a = (inst.arrival_rates / inst.total_arrival_rate) @ A
+    return float(np.sum(a[servers] + B[servers] * b))

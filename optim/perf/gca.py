@@ -71,6 +71,12 @@ def greedy_cache_allocation(inst: Instance, start: np.ndarray, end: np.ndarray,
     -------
     list of ChainAllocation
         Fastest first; capacities never exceed any server's slots (sum m_ij c_k <= M~_j, Eq. 3).
+
+    Notes
+    -----
+    With ``communication.relay = "direct"`` the search ranks hops by the client-relay costs (a
+    hop's direct cost depends on the hop before, which the boundary graph does not know); each
+    chain found is then timed exactly (:func:`optim.perf.chains.chain_job_time`).
     """
     start = np.asarray(start, dtype=np.int64)
     end = np.asarray(end, dtype=np.int64)
@@ -91,6 +97,12 @@ def greedy_cache_allocation(inst: Instance, start: np.ndarray, end: np.ndarray,
             left[j] -= (e - b) * cap
         graph.taken([j for j, _, _ in hops])
         chains.append(ChainAllocation(tuple(hops), cap, cost))
+    if inst.communication.relay == "direct":  # searched with the relay costs; timed exactly, fastest first
+        from .chains import chain_job_time
+
+        chains = sorted((ChainAllocation(ch.hops, ch.capacity,
+                                         chain_job_time(inst, [h[0] for h in ch.hops], [h[2] - h[1] for h in ch.hops]))
+                         for ch in chains), key=lambda ch: ch.service_time_s)
     return chains
 
 

@@ -111,6 +111,10 @@ def infeasibility_reason(inst: Instance) -> str | None:
 ROUTINGS = ("solver", "nsga2-chains")
 
 
+#: solvers whose models price a hop by the client-server RTT alone, so they refuse direct relaying
+CLIENT_RELAY_ONLY = ("bprr-milp", "bpca-milp")
+
+
 def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callable[[dict], None] | None = None,
           routing: str = "solver", **options: Any) -> Solution:
     """Solve an instance with a registered solver and validate the answer.
@@ -146,7 +150,8 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callabl
         No solver of that name.
     InvalidOptionError
         An option the solver does not take, or a value outside its declared type or range
-        (checked before any work).
+        (checked before any work); a MILP of :data:`CLIENT_RELAY_ONLY` on an instance with
+        direct relaying.
 
     Examples
     --------
@@ -165,6 +170,12 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callabl
         from ..errors import InvalidOptionError
 
         raise InvalidOptionError(f"routing: {routing!r}; expected one of {', '.join(ROUTINGS)}")
+    if instance.communication.relay == "direct" and solver in CLIENT_RELAY_ONLY:
+        from ..errors import InvalidOptionError
+
+        raise InvalidOptionError(f"solver {solver!r}: its MILP prices each hop by the client-server RTT (client "
+                                 "relaying); this instance has communication.relay = 'direct', where a hop's cost "
+                                 "depends on the hop before. Use cg-bprr, petals, gbp-cr or nsga2")
     options = info.check_options(options)
     given = dict(options)
     t0 = time.perf_counter()

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from ..instance import Instance
 from ..perf import free_cache_slots, hop_cost_coefficients, request_shares, session_capacity
-from ..routing import NoPathError, shortest_hops
+from ..routing import NoPathError, client_hops
 from ..solution import Hop, Path, ServerPlacement, Solution, Status
 from ..units import GB, MS
 from ._windows import first_argmax, lexmin_sorted_window, window_sums
@@ -156,7 +156,7 @@ def _cg_bprr(inst: Instance, concurrent_requests: int | None, routing_objective:
     paths = []
     for c, client in enumerate(inst.clients):
         try:
-            hops, _ = shortest_hops(start, end, L, A[c], B)
+            hops, _ = client_hops(inst, c, start, end, routing_objective, relay_costs=(A, B))
         except NoPathError as err:  # cannot happen once K is found; kept for safety
             return Solution(instance=inst.name, solver="cg-bprr", status=Status.INFEASIBLE,
                             options=options, message=str(err))

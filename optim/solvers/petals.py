@@ -247,4 +247,4 @@ def petals_routing(inst: Instance, start: np.ndarray, end: np.ndarray, slots: np
     from ..routing import route_sessions
 
     return route_sessions(inst, start, end, slots, lambda c: petals_hop_costs(inst, c, end, hop_overhead_s),
-                          alloc_penalty_s)
+                          alloc_penalty_s, direct_objective="petals")
