@@ -85,23 +85,30 @@ class ReplanResult:
 
 class _Scorer:
     """The validator's mean inference time of a placement, fast enough to call thousands of times
-    (same perf functions as :func:`optim.validate.evaluate`: path_times, admission_times)."""
+    (same perf functions as :func:`optim.validate.evaluate`: path_times, admission_times), with the
+    requests routed by optim's whole-request costs or by PETALS' min-latency routing."""
 
-    def __init__(self, inst: Instance):
+    def __init__(self, inst: Instance, routing: str = "optim"):
         from .perf import free_cache_slots, hop_cost_coefficients
 
-        self.inst = inst
+        if routing not in ("optim", "petals"):
+            raise InvalidOptionError(f"routing: {routing!r}; expected optim or petals")
+        self.inst, self.routing = inst, routing
         self.A, self.B = hop_cost_coefficients(inst, "inference")
         self.free = free_cache_slots
         self.cache: dict[tuple, float] = {}
 
     def routed(self, start: np.ndarray, end: np.ndarray):
-        from .routing import NoPathError, route_sessions
+        from .routing import ALLOC_PENALTY_S, NoPathError, petals_hop_costs, route_sessions
 
         slots = np.maximum(self.free(self.inst, end - start), 0).astype(np.int64)
+        if self.routing == "petals":
+            costs, penalty = (lambda c: petals_hop_costs(self.inst, c, end)), ALLOC_PENALTY_S
+        else:
+            costs, penalty = (lambda c: (self.A[c], self.B)), REPLAN_ALLOC_PENALTY_S
         try:
-            paths, short = route_sessions(self.inst, start, end, slots, lambda c: (self.A[c], self.B),
-                                          REPLAN_ALLOC_PENALTY_S)
+            paths, short = route_sessions(self.inst, start, end, slots, costs, penalty,
+                                          direct_objective="petals" if self.routing == "petals" else "inference")
         except NoPathError:
             return None, slots, 0
         return paths, slots, short
@@ -186,12 +193,12 @@ def _candidates(inst: Instance, j: int, start: np.ndarray, end: np.ndarray, tsta
     return out
 
 
-def _polish(inst, sc, cost, start, end, moved, tstart, tend, m1, mR, best, t0, time_limit) -> float:
+def _polish(inst, sc, cost, start, end, moved, tstart, tend, m1, mR, best, deadline) -> float:
     """Re-move servers already moved (no budget spent) while that lowers the objective; in place."""
     import time
 
     improved = True
-    while improved and time.monotonic() - t0 < time_limit:
+    while improved and time.monotonic() < deadline:
         improved = False
         for j in sorted(moved):
             for a, e in _candidates(inst, j, start, end, tstart, tend, m1, mR) - {(0, 0)}:
@@ -203,6 +210,127 @@ def _polish(inst, sc, cost, start, end, moved, tstart, tend, m1, mR, best, t0, t
                 if v < best - 1e-12:
                     best, start[j], end[j], improved = v, a, e, True
     return best
+
+
+def target_spans(inst: Instance, target: str, start0: np.ndarray, end0: np.ndarray,
+                 available: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The spans of ``target``'s unconstrained solution (on the available servers), or the current ones."""
+    from .solvers import solve
+
+    sub = inst
+    if available is not None and not available.all():
+        sub = _without(inst, ~available)
+    sol = solve(sub, target)
+    if not sol.has_solution:
+        return start0.copy(), end0.copy()
+    s, e, _ = sol.spans(sub)
+    if sub is inst:
+        return s, e
+    ts, te = np.zeros_like(start0), np.zeros_like(end0)
+    ts[np.flatnonzero(available)], te[np.flatnonzero(available)] = s, e
+    return ts, te
+
+
+def _without(inst: Instance, gone: np.ndarray) -> Instance:
+    """The instance without the servers marked ``gone`` (their RTT rows and columns dropped)."""
+    keep = [s for j, s in enumerate(inst.servers) if not gone[j]]
+    ids = {s.id for s in keep} | {c.id for c in inst.clients}
+    r = inst.rtt
+    if r.ids is not None:
+        k = [n for n, x in enumerate(r.ids) if x in ids]
+        m = np.asarray(r.rtt_ms)[np.ix_(k, k)]
+        rtt = {"ids": [r.ids[n] for n in k], "rtt_ms": m.tolist()}
+    else:
+        k = [n for n, x in enumerate(r.cols) if x in ids]
+        rtt = {"rows": r.rows, "cols": [r.cols[n] for n in k], "rtt_ms": np.asarray(r.rtt_ms)[:, k].tolist()}
+    return inst.model_copy(update={"servers": keep, "rtt": rtt})
+
+
+def _coverage(start: np.ndarray, end: np.ndarray, num_blocks: int) -> np.ndarray:
+    """Servers holding each block, shape (L,)."""
+    from .perf.capacity import servers_per_block
+
+    return servers_per_block(np.asarray(start), np.asarray(end), num_blocks)
+
+
+def _loaded(start, end, start0, end0) -> int:
+    moved = (start != start0) | (end != end0)
+    return int(np.sum((end - start)[moved]))
+
+
+def replan_spans(inst: Instance, start0: np.ndarray, end0: np.ndarray, max_moves: int, *,
+                 tstart: np.ndarray, tend: np.ndarray, available: np.ndarray | None = None,
+                 downtime_s_per_block: float = 0.0, scorer: "_Scorer | None" = None,
+                 deadline: float | None = None, routing: str = "optim",
+                 keep_served: bool = False) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """The heuristic of :func:`replan` on spans: the new ``start``, ``end`` and the steps taken.
+
+    Parameters
+    ----------
+    start0, end0 : ndarray of int, shape (J,)
+        Current spans; the current placement may be broken (some block unserved): any placement
+        that serves every block is then better.
+    max_moves : int
+    tstart, tend : ndarray of int, shape (J,)
+        Target spans seeding the candidates.
+    available : ndarray of bool, shape (J,), optional
+        Servers that may be moved (the others keep their span: offline, or loading blocks).
+    deadline : float, optional
+        ``time.monotonic()`` value at which the search stops with its best so far.
+    routing : {"optim", "petals"}
+        How the requests the objective counts are routed (ignored with ``scorer``).
+    keep_served : bool
+        Make before break: refuse a move after which the servers not moving (the moved ones are
+        loading their new blocks) leave some block without a server, unless the current placement
+        already does. For a live swarm, where a moving server is unavailable while it loads.
+    """
+    import time
+
+    sc = scorer or _Scorer(inst, routing)
+    deadline = float("inf") if deadline is None else deadline
+    avail = np.ones(inst.num_servers, dtype=bool) if available is None else np.asarray(available, dtype=bool)
+    m1 = np.maximum(np.floor(inst.memory_bytes / (inst.server_block_bytes + inst.cache_bytes_per_block_session)), 0)
+    m1 = np.minimum(m1, inst.num_blocks).astype(np.int64)
+    from .solvers.cg_bprr import conservative_block_counts
+
+    mR = conservative_block_counts(inst, inst.workload.concurrent_requests)
+
+    def cost(start, end, value):
+        return value + downtime_s_per_block * _loaded(start, end, start0, end0)
+
+    start, end = np.array(start0, dtype=np.int64), np.array(end0, dtype=np.int64)
+    best = cost(start, end, sc(start, end))
+    trajectory: list[dict] = []
+    moved: set[int] = set()
+    L = inst.num_blocks
+    guard = keep_served and bool(np.all(_coverage(start0, end0, L) > 0))
+    while len(moved) < max_moves and time.monotonic() < deadline:
+        step = None
+        for j in np.flatnonzero(avail):
+            if j in moved:
+                continue
+            if guard:
+                still = np.ones(inst.num_servers, dtype=bool)
+                still[list(moved) + [j]] = False
+                if np.any(_coverage(np.where(still, start0, 0), np.where(still, end0, 0), L) == 0):
+                    continue  # while j (and the servers already moving) load, some block would be unserved
+            for a, e in _candidates(inst, j, start, end, tstart, tend, m1, mR):
+                if (a, e) == (start[j], end[j]):
+                    continue
+                s2, e2 = start.copy(), end.copy()
+                s2[j], e2[j] = a, e
+                v = cost(s2, e2, sc(s2, e2))
+                if v < best - 1e-12 and (step is None or v < step[0]):
+                    step = (v, j, a, e)
+        if step is None:
+            break
+        best, j, a, e = step
+        start[j], end[j] = a, e
+        moved.add(int(j))
+        best = _polish(inst, sc, cost, start, end, moved, tstart, tend, m1, mR, best, deadline)
+        trajectory.append({"moves": len(moved), "server": inst.servers[j].id, "span": [int(a), int(e)],
+                           "objective_s": sc(start, end)})
+    return start, end, trajectory
 
 
 def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal["heuristic", "milp", "both"] = "both",
@@ -254,7 +382,6 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
     """
     import time
 
-    from .solvers import solve
 
     t0 = time.monotonic()
     if isinstance(max_moves, bool) or not isinstance(max_moves, (int, np.integer)) or max_moves < 0:
@@ -269,49 +396,14 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
     if not np.isfinite(now):
         raise InvalidInstanceError("current: the placement leaves some block without a server, or a server without "
                                    "cache for one session; it cannot be re-planned from")
-    tsol = solve(inst, target)
-    if tsol.has_solution:
-        tstart, tend, _ = tsol.spans(inst)
-    else:
-        tstart, tend = start0.copy(), end0.copy()
-    from .perf import free_cache_slots
-    from .solvers.cg_bprr import conservative_block_counts
-
-    m1 = np.maximum(np.floor(inst.memory_bytes / (inst.server_block_bytes + inst.cache_bytes_per_block_session)), 0)
-    m1 = np.minimum(m1, inst.num_blocks).astype(np.int64)
-    mR = conservative_block_counts(inst, inst.workload.concurrent_requests)
-    del free_cache_slots
-
-    def cost(start, end, value):
-        moved = (start != start0) | (end != end0)
-        return value + downtime_s_per_block * float(np.sum((end - start)[moved]))
-
-    start, end = start0.copy(), end0.copy()
-    best = cost(start, end, now)
-    trajectory: list[dict] = []
-    moved: set[int] = set()
+    tstart, tend = target_spans(inst, target, start0, end0)
     if method in ("heuristic", "both"):
-        while len(moved) < max_moves and time.monotonic() - t0 < time_limit:
-            step = None
-            for j in range(inst.num_servers):
-                if j in moved:
-                    continue
-                for a, e in _candidates(inst, j, start, end, tstart, tend, m1, mR):
-                    if (a, e) == (start[j], end[j]):
-                        continue
-                    s2, e2 = start.copy(), end.copy()
-                    s2[j], e2[j] = a, e
-                    v = cost(s2, e2, sc(s2, e2))
-                    if v < best - 1e-12 and (step is None or v < step[0]):
-                        step = (v, j, a, e)
-            if step is None:
-                break
-            best, j, a, e = step
-            start[j], end[j] = a, e
-            moved.add(j)
-            best = _polish(inst, sc, cost, start, end, moved, tstart, tend, m1, mR, best, t0, time_limit)
-            trajectory.append({"moves": len(moved), "server": inst.servers[j].id, "span": [int(a), int(e)],
-                               "objective_s": sc(start, end)})
+        start, end, trajectory = replan_spans(inst, start0, end0, max_moves, tstart=tstart, tend=tend,
+                                              downtime_s_per_block=downtime_s_per_block, scorer=sc,
+                                              deadline=t0 + time_limit)
+    else:
+        start, end, trajectory = start0.copy(), end0.copy(), []
+    best = sc(start, end) + downtime_s_per_block * _loaded(start, end, start0, end0)
     heur = spans_solution(inst, start, end, details={"method": "heuristic"})
     result_start, result_end, chosen, milp_info = start, end, "heuristic", {}
     if method in ("milp", "both") and max_moves > 0:
@@ -329,7 +421,7 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
         if msol.has_solution:
             ms, me, _ = msol.spans(inst)
             n_moved = int(np.sum((ms != start0) | (me != end0)))
-            v = cost(ms, me, sc(ms, me))
+            v = sc(ms, me) + downtime_s_per_block * _loaded(ms, me, start0, end0)
             milp_info["validator_objective_s"] = sc(ms, me)
             if n_moved <= max_moves and v < best - 1e-12:
                 best, result_start, result_end, chosen = v, ms, me, "milp"
