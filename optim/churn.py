@@ -11,10 +11,13 @@ Every strategy starts from the same placement (PETALS' by default, ``initial`` o
   takes the window of least throughput
   (``choose_best_blocks``); every online server checks every ``U(0, 2 x 120 s)`` whether it should
   move (``should_choose_other_blocks``, ``balance_quality`` 0.75) and moves if so.
-- ``replan``: a server that comes back loads its old span; after a leave or join that leaves some
-  block without an available server (``replan_when="broken"``, default) or after every one
-  (``"always"``), :func:`optim.replan.replan_spans` re-plans the online servers with a budget of
-  ``max_moves`` moves (candidates seeded by cg-bprr's placement of the servers online).
+- ``replan``: a server that comes back loads its old span; after every join or leave
+  (``replan_when="always"``, default) or only those that leave some block without an available
+  server (``"broken"``), :func:`optim.replan.replan_spans` re-plans the online servers with a
+  budget of ``max_moves`` moves (candidates seeded by cg-bprr's placement of the servers online),
+  make before break (no move that leaves a block unserved while the server loads), each block
+  loaded priced at ``downtime_s_per_block``, on the load the swarm has
+  (:func:`planning_instance`).
 
 **Events.** Each server alternates between online and offline periods, exponential with means
 ``mean_uptime_s`` and ``mean_downtime_s`` (or a schedule: ``(time_s, server, "leave"|"join")``
@@ -30,10 +33,14 @@ starts on PETALS' min-latency path among the available servers with cache for it
 cache slots for its whole time, from the one request-time model
 (:func:`optim.simulate.job_parts_s`) without GPU contention (every server runs as ``ideal``).
 
+**Window.** Churn happens while the requests arrive; at the last arrival every server that is
+offline comes back (as it would, sooner or later), so that every request completes and the
+strategies are compared on the same requests.
+
 **Metrics**: response time (arrival to completion, retries and waiting included: mean, median,
 P95), failed attempts, blocks moved (blocks loaded because a server changed its span: moves, and
-rejoins on a span other than the one held before), moves, and the time during which some block
-had no available server.
+rejoins on a span other than the one held before), moves, and the time within the window during
+which some block had no available server.
 """
 from __future__ import annotations
 
@@ -131,6 +138,7 @@ class _Swarm:
         self.attempts: collections.Counter = collections.Counter()
         self.failed = self.moves = self.blocks_moved = 0
         self.unserved_s, self._unserved_since = 0.0, None
+        self.horizon = float("inf")
         self.events: list[dict] = []
         self.loading: dict[int, tuple[int, int]] = {}
         if strategy == "petals":
@@ -152,7 +160,7 @@ class _Swarm:
         np.add.at(cov, s[e > s], 1)
         np.add.at(cov, e[e > s], -1)
         broken = bool(np.any(np.cumsum(cov)[:-1] == 0))
-        now = self.env.now
+        now = min(self.env.now, self.horizon)
         if broken and self._unserved_since is None:
             self._unserved_since = now
         elif not broken and self._unserved_since is not None:
@@ -338,6 +346,7 @@ class _Swarm:
 
     def run(self, arrivals: np.ndarray, clients: np.ndarray, schedule: list[tuple[float, int, str]]) -> None:
         self.done = np.full(arrivals.size, np.nan)
+        self.horizon = float(arrivals[-1]) if arrivals.size else 0.0
 
         def source():
             for i, t in enumerate(arrivals):
@@ -347,30 +356,37 @@ class _Swarm:
 
         def churn():
             for t, j, kind in schedule:
+                if t > self.horizon:
+                    break
                 yield self.env.timeout(max(t - self.env.now, 0.0))
                 (self.leave if kind == "leave" else self.join)(j)
                 self.after_event()
                 self._dispatch()
+            # the end of the churn window: every server comes back, so every request completes
+            yield self.env.timeout(max(self.horizon - self.env.now, 0.0))
+            for j in np.flatnonzero(self.status == "offline"):
+                self.join(int(j))
+            self._dispatch()
 
         self.env.process(source())
         self.env.process(churn())
         if self.strategy == "petals":
             for j in range(self.inst.num_servers):
                 self.env.process(self.rebalancer(j))
-        horizon = float(arrivals[-1]) if arrivals.size else 0.0
+        horizon = self.horizon
         give_up = max(10 * horizon, horizon + 36_000.0)  # requests a never-healed swarm cannot serve
         while np.isnan(self.done).any() and self.env.peek() < give_up:
             self.env.step()
         if self._unserved_since is not None:
-            self.unserved_s += self.env.now - self._unserved_since
+            self.unserved_s += horizon - self._unserved_since
 
 
 def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan"], *, requests: int = 2000,
                    seed: int = 0, mean_uptime_s: float = 3600.0, mean_downtime_s: float = 600.0,
                    schedule: list[tuple[float, str, str]] | None = None, load_s_per_block: float = 2.0,
-                   max_moves: int = 2, balance_quality: float = 0.75, balance_check_period_s: float = 120.0,
-                   replan_time_limit_s: float = 10.0, replan_when: Literal["broken", "always"] = "broken",
-                   downtime_s_per_block: float = 0.0, routing: Literal["petals", "optim"] = "petals",
+                   max_moves: int = 1, balance_quality: float = 0.75, balance_check_period_s: float = 120.0,
+                   replan_time_limit_s: float = 10.0, replan_when: Literal["broken", "always"] = "always",
+                   downtime_s_per_block: float = 0.1, routing: Literal["petals", "optim"] = "petals",
                    initial: Solution | None = None) -> ChurnResult:
     """Simulate ``requests`` Poisson arrivals on a swarm with churn, the placement adapting as
     ``strategy`` says (module docstring).
@@ -392,6 +408,16 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
         Seconds a server needs to load one block it did not hold (download and load).
     max_moves : int
         ``replan``: servers re-planned after each event.
+    replan_when : {"always", "broken"}
+        ``replan``: after every join and leave, or only when some block has no available server.
+    downtime_s_per_block : float
+        ``replan``: the price of each block a move loads, in seconds of mean inference time
+        (:func:`optim.replan.replan_spans`). The defaults (1 move, 0.1 s per block, always) were
+        chosen by a scan on chains-europe-20 with seed 0 (``benchmarks/churn.py``: 0, 0.03, 0.1 and
+        0.3 s per block); the benchmark reports other seeds.
+    routing : {"petals", "optim"}
+        How requests pick their path: PETALS' min-latency routing, or optim's whole-request costs;
+        re-planning scores placements under the same routing.
     balance_quality, balance_check_period_s : float
         ``petals``: the rebalancing threshold and the mean period of each server's check.
     replan_time_limit_s : float

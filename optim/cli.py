@@ -283,7 +283,7 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
                   f"mean wait {s['mean_waiting_time_s']:.3f} s)",
                   f"mean time to first token: {s['mean_prefill_time_s']:.3f} s, "
                   f"decode: {s['mean_decode_time_per_token_s'] * 1e3:.1f} ms/token"]
-    if "theorem2_bound_s_per_token" in sol.details:
+    if sol.details.get("theorem2_bound_s_per_token") is not None:
         lines.append(f"Theorem-2 bound: {sol.details['theorem2_bound_s_per_token'] * 1e3:.1f} ms/token")
     for p in ev.paths:
         hops = " -> ".join(f"{sv}[{b}]" for sv, b in zip(p["servers"], p["blocks"]))
@@ -652,6 +652,78 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
     for what, path in (("solution", output), ("plot", plot)):
         if path:
             err.print(f"{what} written to {path}", markup=False)
+
+
+@main.command("churn")
+@click.argument("instance_file", type=click.Path(dir_okay=False))
+@click.option("--strategy", "strategies", default="static,petals,replan", show_default=True,
+              help="Comma-separated: static, petals (join rule + rebalancing), replan (optim replan after each event).")
+@click.option("--requests", type=click.IntRange(1, 1_000_000), default=2000, show_default=True)
+@click.option("--mean-uptime-s", type=click.FloatRange(min=0, min_open=True), default=3600.0, show_default=True)
+@click.option("--mean-downtime-s", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True)
+@click.option("--schedule", type=click.Path(dir_okay=False),
+              help="CSV of time_s,server,event (leave or join) replacing the exponential lifetimes.")
+@click.option("--load-s-per-block", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds a server needs to load one new block.")
+@click.option("--max-moves", type=click.IntRange(min=0), default=1, show_default=True,
+              help="replan: servers re-planned after each event.")
+@click.option("--downtime-s-per-block", type=click.FloatRange(min=0), default=0.1, show_default=True,
+              help="replan: price of each block a move loads, seconds of mean inference time.")
+@click.option("--routing", type=click.Choice(["petals", "optim"]), default="petals", show_default=True)
+@click.option("--arrival-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Multiply every client's arrival rate.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
+def churn_cmd(instance_file: str, strategies: str, requests: int, mean_uptime_s: float, mean_downtime_s: float,
+              schedule: str | None, load_s_per_block: float, max_moves: int, downtime_s_per_block: float,
+              routing: str, arrival_scale: float, seed: int, as_json: bool) -> None:
+    """Simulate servers joining and leaving while requests are served, for each strategy.
+
+    Every strategy starts from PETALS' placement and sees the same arrivals and the same joins and
+    leaves; requests in flight on a server that leaves or moves fail and retry. See optim/churn.py.
+    """
+    import csv as _csv
+
+    from .churn import STRATEGIES, simulate_churn
+    from .errors import InvalidOptionError
+
+    names = [x.strip() for x in strategies.split(",") if x.strip()]
+    bad = [x for x in names if x not in STRATEGIES]
+    if bad or not names:
+        raise click.BadParameter(f"{strategies!r}; expected some of {', '.join(STRATEGIES)}", param_hint="--strategy")
+    inst = load_instance(instance_file)
+    if arrival_scale != 1.0:
+        inst = inst.model_copy(update={"clients": [c.model_copy(update={"arrival_rate_per_s": c.arrival_rate_per_s
+                                                                         * arrival_scale}) for c in inst.clients]})
+    events = None
+    if schedule:
+        from .instance import decode_text, read_text_file
+
+        rows = list(_csv.DictReader(decode_text(read_text_file(schedule, "schedule CSV"), schedule).splitlines()))
+        try:
+            events = [(float(r["time_s"]), r["server"], r["event"]) for r in rows]
+        except (KeyError, TypeError, ValueError) as e:
+            raise InvalidOptionError(f"{schedule}: rows need time_s (seconds), server and event columns ({e})") from None
+    results = [simulate_churn(inst, name, requests=requests, seed=seed, mean_uptime_s=mean_uptime_s,
+                              mean_downtime_s=mean_downtime_s, schedule=events, load_s_per_block=load_s_per_block,
+                              max_moves=max_moves, downtime_s_per_block=downtime_s_per_block, routing=routing)
+               for name in names]
+    if as_json:
+        _print_json([r.summary for r in results])
+        return
+    s0 = results[0].summary
+    out.print(f"{inst.name}: {requests} requests at {inst.total_arrival_rate:g}/s over {s0['horizon_s']:.0f} s; "
+              f"{s0['leaves']} leaves, {s0['joins']} joins; loading {load_s_per_block:g} s per block", markup=False)
+    t = Table(title="churn")
+    for col in ("strategy", "mean s", "median s", "P95 s", "completed", "failed attempts", "moves", "blocks moved",
+                "time unserved s"):
+        t.add_column(col, justify="left" if col == "strategy" else "right")
+    for r in results:
+        s = r.summary
+        t.add_row(r.strategy, _fmt(s["response_s"]["mean"]), _fmt(s["response_s"]["median"]), _fmt(s["response_s"]["p95"]),
+                  f"{s['completed']}/{s['requests']}", str(s["failed_attempts"]), str(s["moves"]),
+                  str(s["blocks_moved"]), _fmt(s["time_unserved_s"], 1))
+    out.print(t)
 
 
 @main.command("bound")

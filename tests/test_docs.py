@@ -24,7 +24,7 @@ def test_every_public_module_has_a_reference_page():
     pages = "".join(p.read_text() for p in (ROOT / "docs" / "api").glob("*.md"))
     for module in ("optim.instance", "optim.solvers.base.solve", "optim.validate.evaluate", "optim.simulate.simulate",
                    "optim.backends", "optim.options", "optim.metrics", "optim.bench", "optim.errors",
-                   "optim.perf.parallelism", "optim.configure", "optim.chain_selection", "optim.fleet", "optim.export", "optim.petals_import", "optim.replan"):
+                   "optim.perf.parallelism", "optim.configure", "optim.chain_selection", "optim.fleet", "optim.export", "optim.petals_import", "optim.replan", "optim.churn"):
         assert f"::: {module}" in pages
 
 

@@ -27,7 +27,8 @@ def conservative_block_counts(inst: Instance, concurrent_requests: int) -> np.nd
     return np.minimum(m, inst.num_blocks).astype(np.int64)
 
 
-def cg_placement(inst: Instance, m: np.ndarray, concurrent_requests: int, dummy_margin_s: float = 1.0 * MS):
+def cg_placement(inst: Instance, m: np.ndarray, concurrent_requests: int, dummy_margin_s: float = 1.0 * MS,
+                 redundancy: int = 1):
     """Greedy placement of Alg. 1 step 2.
 
     Servers are taken in increasing ``t~_j = t_j / m_j`` with ``t_j = max_c (t_cj + tau_j m_j)``
@@ -36,6 +37,10 @@ def cg_placement(inst: Instance, m: np.ndarray, concurrent_requests: int, dummy_
     ``sum T_b``; afterwards the window whose sorted C-vector is lexicographically smallest. Then
     ``T_b -= (t~'_max - t~_j) min(max(|R| - C_b, 0), s_j)`` and ``C_b += s_j`` over the window,
     where ``t~'_max = max_j t~_j + dummy_margin_s`` is the dummy server's time.
+
+    With ``redundancy = r > 1`` a block also counts as under-served while fewer than r servers
+    hold it (an extension of Alg. 1, so that any r - 1 servers may fail and every block is still
+    held), and K is reached when every block has |R| sessions and r servers.
 
     Returns
     -------
@@ -60,11 +65,12 @@ def cg_placement(inst: Instance, m: np.ndarray, concurrent_requests: int, dummy_
         return start, end, order, None, t, t_tilde
     t_max = float(t_tilde[order].max()) + dummy_margin_s
     C = np.zeros(L, dtype=np.int64)
+    H = np.zeros(L, dtype=np.int64)  # servers holding each block
     T = np.full(L, R * t_max)
     K = None
     for n, j in enumerate(order):
         mj = int(m[j])
-        under = C < R
+        under = (C < R) | (H < redundancy)
         if under.any():
             has_under = window_sums(under.astype(float), mj) > 0
             a = first_argmax(np.where(has_under, window_sums(T, mj), -np.inf))
@@ -73,7 +79,8 @@ def cg_placement(inst: Instance, m: np.ndarray, concurrent_requests: int, dummy_
         start[j], end[j] = a, a + mj
         T[a:a + mj] -= (t_max - t_tilde[j]) * np.minimum(np.maximum(R - C[a:a + mj], 0), sessions[j])
         C[a:a + mj] += sessions[j]
-        if K is None and (C >= R).all():
+        H[a:a + mj] += 1
+        if K is None and (C >= R).all() and (H >= redundancy).all():
             K = n + 1
     return start, end, order, K, t, t_tilde
 
@@ -94,6 +101,8 @@ def cg_bprr(inst: Instance, *,
             routing_objective: Objective = "decode",
             dummy_margin_s: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, description=(
                 "how much slower than the slowest server the dummy server of step 2 is, seconds"))] = 1.0 * MS,
+            redundancy: Annotated[int, Field(ge=1, le=1000, description=(
+                "every block held by at least this many servers, so that r - 1 failures leave it served"))] = 1,
             ) -> Solution:
     """Solve with CG-BPRR (arXiv 2512.21884, Algorithm 1).
 
@@ -108,6 +117,9 @@ def cg_bprr(inst: Instance, *,
     dummy_margin_s : float
         How much slower than the slowest server the dummy server of step 2 is, seconds (the
         paper's "+1", in ms).
+    redundancy : int
+        Every block held by at least r servers (:func:`cg_placement`); ``optim evaluate`` reports
+        what the worst single failure leaves.
 
     Returns
     -------
@@ -127,27 +139,31 @@ def cg_bprr(inst: Instance, *,
     from ..configure import has_choices, paths_metric, with_choices
 
     if has_choices(inst):
-        return with_choices(inst, "cg-bprr", lambda i: _cg_bprr(i, concurrent_requests, routing_objective, dummy_margin_s),
+        return with_choices(inst, "cg-bprr", lambda i: _cg_bprr(i, concurrent_requests, routing_objective, dummy_margin_s,
+                                                                  redundancy),
                             lambda i, sol: paths_metric(i, sol, routing_objective), routing_objective)
-    return _cg_bprr(inst, concurrent_requests, routing_objective, dummy_margin_s)
+    return _cg_bprr(inst, concurrent_requests, routing_objective, dummy_margin_s, redundancy)
 
 
-def _cg_bprr(inst: Instance, concurrent_requests: int | None, routing_objective: str, dummy_margin_s: float) -> Solution:
+def _cg_bprr(inst: Instance, concurrent_requests: int | None, routing_objective: str, dummy_margin_s: float,
+             redundancy: int = 1) -> Solution:
     """CG-BPRR on the instance's stated server configurations (see :func:`cg_bprr`)."""
     R = int(concurrent_requests or inst.workload.concurrent_requests)
     L = inst.num_blocks
     m = conservative_block_counts(inst, R)
-    options = {"concurrent_requests": R, "routing_objective": routing_objective}
+    options = {"concurrent_requests": R, "routing_objective": routing_objective, "redundancy": redundancy}
     if m.sum() < L:
         per = inst.server_block_bytes + inst.cache_bytes_per_block_session * R
         return Solution(instance=inst.name, solver="cg-bprr", status=Status.INFEASIBLE, options=options,
                         message=(f"infeasible for |R| = {R}: with {per.min() / GB:.3f} GB or more per block (weights + {R} sessions' "
                                  f"cache) the servers hold {int(m.sum())} blocks, fewer than L = {L} "
                                  "(Corollary 1 of arXiv 2512.21884); lower concurrent_requests or add memory"))
-    start, end, order, K, t, t_tilde = cg_placement(inst, m, R, dummy_margin_s)
+    start, end, order, K, t, t_tilde = cg_placement(inst, m, R, dummy_margin_s, redundancy)
     if K is None:
+        why = f"some block cannot get {R} sessions of cache" + (
+            f" and {redundancy} servers ({int(np.count_nonzero(m))} servers hold blocks)" if redundancy > 1 else "")
         return Solution(instance=inst.name, solver="cg-bprr", status=Status.INFEASIBLE, options=options,
-                        message=f"infeasible for |R| = {R}: some block cannot get {R} sessions of cache")
+                        message=f"infeasible for |R| = {R}: {why}")
     slots = np.maximum(free_cache_slots(inst, end - start), 0)
     placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]), cache_slots=int(slots[j]))
                  for j, s in enumerate(inst.servers)]
@@ -162,7 +178,8 @@ def _cg_bprr(inst: Instance, concurrent_requests: int | None, routing_objective:
                             options=options, message=str(err))
         paths.append(Path(client=client.id, requests=int(shares[c]),
                           hops=[Hop(server=inst.servers[j].id, start=a, end=b) for j, a, b in hops]))
-    bound = theorem2_bound(inst, m, order, K, t)
+    # Theorem 2 is proved for Alg. 1's placement; with redundancy the placement is another one
+    bound = theorem2_bound(inst, m, order, K, t) if redundancy == 1 else None
     details = {"theorem2_bound_s_per_token": bound, "K": int(K),
                "server_order": [inst.servers[j].id for j in order],
                "blocks_per_server": {inst.servers[j].id: int(m[j]) for j in order}}

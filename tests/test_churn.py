@@ -1,0 +1,80 @@
+"""Churn: servers joining and leaving while requests are served (issue 16, item 4)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from optim import load_instance, solve
+from optim.churn import _Swarm, simulate_churn
+from optim.cli import main
+from optim.errors import InvalidOptionError
+
+from conftest import INSTANCES
+
+SCHEDULE = [(10.0, "mig-2", "leave"), (200.0, "mig-2", "join")]  # mig-2 alone holds blocks [0, 4)
+
+
+@pytest.fixture(scope="module")
+def inst():
+    return load_instance(INSTANCES / "bprr-clustered-9.json")
+
+
+def test_static_is_unserved_from_the_leave_until_the_server_has_loaded_again(inst):
+    spans = {p.server: (p.start, p.end) for p in solve(inst, "petals").placement}
+    assert spans["mig-2"] == (0, 4) and all(a >= 4 for s, (a, b) in spans.items() if s != "mig-2")
+    r = simulate_churn(inst, "static", requests=150, seed=0, schedule=SCHEDULE, load_s_per_block=2.0)
+    s = r.summary
+    assert s["time_unserved_s"] == pytest.approx(200.0 - 10.0 + 4 * 2.0)  # back online after loading 4 blocks
+    assert s["completed"] == 150 and s["moves"] == 0 and s["blocks_moved"] == 0
+    assert [e["event"] for e in r.events] == ["leave", "join", "online"]
+
+
+def test_replan_repairs_the_swarm_sooner_and_petals_rebalances(inst):
+    static = simulate_churn(inst, "static", requests=150, seed=0, schedule=SCHEDULE).summary
+    replan = simulate_churn(inst, "replan", requests=150, seed=0, schedule=SCHEDULE)
+    s = replan.summary
+    moves = [e for e in replan.events if e["event"] == "move"]
+    assert moves and moves[0]["time_s"] == pytest.approx(10.0)  # re-planned at the leave
+    assert moves[0]["span"][0] == 0  # the moved server covers block 0 again
+    assert s["time_unserved_s"] < static["time_unserved_s"]
+    assert s["response_s"]["mean"] < static["response_s"]["mean"]
+    petals = simulate_churn(inst, "petals", requests=150, seed=0, schedule=SCHEDULE).summary
+    assert petals["completed"] == 150
+    for summary in (s, petals, static):  # the same arrivals and events for every strategy
+        assert summary["leaves"] == 1 and summary["joins"] == 1 and summary["horizon_s"] == static["horizon_s"]
+
+
+def test_cache_slots_are_never_over_committed_and_all_return(inst, monkeypatch):
+    """Every start and end of a request, every leave and move: 0 <= free <= cap on every server."""
+    checks = []
+    orig = _Swarm._dispatch
+
+    def checked(self):
+        orig(self)
+        assert np.all(self.free >= 0) and np.all(self.free <= self.cap)
+        checks.append(1)
+
+    monkeypatch.setattr(_Swarm, "_dispatch", checked)
+    r = simulate_churn(inst, "replan", requests=100, seed=3, mean_uptime_s=150, mean_downtime_s=50)
+    assert len(checks) > 100 and r.summary["completed"] == 100 and r.summary["leaves"] > 3
+
+
+def test_bad_options(inst):
+    with pytest.raises(InvalidOptionError, match="strategy: 'x'"):
+        simulate_churn(inst, "x")
+    with pytest.raises(InvalidOptionError, match=r"schedule\[0\]: server 'nobody'"):
+        simulate_churn(inst, "static", schedule=[(1.0, "nobody", "leave")])
+    with pytest.raises(InvalidOptionError, match="mean_uptime_s"):
+        simulate_churn(inst, "static", mean_uptime_s=0)
+
+
+def test_cli_churn_table_and_schedule(tmp_path):
+    sched = tmp_path / "s.csv"
+    sched.write_text("time_s,server,event\n10,mig-2,leave\n200,mig-2,join\n")
+    r = CliRunner().invoke(main, ["churn", str(INSTANCES / "bprr-clustered-9.json"), "--requests", "100",
+                                  "--schedule", str(sched)])
+    assert r.exit_code == 0, r.output
+    assert "1 leaves, 1 joins" in r.output and "replan" in r.output and "time unserved s" in r.output
+    r = CliRunner().invoke(main, ["churn", str(INSTANCES / "bprr-clustered-9.json"), "--strategy", "nope"])
+    assert r.exit_code == 2 and "expected some of static, petals, replan" in r.output
