@@ -46,7 +46,7 @@ def main() -> None:
                 t.add_row(name, str(seed), strategy, f"{s['response_s']['mean']:.2f}", f"{s['response_s']['p95']:.2f}",
                           str(s["failed_attempts"]), str(s["moves"]), str(s["blocks_moved"]),
                           f"{s['time_unserved_s']:.1f}", f"{wall:.1f}")
-    Console().print(t)
+    Console(width=170).print(t)
     s = Table(title="over the seeds: replan against PETALS' rebalancing")
     for col in ("instance", "petals mean s", "replan mean s", "petals blocks", "replan blocks", "replan better?",
                 "blocks <= half?"):
@@ -57,7 +57,7 @@ def main() -> None:
         pb, rb = sum(b for _, b in p), sum(b for _, b in r)
         s.add_row(name, f"{pm:.2f}", f"{rm:.2f}", str(pb), str(rb), "yes" if rm < pm else ("tie" if rm == pm else "no"),
                   "yes" if rb <= pb / 2 else "no")
-    Console().print(s)
+    Console(width=170).print(s)
 
 
 if __name__ == "__main__":
