@@ -159,6 +159,14 @@ def _cg_bprr(inst: Instance, concurrent_requests: int | None, routing_objective:
                                  f"cache) the servers hold {int(m.sum())} blocks, fewer than L = {L} "
                                  "(Corollary 1 of arXiv 2512.21884); lower concurrent_requests or add memory"))
     start, end, order, K, t, t_tilde = cg_placement(inst, m, R, dummy_margin_s, redundancy)
+    alg1 = redundancy == 1
+    if K is None and redundancy > 1:  # Alg. 1's own placement may already hold every block r times
+        from ..perf.capacity import servers_per_block
+
+        plain = cg_placement(inst, m, R, dummy_margin_s)
+        if plain[3] is not None and servers_per_block(plain[0], plain[1], L).min() >= redundancy:
+            start, end, order, K, t, t_tilde = plain
+            alg1 = True
     if K is None:
         why = f"some block cannot get {R} sessions of cache" + (
             f" and {redundancy} servers ({int(np.count_nonzero(m))} servers hold blocks)" if redundancy > 1 else "")
@@ -179,7 +187,7 @@ def _cg_bprr(inst: Instance, concurrent_requests: int | None, routing_objective:
         paths.append(Path(client=client.id, requests=int(shares[c]),
                           hops=[Hop(server=inst.servers[j].id, start=a, end=b) for j, a, b in hops]))
     # Theorem 2 is proved for Alg. 1's placement; with redundancy the placement is another one
-    bound = theorem2_bound(inst, m, order, K, t) if redundancy == 1 else None
+    bound = theorem2_bound(inst, m, order, K, t) if alg1 else None
     details = {"theorem2_bound_s_per_token": bound, "K": int(K),
                "server_order": [inst.servers[j].id for j in order],
                "blocks_per_server": {inst.servers[j].id: int(m[j]) for j in order}}
