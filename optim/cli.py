@@ -604,7 +604,7 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
     """The best placement reachable from CURRENT by changing at most K servers' spans.
 
     A move is a server whose span changes (starting or stopping included); the objective is the
-    validator's mean inference time, waiting for cache included. See optim/replan.py.
+    validator's mean inference time, waiting for cache included (Python: optim.replan).
     """
     from .replan import replan, replan_sweep
 
@@ -680,7 +680,7 @@ def churn_cmd(instance_file: str, strategies: str, requests: int, mean_uptime_s:
     """Simulate servers joining and leaving while requests are served, for each strategy.
 
     Every strategy starts from PETALS' placement and sees the same arrivals and the same joins and
-    leaves; requests in flight on a server that leaves or moves fail and retry. See optim/churn.py.
+    leaves; requests in flight on a server that leaves or moves fail and retry (Python: optim.churn).
     """
     import csv as _csv
 
@@ -1176,7 +1176,9 @@ def fleet_cmd(fleet_file: str, output: str | None, gpu_profiles: str | None, lis
 
     RTTs come from the shipped WonderProxy measurements (a place given by coordinates gets the
     nearest measured city, recorded in the provenance); per-block times and memory from the GPU
-    profiles. See optim/fleet.py and instances/fleet-example.yaml for the format.
+    profiles. `optim schema fleet` prints the format, `optim fleet --cities` the cities;
+    instances/fleet-example.yaml is an example. A CSV fleet has one row per server group or
+    client (column kind = server or client, the other columns as the YAML keys).
     """
     from .fleet import fleet_instance, load_gpu_profiles, read_fleet
 
