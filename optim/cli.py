@@ -625,7 +625,8 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
     rows = [{"max_moves": k if sweep else max_moves, "moved": len(r.moved), "servers": r.moved,
              "blocks_loaded": r.blocks_loaded, "objective_s": r.objective_s,
              "current_objective_s": r.current_objective_s, "improvement": r.improvement, "method": r.method,
-             "milp_status": r.milp.get("status"), "milp_bound_s": r.milp.get("bound")}
+             "milp_status": r.milp.get("status"), "milp_objective_s": r.milp.get("objective"),
+             "milp_bound_s": r.milp.get("bound")}
             for k, r in enumerate(results)]
     final = results[-1]
     if output:
@@ -640,12 +641,19 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
         out.print(f"current placement: mean inference time {final.current_objective_s:.3f} s re-routed "
                   f"({ev.summary.get('mean_inference_time_s', float('nan')):.3f} s with its own routing)", markup=False)
         t = Table(title="re-planning with a move budget")
-        for col in ("K", "moved", "blocks loaded", "mean inference s", "improvement", "kept", "MILP", "MILP bound s"):
+        for col in ("K", "moved", "blocks loaded", "mean inference s", "improvement", "kept", "MILP",
+                    "MILP objective s", "MILP bound s"):
             t.add_column(col, justify="right")
         for r in rows:
             t.add_row(str(r["max_moves"]), str(r["moved"]), str(r["blocks_loaded"]), _fmt(r["objective_s"]),
-                      f"{100 * r['improvement']:.1f}%", r["method"], r["milp_status"] or "-", _fmt(r["milp_bound_s"]))
+                      f"{100 * r['improvement']:.1f}%", r["method"], r["milp_status"] or "-",
+                      _fmt(r["milp_objective_s"]), _fmt(r["milp_bound_s"]))
         out.print(t)
+        if any(r["milp_status"] for r in rows):
+            out.print("MILP: bprr-milp with the move-budget row; its objective is the rate-weighted mean inference "
+                      "time with all |R| requests holding cache at once (no waiting), so 'infeasible' means no "
+                      "placement within K moves runs them all at once; the kept answer is the better one under the "
+                      "validator's mean inference time (waiting included)", markup=False)
         if final.moved:
             out.print("move: " + ", ".join(f"{sid} -> [{p.start}, {p.end})" for sid in final.moved
                                            for p in final.solution.placement if p.server == sid), markup=False)

@@ -356,8 +356,10 @@ def build_bprr_arrays(inst: Instance, objective: str = "decode", deadline: Deadl
     remap[used] = np.arange(used.size)
     b.add_rows(remap[rows], cols, vals, upper=inst.memory_bytes[used] / 1e9, num_rows=used.size)
     # symmetry breaking: identical servers in index order have non-increasing span ends
-    pairs = [] if owner is not None else [(g[k], g[k + 1]) for g in identical_server_groups(inst)
-                                          for k in range(len(g) - 1)]
+    # (not with a move budget: the current placement tells identical servers apart, so relabelling
+    # them would change which of them moved)
+    pairs = [] if owner is not None or move_budget is not None else [
+        (g[k], g[k + 1]) for g in identical_server_groups(inst) for k in range(len(g) - 1)]
     if pairs:
         rr, cc, vv = [], [], []
         for q, (s1, s2) in enumerate(pairs):
