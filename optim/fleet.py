@@ -330,6 +330,13 @@ def fleet_instance(fleet: Fleet, *, source: str = "fleet", sha256: str | None = 
             substitutions.append({"endpoint": path, **sub})
         return k
 
+    from .errors import UnknownModelError
+    from .modelcard import load_model_card
+
+    try:
+        load_model_card(fleet.model.card)
+    except UnknownModelError as err:
+        raise InvalidInstanceError([f"model.card: {q.removeprefix('card: ')}" for q in err.problems], source) from None
     for i, c in enumerate(fleet.clients):
         k = place(f"clients[{i}]", c)
         cid = c.id or f"c{i}"

@@ -141,3 +141,8 @@ def test_cli_fleet_writes_the_instance_and_says_what_it_substituted(tmp_path):
     assert "nearest measured city" in r.output
     r = CliRunner().invoke(main, ["solve", str(out)])
     assert r.exit_code == 0 and "status: feasible" in r.output
+
+
+def test_unknown_model_card_is_named_as_the_model_field():
+    with pytest.raises(InvalidInstanceError, match=r"model.card: unknown model 'nosuch'; shipped model cards"):
+        fleet_instance(_fleet(model={"card": "nosuch"}))
