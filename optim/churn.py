@@ -145,6 +145,7 @@ class _Swarm:
         self.horizon = float("inf")
         self.events: list[dict] = []
         self.loading: dict[int, tuple[int, int]] = {}
+        self.load_id = np.zeros(inst.num_servers, dtype=np.int64)  # which load a finishing one is
         if strategy == "petals":
             from .solvers.petals import announced_throughput
 
@@ -228,14 +229,15 @@ class _Swarm:
     def _load(self, j: int, a: int, b: int, blocks: int) -> None:
         self.status[j] = "loading"
         self._set_span(j, a, b)
+        self.load_id[j] += 1
         self.loading[j] = (a, b)
         self._coverage_changed()
-        self.env.process(self._finish_load(j, blocks * self.load_s_per_block))
+        self.env.process(self._finish_load(j, int(self.load_id[j]), blocks * self.load_s_per_block))
 
-    def _finish_load(self, j: int, seconds: float):
+    def _finish_load(self, j: int, load: int, seconds: float):
         yield self.env.timeout(seconds)
-        if self.status[j] != "loading":
-            return  # left while loading
+        if self.status[j] != "loading" or self.load_id[j] != load:
+            return  # left while loading (and perhaps came back and started another load)
         self.loading.pop(j, None)
         self.status[j] = "online"
         self.events.append({"time_s": self.env.now, "server": self.inst.servers[j].id, "event": "online"})

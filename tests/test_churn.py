@@ -78,3 +78,13 @@ def test_cli_churn_table_and_schedule(tmp_path):
     assert "1 leaves, 1 joins" in r.output and "replan" in r.output and "time unserved s" in r.output
     r = CliRunner().invoke(main, ["churn", str(INSTANCES / "bprr-clustered-9.json"), "--strategy", "nope"])
     assert r.exit_code == 2 and "expected some of static, petals, replan" in r.output
+
+
+def test_a_server_that_leaves_while_loading_and_returns_loads_again(inst):
+    """mig-2 leaves at 10 s, comes back at 20 s (loading 4 blocks: 8 s), leaves at 25 s and comes back at
+    26 s: the first load's end at 28 s must not bring it online; the second load ends at 34 s."""
+    sched = [(10.0, "mig-2", "leave"), (20.0, "mig-2", "join"), (25.0, "mig-2", "leave"), (26.0, "mig-2", "join")]
+    r = simulate_churn(inst, "static", requests=100, seed=0, schedule=sched, load_s_per_block=2.0)
+    online = [e["time_s"] for e in r.events if e["event"] == "online"]
+    assert online == [pytest.approx(34.0)]
+    assert r.summary["time_unserved_s"] == pytest.approx(24.0)
