@@ -106,13 +106,16 @@ def planning_instance(inst: Instance, start: np.ndarray, end: np.ndarray, routin
 
 
 class _Swarm:
+    """The simulated swarm: each server's status (online, loading, offline), span and free cache
+    slots, the requests running and queued, and the strategy's reactions (module docstring)."""
+
     def __init__(self, inst: Instance, sol: Solution, strategy: str, rng: np.random.Generator, *,
                  load_s_per_block: float, max_moves: int, balance_quality: float, balance_check_period_s: float,
-                 replan_time_limit_s: float, replan_when: str = "broken", downtime_s_per_block: float = 0.0,
+                 replan_time_limit_s: float, replan_when: str = "always", downtime_s_per_block: float = 0.1,
                  routing: str = "petals"):
         import simpy
 
-        from .perf import free_cache_slots
+        from .perf import free_cache_slots, hop_cost_coefficients
         from .perf.chains import hop_communication
 
         self.inst, self.strategy, self.rng = inst, strategy, rng
@@ -131,8 +134,6 @@ class _Swarm:
         self.replan_time_limit_s = replan_time_limit_s
         self.replan_when, self.downtime_s_per_block = replan_when, downtime_s_per_block
         self.routing = routing
-        from .perf import hop_cost_coefficients
-
         self.A, self.B = hop_cost_coefficients(inst, "inference")
         self.plan_inst = inst
         if strategy == "replan":
@@ -448,8 +449,19 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
     for name, v in (("mean_uptime_s", mean_uptime_s), ("mean_downtime_s", mean_downtime_s)):
         if not 0 < v < float("inf"):
             raise InvalidOptionError(f"{name}: {v!r}; expected a positive number of seconds")
-    if not 0 <= load_s_per_block < float("inf"):
-        raise InvalidOptionError(f"load_s_per_block: {load_s_per_block!r}; expected a number >= 0")
+    for name, v in (("load_s_per_block", load_s_per_block), ("downtime_s_per_block", downtime_s_per_block),
+                    ("balance_quality", balance_quality)):
+        if not 0 <= v < float("inf"):
+            raise InvalidOptionError(f"{name}: {v!r}; expected a number >= 0")
+    if not 0 < balance_check_period_s < float("inf") or not 0 < replan_time_limit_s < float("inf"):
+        raise InvalidOptionError("balance_check_period_s, replan_time_limit_s: expected positive seconds")
+    if routing not in ("petals", "optim"):
+        raise InvalidOptionError(f"routing: {routing!r}; expected petals or optim")
+    if replan_when not in ("always", "broken"):
+        raise InvalidOptionError(f"replan_when: {replan_when!r}; expected always or broken")
+    for name, v, lo in (("requests", requests, 1), ("max_moves", max_moves, 0)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise InvalidOptionError(f"{name}: {v!r}; expected an integer >= {lo}")
     rng = np.random.default_rng(seed)
     lam = inst.total_arrival_rate
     arrivals = np.cumsum(rng.exponential(1.0 / lam, requests))
