@@ -390,6 +390,11 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
         raise InvalidOptionError(f"method: {method!r}; expected heuristic, milp or both")
     if not 0 <= downtime_s_per_block < float("inf"):
         raise InvalidOptionError(f"downtime_s_per_block: {downtime_s_per_block!r}; expected a number >= 0")
+    if not 0 < time_limit < float("inf"):
+        raise InvalidOptionError(f"time_limit: {time_limit!r}; expected positive seconds")
+    from .solvers import get_solver
+
+    get_solver(target)
     start0, end0, _ = current.spans(inst)
     sc = _Scorer(inst)
     now = sc(start0, end0)
