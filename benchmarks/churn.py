@@ -5,8 +5,9 @@ Usage: ``python benchmarks/churn.py [--seeds 0,1,2] [--requests 600] [--instance
 Each shipped geo instance is run with exponential server lifetimes (mean online 1,200 s, offline
 600 s), loading 2 s per new block, every strategy from PETALS' placement with the same arrivals and
 the same joins and leaves (:mod:`optim.churn`). ``replan`` is optim replan after every event with a
-budget of 1 move and 0.1 s per block loaded (the defaults, chosen on chains-europe-20 with seed 0;
-the other seeds were not used to choose them). Columns: mean and P95 response time, failed
+budget of 1 move and 0.1 s per block loaded (the defaults: the price chosen on chains-europe-20 with
+seed 0, the planning floor of two sessions per client on geo-world-40 with seed 0; seeds 1-4 were
+not used to choose them). Columns: mean and P95 response time, failed
 attempts, moves, blocks moved, the time some block had no available server, and the wall time.
 """
 from __future__ import annotations
