@@ -19,7 +19,9 @@ Two methods:
   ``target`` (cg-bprr by default), and spans of its current, target, one-session and |R|-session
   block counts aligned to block 0, block L and the other servers' span boundaries, or no blocks.
   A step is taken only if it lowers the objective (net of the downtime cost); after each step the
-  servers already moved are re-moved while that helps (no budget spent). The search is
+  servers already moved are re-moved while that helps (no budget spent). Then whole target chains
+  are tried: the servers of a client's path on the target placement moved together, which single
+  steps cannot find when no one server helps alone; the better answer is kept. The search is
   deterministic and its k-th step does not depend on K, so the search for K extends the search
   for K - 1: more moves never do worse, and K = 0 returns the current placement unchanged.
 - **MILP** (``method="milp"``): bprr-milp (:mod:`optim.solvers.bprr_milp`, objective
@@ -330,7 +332,46 @@ def replan_spans(inst: Instance, start0: np.ndarray, end0: np.ndarray, max_moves
         best = _polish(inst, sc, cost, start, end, moved, tstart, tend, m1, mR, best, deadline)
         trajectory.append({"moves": len(moved), "server": inst.servers[j].id, "span": [int(a), int(e)],
                            "objective_s": sc(start, end)})
+    # whole target chains: a client's path on the target placement needs all its servers at once,
+    # which one-server steps cannot see (each alone may not help). The options do not depend on K,
+    # so the best of them within K moves, like the search above, never gets worse as K grows.
+    for servers in _target_chain_moves(inst, start0, end0, tstart, tend, avail):
+        if len(servers) > max_moves or time.monotonic() >= deadline:
+            continue
+        if guard:
+            still = np.ones(inst.num_servers, dtype=bool)
+            still[servers] = False
+            if np.any(_coverage(np.where(still, start0, 0), np.where(still, end0, 0), L) == 0):
+                continue
+        s2, e2 = np.array(start0, dtype=np.int64), np.array(end0, dtype=np.int64)
+        s2[servers], e2[servers] = tstart[servers], tend[servers]
+        v = cost(s2, e2, sc(s2, e2))
+        if v < best - 1e-12:
+            best, start, end = v, s2, e2
+            trajectory = [{"moves": len(servers), "servers": [inst.servers[j].id for j in servers],
+                           "objective_s": sc(s2, e2), "kind": "target chain"}]
     return start, end, trajectory
+
+
+def _target_chain_moves(inst: Instance, start0, end0, tstart, tend, avail) -> list[list[int]]:
+    """Sets of servers to move to their target spans together: for each client, the servers of its
+    cheapest path on the target placement whose span differs from the current one, and all of them."""
+    from .routing import NoPathError, client_hops
+
+    differs = ((tstart != start0) | (tend != end0)) & avail
+    out: list[list[int]] = []
+    for c in np.flatnonzero(inst.arrival_rates > 0):
+        try:
+            hops, _ = client_hops(inst, int(c), tstart, tend, "inference")
+        except NoPathError:
+            continue
+        servers = sorted({int(j) for j, _, _ in hops if differs[j]})
+        if servers and servers not in out:
+            out.append(servers)
+    union = sorted({j for s in out for j in s})
+    if union and union not in out:
+        out.append(union)
+    return out
 
 
 def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal["heuristic", "milp", "both"] = "both",
