@@ -161,11 +161,9 @@ class _Swarm:
         return np.where(ok, self.start, 0), np.where(ok, self.end, 0)
 
     def _coverage_changed(self) -> None:
-        s, e = self.spans_available()
-        cov = np.zeros(self.inst.num_blocks + 1, dtype=int)
-        np.add.at(cov, s[e > s], 1)
-        np.add.at(cov, e[e > s], -1)
-        broken = bool(np.any(np.cumsum(cov)[:-1] == 0))
+        from .perf.capacity import servers_per_block
+
+        broken = bool(np.any(servers_per_block(*self.spans_available(), self.inst.num_blocks) == 0))
         now = min(self.env.now, self.horizon)
         if broken and self._unserved_since is None:
             self._unserved_since = now

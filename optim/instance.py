@@ -498,8 +498,7 @@ class Instance(_Frozen):
         com, hidden = self.communication, self.model.hidden_size
         if not com.include_bandwidth or not hidden:
             return _read_only(np.zeros((self.num_clients, self.num_servers)))
-        srv = np.array([s.bandwidth_mbps or com.default_bandwidth_mbps for s in self.servers]) * MBIT_PER_S
-        cli = np.array([c.bandwidth_mbps or com.default_bandwidth_mbps for c in self.clients]) * MBIT_PER_S
+        cli, srv = self.bandwidth_bits_per_s
         bits = 2.0 * hidden * com.activation_bytes * 8.0
         return _read_only(bits / np.minimum(cli[:, None], srv[None, :]))
 

@@ -124,16 +124,19 @@ class _Scorer:
         return value
 
     def _score(self, start: np.ndarray, end: np.ndarray) -> float:
+        paths, slots, _ = self.routed(start, end)
+        return self.mean_time(start, end, paths, slots)
+
+    def mean_time(self, start: np.ndarray, end: np.ndarray, paths, slots: np.ndarray) -> float:
+        """The mean inference time, waiting included, of ``paths`` routed on these spans (inf when
+        none are, or a server cannot hold one session over its span)."""
         from .perf import path_times
         from .perf.contention import admission_times
 
         inst = self.inst
         m = end - start
-        if np.any(self.free(inst, m)[m > 0] < m[m > 0]):
-            return np.inf  # a server that cannot hold one session over its span
-        paths, slots, _ = self.routed(start, end)
-        if paths is None:
-            return np.inf
+        if paths is None or np.any(self.free(inst, m)[m > 0] < m[m > 0]):
+            return np.inf  # no chain, or a server that cannot hold one session over its span
         idx = inst.server_index
         cidx = {c.id: k for k, c in enumerate(inst.clients)}
         needs, durations = [], []
@@ -167,14 +170,15 @@ def spans_solution(inst: Instance, start: np.ndarray, end: np.ndarray, solver: s
         The spans leave some block without a server.
     """
     sc = _Scorer(inst)
-    paths, slots, short = sc.routed(np.asarray(start), np.asarray(end))
+    start, end = np.asarray(start), np.asarray(end)
+    paths, slots, short = sc.routed(start, end)
     if paths is None:
         raise InvalidInstanceError("spans: some block is held by no server")
     details = {**(details or {}), "requests_routed_short_of_cache": int(short)}
     placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]), cache_slots=int(slots[j]))
                  for j, s in enumerate(inst.servers)]
     return Solution(instance=inst.name, solver=solver, status=Status.FEASIBLE, placement=placement, paths=paths,
-                    objective=sc(np.asarray(start), np.asarray(end)), objective_name="mean_inference_time_s",
+                    objective=sc.mean_time(start, end, paths, slots), objective_name="mean_inference_time_s",
                     details=details)
 
 
@@ -423,7 +427,6 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
     """
     import time
 
-
     t0 = time.monotonic()
     if isinstance(max_moves, bool) or not isinstance(max_moves, (int, np.integer)) or max_moves < 0:
         raise InvalidOptionError(f"max_moves: {max_moves!r}; expected an integer >= 0")
@@ -450,14 +453,13 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
     else:
         start, end, trajectory = start0.copy(), end0.copy(), []
     best = sc(start, end) + downtime_s_per_block * _loaded(start, end, start0, end0)
-    heur = spans_solution(inst, start, end, details={"method": "heuristic"})
     result_start, result_end, chosen, milp_info = start, end, "heuristic", {}
     if method in ("milp", "both") and max_moves > 0:
         from .solvers.bprr_milp import _bprr_milp
 
         # a warm start must fit the MILP's cache rows: the heuristic's routing, or the current one, if no
         # request waits for cache there; else none (the cg-bprr default would ignore the move budget)
-        warm = next((w for w in (heur, spans_solution(inst, start0, end0))
+        warm = next((w for w in (spans_solution(inst, start, end), spans_solution(inst, start0, end0))
                      if w.details["requests_routed_short_of_cache"] == 0), None)
         left = max(time_limit - (time.monotonic() - t0), 1e-3)
         msol = _bprr_milp(inst, "inference", left, 1e-4, None, warm is not None, "highs", 1, "arrays", False,
@@ -471,10 +473,8 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
             milp_info["validator_objective_s"] = sc(ms, me)
             if n_moved <= max_moves and v < best - 1e-12:
                 best, result_start, result_end, chosen = v, ms, me, "milp"
-    moved_ids = [inst.servers[j].id for j in range(inst.num_servers)
-                 if (result_start[j], result_end[j]) != (start0[j], end0[j])]
-    loaded = int(sum(result_end[j] - result_start[j] for j in range(inst.num_servers)
-                     if (result_start[j], result_end[j]) != (start0[j], end0[j])))
+    moved_ids = [inst.servers[j].id for j in np.flatnonzero((result_start != start0) | (result_end != end0))]
+    loaded = _loaded(result_start, result_end, start0, end0)
     sol = spans_solution(inst, result_start, result_end, details={
         "method": chosen, "max_moves": int(max_moves), "moved": moved_ids, "blocks_loaded": loaded,
         "current_objective_s": now, "downtime_s_per_block": downtime_s_per_block, "target": target,

@@ -114,14 +114,9 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
     servers = [np.array(r[0]) for r in raw]
     blocks = [np.array(r[1], dtype=float) for r in raw]
     if inst.communication.relay == "direct":  # a hop's communication depends on the hop before
-        from .perf.latency import hop_parts
+        from .perf.chains import chain_job_time
 
-        w = inst.workload
-
-        def job(s, b):
-            f, t, d = hop_parts(inst, None, s)
-            return float(np.sum(f + t * w.input_tokens_mean + d * (w.output_tokens_mean - 1.0) + B[s] * b))
-        eq2 = np.array([job(s, b) for s, b in zip(servers, blocks)])
+        eq2 = np.array([chain_job_time(inst, s, b) for s, b in zip(servers, blocks)])
     else:
         eq2 = np.array([float(np.sum(A[s] + B[s] * b)) for s, b in zip(servers, blocks)])
     order = np.argsort(eq2, kind="stable")

@@ -49,6 +49,11 @@ class HopCommunication:
         return self.prefill_s[s], self.prefill_s_per_token[s], self.decode_s[s]
 
 
+def client_weights(inst: Instance, client: int | None) -> np.ndarray:
+    """Weights over the clients, shape (C,): one-hot for ``client``, or the arrival-rate shares (None)."""
+    return np.eye(inst.num_clients)[client] if client is not None else inst.arrival_rates / inst.total_arrival_rate
+
+
 def hop_communication(inst: Instance, client: int | None = None) -> HopCommunication:
     """Per-hop communication of a job of ``client``, or rate-weighted over the clients (None).
 
@@ -57,7 +62,7 @@ def hop_communication(inst: Instance, client: int | None = None) -> HopCommunica
     IndexError
         ``client`` is not a client index.
     """
-    w = np.eye(inst.num_clients)[client] if client is not None else inst.arrival_rates / inst.total_arrival_rate
+    w = client_weights(inst, client)
     com = inst.communication
     rtt = w @ inst.rtt_s
     if com.round_trips == "per_job":
@@ -114,35 +119,29 @@ def chain_service_time(inst: Instance, client: int, servers: np.ndarray, blocks:
     >>> bool(np.isclose(t, path_times(inst, 0, servers, blocks).inference_s))
     True
     """
-    servers = np.asarray(servers, dtype=int)
-    A, B = job_cost_coefficients(inst)
-    if inst.communication.relay == "direct":  # the hop's communication depends on the one before
-        from .latency import hop_parts
-
-        pf, pt, dec = hop_parts(inst, client, servers)
-        w = inst.workload
-        comm = pf + pt * w.input_tokens_mean + dec * (w.output_tokens_mean - 1.0)
-        return float(np.sum(comm + B[servers] * np.asarray(blocks, dtype=float)))
-    return float(np.sum(A[client, servers] + B[servers] * np.asarray(blocks, dtype=float)))
+    return chain_job_time(inst, servers, blocks, client)
 
 
-def chain_job_time(inst: Instance, servers, blocks) -> float:
-    """T_k of Eq. 2 (arXiv 2604.14993) for a chain shared by every client: the job time with its
-    communication weighted by the clients' arrival rates, seconds. With ``relay = "direct"`` each
-    hop's communication comes from the hop before (:func:`optim.perf.latency.hop_parts`).
+def chain_job_time(inst: Instance, servers, blocks, client: int | None = None) -> float:
+    """T_k of Eq. 2 (arXiv 2604.14993): the job time of the chain of ``servers`` running ``blocks``
+    each, for ``client``, or for a chain shared by every client (None: the communication weighted
+    by the arrival rates), seconds. With ``relay = "direct"`` each hop's communication comes from
+    the hop before (:func:`optim.perf.latency.hop_parts`).
 
     Parameters
     ----------
     servers, blocks : arrays of int, shape (H,)
+    client : int, optional
     """
     servers = np.asarray(servers, dtype=int)
     b = np.asarray(blocks, dtype=float)
-    A, B = job_cost_coefficients(inst)
+    B = per_block_job_time(inst)
     if inst.communication.relay == "direct":
         from .latency import hop_parts
 
-        pf, pt, dec = hop_parts(inst, None, servers)
+        pf, pt, dec = hop_parts(inst, client, servers)
         w = inst.workload
         return float(np.sum(pf + pt * w.input_tokens_mean + dec * (w.output_tokens_mean - 1.0) + B[servers] * b))
-    a = (inst.arrival_rates / inst.total_arrival_rate) @ A
+    A, _ = job_cost_coefficients(inst)
+    a = client_weights(inst, client) @ A
     return float(np.sum(a[servers] + B[servers] * b))

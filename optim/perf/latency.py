@@ -31,10 +31,6 @@ class PathTimes:
     inference_s: float  #: prefill + (l_out - 1) x decode
 
 
-def _weights(inst: Instance, client: int | None) -> np.ndarray:
-    return np.eye(inst.num_clients)[client] if client is not None else inst.arrival_rates / inst.total_arrival_rate
-
-
 def hop_parts(inst: Instance, client: int | None, servers) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Communication of one job on a path, per hop: the fixed part of its prefill, the part per
     input token, and each decode step, seconds, shapes (H,) each.
@@ -57,14 +53,14 @@ def hop_parts(inst: Instance, client: int | None, servers) -> tuple[np.ndarray, 
     ``round_trips = "per_job"`` keeps one RTT (relay) or the link's one-way delays (direct) plus
     ``chain_overhead_ms`` per hop and job.
     """
-    from .chains import hop_communication
+    from .chains import client_weights, hop_communication
 
     servers = np.asarray(servers, dtype=int)
     com = inst.communication
     if com.relay == "client":
         c = hop_communication(inst, client)
         return c.prefill_s[servers], c.prefill_s_per_token[servers], c.decode_s[servers]
-    w = _weights(inst, client)
+    w = client_weights(inst, client)
     H = servers.size
     if H == 0:
         z = np.zeros(0)
