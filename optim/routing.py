@@ -7,8 +7,9 @@ Paths are built on a DAG whose nodes are block boundaries 0..L: a hop on server 
 hosting it, and each hop adds at least one block. A hop costs ``A[j] + B[j] * blocks``
 (+ ``penalty[j]``), which covers the BPRR per-token and per-request costs and PETALS' latency
 estimate. :func:`shortest_hops` runs Dijkstra from networkx; :class:`BoundaryGraph` builds the same DAG
-once as a scipy sparse matrix for the hot loops (GCA rounds, NSGA-II evaluations), where scipy's
-compiled Dijkstra is re-run with new weights.
+once as a scipy sparse matrix, re-searched by scipy's compiled Dijkstra with new weights (a path
+with its hops, under a cache constraint). The hot loops (GCA rounds, NSGA-II evaluations) use the
+compiled dynamic programming of :mod:`optim.perf.boundary_dp` over the same hops.
 """
 from __future__ import annotations
 
