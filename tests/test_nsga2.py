@@ -145,6 +145,49 @@ def test_boundary_graph_costs_equal_networkx_routing(name):
             assert found[1] == pytest.approx(ref, rel=1e-12)
 
 
+@pytest.mark.parametrize("name", ["geo-world-40", "chains-europe-20", "bprr-clustered-9"])
+def test_compiled_population_objectives_equal_the_references(name):
+    """The compiled batch (optim.perf.boundary_dp) against independent searches: each client's path
+    cost against networkx's Dijkstra on the routable spans, nu against GCA on the condensed graph
+    (scipy Dijkstra), for random repaired placements and a batch with repeats."""
+    from optim.perf import gca
+    from optim.perf.boundary_dp import path_costs
+
+    inst = load_instance(INSTANCES / f"{name}.json")
+    ev = PlacementObjectives(inst)
+    A, B = ev.A, ev.B
+    rng = np.random.default_rng(1)
+    mx = max_blocks(inst)
+    X = np.array([np.column_stack([rng.integers(0, inst.num_blocks, inst.num_servers), rng.integers(0, mx + 1)]).ravel()
+                  for _ in range(30)])
+    S, E = map(np.array, zip(*(repair_spans(inst, s, e) for s, e in zip(*decode(inst, X)))))
+    S, E = np.vstack([S, S[:5]]), np.vstack([E, E[:5]])
+    raw = ev.raw_many(S, E)
+    assert raw.shape == (35, 3) and np.array_equal(raw[30:], raw[:5])
+    saved, gca.CONDENSE_ABOVE = gca.CONDENSE_ABOVE, 0
+    try:
+        for i in range(30):
+            from optim.solvers.nsga2 import routable
+
+            rs, re = routable(inst, S[i], E[i])
+            ref = []
+            for c in ev.clients:
+                try:
+                    ref.append(shortest_hops(rs, re, inst.num_blocks, A[c], B)[1])
+                except NoPathError:
+                    ref.append(np.inf)
+            ref = np.array(ref)
+            np.testing.assert_allclose(path_costs(rs, re, inst.num_blocks, A[ev.clients], B), ref, rtol=1e-12)
+            if not np.isfinite(ref).all():
+                assert raw[i, 0] == PENALTY and raw[i, 1] == 0.0
+                continue
+            assert raw[i, 0] == pytest.approx(float(ev.w @ ref), rel=1e-12)
+            nu = sum(ch.capacity / ch.service_time_s for ch in gca.greedy_cache_allocation(inst, S[i], E[i]))
+            assert raw[i, 1] == pytest.approx(nu, rel=1e-9)
+    finally:
+        gca.CONDENSE_ABOVE = saved
+
+
 def test_report_scores_front_against_heuristics():
     inst = load_instance(INSTANCES / "geo-europe-20.json")
     rep = pareto_report(inst, population=20, generations=5, seed=0)

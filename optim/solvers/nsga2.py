@@ -17,9 +17,11 @@ NSGA-II (Deb, Pratap, Agarwal, Meyarivan, IEEE TEC 6(2), 2002) from pymoo:
   Without (c) the first two rarely conflict when memory is ample: a replica never slows the best path
   down, so on geo-europe-20 the 2-objective front is 2 points. Memory is what replicas cost, and (c)
   makes that price visible. Placements that serve no request get a penalty.
-- **Evaluation**: the boundary DAG of each placement is built once as a sparse matrix
-  (:class:`optim.routing.BoundaryGraph`) and searched with scipy's compiled Dijkstra for every
-  client and every GCA round; results are cached by placement.
+- **Evaluation**: each generation's new placements in one compiled call
+  (:func:`optim.perf.boundary_dp.population_objectives`): every client's shortest path and every
+  GCA round are one dynamic-programming pass over the placement's boundary DAG in topological
+  order; results are cached by placement. On geo-world-40, population 100 x 200 generations
+  evaluates about 22,000 placements per CPU-second (the whole search, pymoo included, about 6,000).
 - **Seeding**: the petals, cg-bprr and gbp-cr placements join the initial population (any solver
   can be added, e.g. bprr-milp), so the front is never worse than theirs.
 - **Archive**: the front is taken over every placement evaluated, not only the last population, so
@@ -40,7 +42,7 @@ from ..errors import InvalidOptionError
 from ..instance import Instance
 from ..perf import free_cache_slots, hop_cost_coefficients, request_shares
 from ..perf.gca import greedy_cache_allocation
-from ..routing import BoundaryGraph, shortest_hops
+from ..routing import shortest_hops
 from ..units import GB
 from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
 from ..options import Seed, SolverName, TimeLimit, csv_list
@@ -56,11 +58,13 @@ def max_blocks(inst: Instance) -> np.ndarray:
 
 
 def decode(inst: Instance, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Spans (start, end) from a genome ``x`` = [a_0, m_0, a_1, m_1, ...]."""
-    x = np.asarray(np.round(x), dtype=np.int64).reshape(-1, 2)
+    """Spans (start, end) from a genome ``x`` = [a_0, m_0, a_1, m_1, ...], shape (2J,) or (n, 2J)
+    for n genomes at once; spans shape (J,) or (n, J)."""
+    x = np.asarray(np.round(x), dtype=np.int64)
+    x = x.reshape(*x.shape[:-1], -1, 2)
     L = inst.num_blocks
-    m = np.clip(x[:, 1], 0, max_blocks(inst))
-    start = np.clip(x[:, 0], 0, L - 1)
+    m = np.clip(x[..., 1], 0, max_blocks(inst))
+    start = np.clip(x[..., 0], 0, L - 1)
     start = np.where(start + m > L, L - m, start)
     return start, start + m
 
@@ -158,22 +162,44 @@ class PlacementObjectives:
         self.clients = np.flatnonzero(w > 0)
         self.w = w[self.clients]
         self._cache: dict[bytes, tuple[float, float, float]] = {}
+        self._chain: tuple[np.ndarray, np.ndarray] | None = None
 
     def raw(self, start: np.ndarray, end: np.ndarray) -> tuple[float, float, float]:
         """(latency s, nu /s, free memory GB) of one placement; latency ``PENALTY`` and nu 0
         when no chain serves a request."""
-        key = np.concatenate([start, end]).astype(np.int32).tobytes()
-        if key not in self._cache:
-            inst = self.inst
-            rs, re = routable(inst, start, end)
-            costs = BoundaryGraph(rs, re, inst.num_blocks).costs(self.A[self.clients], self.B)
-            free = float(inst.memory_bytes.sum() - (inst.server_block_bytes * (end - start)).sum()) / GB
-            if not np.isfinite(costs).all():
-                self._cache[key] = (PENALTY, 0.0, free)
-            else:
-                nu = float(sum(ch.capacity / ch.service_time_s for ch in greedy_cache_allocation(inst, start, end)))
-                self._cache[key] = (float(self.w @ costs), nu, free)
-        return self._cache[key]
+        return tuple(self.raw_many(np.atleast_2d(start), np.atleast_2d(end))[0])
+
+    def raw_many(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """:meth:`raw` of n placements, shape (n, 3); the ones not seen before are evaluated in one
+        compiled call (:func:`optim.perf.boundary_dp.population_objectives`)."""
+        from ..perf.boundary_dp import population_objectives
+        from ..perf.gca import chain_cost_coefficients
+
+        inst = self.inst
+        starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+        keys = [k.tobytes() for k in np.hstack([starts, ends]).astype(np.int32)]
+        first: dict[bytes, int] = {}
+        for i, k in enumerate(keys):
+            if k not in self._cache:
+                first.setdefault(k, i)
+        new = list(first.values())
+        if new:
+            S, E = starts[new], ends[new]
+            slots = free_cache_slots(inst, E - S)
+            if self._chain is None:
+                self._chain = chain_cost_coefficients(inst)
+            costs, nu = population_objectives(S, E, slots, inst.num_blocks, self.A[self.clients], self.B, *self._chain,
+                                              inst.num_servers ** 2 + 1)
+            free = (inst.memory_bytes.sum() - (inst.server_block_bytes * (E - S)).sum(axis=1)) / GB
+            for r, i in enumerate(new):
+                if not np.isfinite(costs[r]).all():
+                    self._cache[keys[i]] = (PENALTY, 0.0, float(free[r]))
+                    continue
+                v = float(nu[r])
+                if inst.communication.relay == "direct":  # GCA times each chain exactly there
+                    v = float(sum(ch.capacity / ch.service_time_s for ch in greedy_cache_allocation(inst, S[r], E[r])))
+                self._cache[keys[i]] = (float(self.w @ costs[r]), v, float(free[r]))
+        return np.array([self._cache[k] for k in keys]).reshape(-1, 3)
 
     def evaluated(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every placement evaluated so far: starts, ends (n, J) and raw values (n, 3)."""
@@ -330,15 +356,16 @@ def _problem_and_repair(evaluator: PlacementObjectives):
             super().__init__(n_var=2 * J, n_obj=len(evaluator.objectives), xl=np.zeros(2 * J), xu=xu, vtype=int)
 
         def _evaluate(self, X, out, *args, **kwargs):
-            out["F"] = np.array([evaluator.minimised(*decode(inst, x)) for x in X])
+            raw = evaluator.raw_many(*decode(inst, X))
+            out["F"] = objective_matrix(raw, evaluator.objectives)
 
     class PlacementRepair(Repair):
         """Round, clip into [0, L), and cover every block within memory."""
 
         def _do(self, problem, X, **kwargs):
             out = np.empty_like(X, dtype=float)
-            for i, x in enumerate(X):
-                out[i] = encode(*repair_spans(inst, *decode(inst, x)))
+            for i, (s, e) in enumerate(zip(*decode(inst, X))):
+                out[i] = encode(*repair_spans(inst, s, e))
             return out
 
     return PlacementProblem(), PlacementRepair()
