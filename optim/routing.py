@@ -290,15 +290,11 @@ class BoundaryGraph:
 
         L = self.L = num_blocks
         start, end = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
+        from .perf.boundary_dp import boundary_hops
+
         used = np.flatnonzero(end > start)
-        entries = np.unique(np.concatenate([[0], end[used]]))
-        lo = np.searchsorted(entries, start[used])
-        hi = np.searchsorted(entries, end[used])
-        count = hi - lo
-        self.srv = np.repeat(used, count)
-        offsets = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        self.src = entries[np.repeat(lo, count) + offsets]
-        self.blocks = end[self.srv] - self.src
+        self.src, dst, self.srv = boundary_hops(start, end, L)
+        self.blocks = dst - self.src
         rows = np.concatenate([self.src, L + 1 + used])
         cols = np.concatenate([L + 1 + self.srv, end[used]])
         n = L + 1 + start.size

@@ -150,15 +150,9 @@ class CondensedBoundaryGraph:
         from scipy.sparse import csr_array
 
         self.L, self.left = num_blocks, left
-        used = np.flatnonzero(end > start)
-        entries = np.unique(np.concatenate([[0], end[used]]))
-        lo = np.searchsorted(entries, start[used])
-        hi = np.searchsorted(entries, end[used])
-        count = hi - lo
-        srv = np.repeat(used, count)
-        offsets = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        src = entries[np.repeat(lo, count) + offsets]
-        dst = end[srv]
+        from .boundary_dp import boundary_hops
+
+        src, dst, srv = boundary_hops(start, end, num_blocks)
         cost = A[srv] + B[srv] * (dst - src)
         n = num_blocks + 1
         pair = src * n + dst
