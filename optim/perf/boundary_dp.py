@@ -143,14 +143,11 @@ def _kernels() -> dict:
         return out_hops, starts, caps, times
 
     @numba.njit(cache=True)
-    def population(S, E, slots, L, A, B, CA, CB, limit, costs, nu):  # pragma: no cover - compiled
-        # NSGA-II's objectives for placements i = 0..n-1: each client's cheapest path over the
-        # servers that can hold one session on their whole span, and GCA's nu = sum c_k / T_k
+    def population(S, E, RS, RE, slots, L, A, B, CA, CB, limit, costs, nu):  # pragma: no cover - compiled
+        # NSGA-II's objectives for placements i = 0..n-1: each client's cheapest path on the
+        # routable spans RS, RE, and GCA's nu = sum c_k / T_k on the spans S, E
         for i in range(S.shape[0]):
-            m = E[i] - S[i]
-            rs = np.where(slots[i] >= m, S[i], 0)
-            re = np.where(slots[i] >= m, E[i], 0)
-            src, dst, srv = hops(rs, re, L)
+            src, dst, srv = hops(RS[i], RE[i], L)
             path_costs(src, dst, srv, A, B, L, costs[i])
             nu[i] = 0.0
             if np.all(np.isfinite(costs[i])):
@@ -227,21 +224,23 @@ def gca_full(start: np.ndarray, end: np.ndarray, num_blocks: int, A: np.ndarray,
     return out
 
 
-def population_objectives(S: np.ndarray, E: np.ndarray, slots: np.ndarray, num_blocks: int, A: np.ndarray,
-                          B: np.ndarray, chain_A: np.ndarray, chain_B: np.ndarray,
+def population_objectives(S: np.ndarray, E: np.ndarray, RS: np.ndarray, RE: np.ndarray, slots: np.ndarray,
+                          num_blocks: int, A: np.ndarray, B: np.ndarray, chain_A: np.ndarray, chain_B: np.ndarray,
                           limit: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-client path costs and GCA's nu for many placements in one compiled call.
 
     Parameters
     ----------
     S, E : arrays of int, shape (n, J)
-        Spans of n placements.
+        Spans of n placements, for GCA.
+    RS, RE : arrays of int, shape (n, J)
+        The spans the paths may use (:func:`optim.solvers.nsga2.routable`: servers that can hold one
+        session on their whole span; the others empty).
     slots : array of int, shape (n, J)
         Free cache slots ``M~_j`` of each placement (:func:`optim.perf.free_cache_slots`).
     num_blocks : int
     A : array of float, shape (C, J); B : array of float, shape (J,)
-        Whole-request hop costs per client (:func:`optim.perf.hop_cost_coefficients`), seconds; the
-        paths use only servers that can hold one session on their whole span.
+        Whole-request hop costs per client (:func:`optim.perf.hop_cost_coefficients`), seconds.
     chain_A, chain_B : arrays of float, shape (J,)
         GCA's hop costs (:func:`optim.perf.gca.chain_cost_coefficients`), seconds.
     limit : int
@@ -257,7 +256,8 @@ def population_objectives(S: np.ndarray, E: np.ndarray, slots: np.ndarray, num_b
     S = np.ascontiguousarray(S, dtype=np.int64)
     A = np.ascontiguousarray(np.atleast_2d(A), dtype=float)
     costs, nu = np.empty((S.shape[0], A.shape[0])), np.empty(S.shape[0])
-    _kernels()["population"](S, np.ascontiguousarray(E, dtype=np.int64), np.ascontiguousarray(slots, dtype=np.int64),
+    ints = (np.ascontiguousarray(x, dtype=np.int64) for x in (E, RS, RE, slots))
+    _kernels()["population"](S, *ints,
                              int(num_blocks), A, np.ascontiguousarray(B, dtype=float),
                              np.ascontiguousarray(chain_A, dtype=float), np.ascontiguousarray(chain_B, dtype=float),
                              int(limit), costs, nu)

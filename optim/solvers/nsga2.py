@@ -41,7 +41,7 @@ from pydantic import Field
 from ..errors import InvalidOptionError
 from ..instance import Instance
 from ..perf import free_cache_slots, hop_cost_coefficients, request_shares
-from ..perf.gca import greedy_cache_allocation
+from ..perf.gca import chain_cost_coefficients, greedy_cache_allocation
 from ..routing import shortest_hops
 from ..units import GB
 from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
@@ -161,8 +161,8 @@ class PlacementObjectives:
         w = inst.arrival_rates / inst.total_arrival_rate
         self.clients = np.flatnonzero(w > 0)
         self.w = w[self.clients]
+        self.chain_A, self.chain_B = chain_cost_coefficients(inst)
         self._cache: dict[bytes, tuple[float, float, float]] = {}
-        self._chain: tuple[np.ndarray, np.ndarray] | None = None
 
     def raw(self, start: np.ndarray, end: np.ndarray) -> tuple[float, float, float]:
         """(latency s, nu /s, free memory GB) of one placement; latency ``PENALTY`` and nu 0
@@ -173,7 +173,6 @@ class PlacementObjectives:
         """:meth:`raw` of n placements, shape (n, 3); the ones not seen before are evaluated in one
         compiled call (:func:`optim.perf.boundary_dp.population_objectives`)."""
         from ..perf.boundary_dp import population_objectives
-        from ..perf.gca import chain_cost_coefficients
 
         inst = self.inst
         starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
@@ -185,10 +184,8 @@ class PlacementObjectives:
         new = list(first.values())
         if new:
             S, E = starts[new], ends[new]
-            slots = free_cache_slots(inst, E - S)
-            if self._chain is None:
-                self._chain = chain_cost_coefficients(inst)
-            costs, nu = population_objectives(S, E, slots, inst.num_blocks, self.A[self.clients], self.B, *self._chain,
+            costs, nu = population_objectives(S, E, *routable(inst, S, E), free_cache_slots(inst, E - S), inst.num_blocks,
+                                              self.A[self.clients], self.B, self.chain_A, self.chain_B,
                                               inst.num_servers ** 2 + 1)
             free = (inst.memory_bytes.sum() - (inst.server_block_bytes * (E - S)).sum(axis=1)) / GB
             for r, i in enumerate(new):
