@@ -112,7 +112,7 @@ ROUTINGS = ("solver", "nsga2-chains")
 
 
 #: solvers whose models price a hop by the client-server RTT alone, so they refuse direct relaying
-CLIENT_RELAY_ONLY = ("bprr-milp", "bpca-milp")
+CLIENT_RELAY_ONLY = ("bprr-milp", "bpca-milp", "chain-milp")
 
 
 def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callable[[dict], None] | None = None,

@@ -1,0 +1,829 @@
+"""Joint block placement and cache allocation for server chains, solved exactly by column generation.
+
+arXiv 2604.14993 (Sun, He, Hou) poses block placement with cache allocation (BPCA, Eq. 5), proves
+it NP-hard (Thm 1) and solves exactly only the cache allocation for a given placement (our
+``bpca-milp``). This solver takes the joint problem. A hop ``h = (j, b, e)`` runs blocks
+``[b, e)`` on server j (``m_h = e - b`` blocks, Lemma 1); a chain k is a sequence of hops from
+boundary 0 to L with ``T_k = sum_h tau^c_j + tau^p_j m_h`` (Eq. 2). With ``x_jae = 1`` when server
+j holds the span ``[a, e)`` and ``M~_j(m)`` its cache slots beside m blocks (A1)::
+
+    min  sum_k c_k                 ("slots", Eq. 5's objective)  or  max sum_k c_k / T_k  ("rate", Eq. 4)
+    s.t. sum_k c_k / T_k >= lambda / rho-bar                         (slots only)
+         sum_{a,e} x_jae <= 1                                        (one span per server)
+         sum_{k, (j,b',e) in k, b' <= b} m_h c_k <= sum_{a <= b} M~_j(e - a) x_jae   (every j, e, b)
+         x binary, c_k integer >= 0
+
+The last family is Eq. 3 written so that it also ties the chains to the spans: a hop entering j
+at b' needs j's span to end at e and start at ``a <= b'``, so the hops entering at or before b use
+at most the slots of the spans that start at or before b (with one span chosen, exactly Eq. 3, and
+zero for every other end). A span longer than its earliest entry only costs memory, so spans run
+over ``1 <= e - a <= r_j``, the longest hop that fits (``M~_j(r) >= r``).
+
+Chains are exponentially many, hence:
+
+1. **Column generation** of the LP relaxation. A chain's reduced cost is ``alpha - beta / T + W``
+   (W the dual weights of its hops' slot rows; ``alpha, beta`` from the objective and the rate
+   row), increasing in both T and W, so pricing is exact label setting over block boundaries with
+   Pareto (T, W) labels. Every round gives the Lagrangian bound ``z_RMP + kappa min_k rc_k``
+   (kappa bounds sum c_k), valid before convergence.
+2. **An incumbent** from the MILP over the chains generated.
+3. **The proof**: a solution better than the incumbent uses only chains whose reduced cost is at
+   most (incumbent - LP bound) (the reduced-cost argument of :meth:`optim.milp_arrays.ArrayMILP.
+   fix_by_reduced_costs`, here applied to columns not yet generated). The same label search
+   without dominance enumerates exactly those chains (visiting each server once); the MILP over
+   them is then exact, so its finish proves the optimum. When they are too many, the answer keeps
+   the LP bound and its gap.
+
+The model has the paper's assumptions: fixed chain rates (no GPU contention) and the
+orchestrator relaying between hops (``communication.relay = "client"``).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Callable, Literal
+
+import numpy as np
+from pydantic import Field
+
+from ..backends import Deadline, solve_milp
+from ..errors import InvalidOptionError
+from ..instance import Instance
+from ..milp_arrays import MILPBuilder
+from ..options import MAX_COUNT, MipGap, Threads, TimeLimit
+from ..perf import free_cache_slots, request_shares
+from ..perf.gca import chain_cost_coefficients
+from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
+from .base import register
+
+#: reduced costs below minus this count as improving in pricing
+PRICING_TOL = 1e-9
+#: most priced chains added to the master per round
+COLUMNS_PER_ROUND = 300
+
+
+@dataclass
+class JointChainModel:
+    """The index sets and coefficients of the joint model for one instance (see the module docstring).
+
+    Attributes
+    ----------
+    num_blocks : int
+        L.
+    slots : ndarray of int, shape (J, L + 1)
+        ``M~_j(m)``, cache slots beside m blocks.
+    hop_server, hop_start, hop_end : ndarray of int, shape (H,)
+        Every hop that fits a server, sorted by (start, end, server).
+    hop_time : ndarray of float, shape (H,)
+        ``tau^c_j + tau^p_j (e - b)``, seconds.
+    hop_rows, hop_row_ptr : ndarray of int
+        CSR lists of the slot rows (row numbers) each hop enters, with coefficient ``e - b``.
+    span_server, span_start, span_end : ndarray of int, shape (X,)
+        The spans x may take.
+    base_rows : int
+        Rate row (``rate_row``, -1 without), J one-span rows, then the slot rows; the
+        rounding cuts (:meth:`add_cut`) follow.
+    """
+
+    num_blocks: int
+    slots: np.ndarray
+    hop_server: np.ndarray
+    hop_start: np.ndarray
+    hop_end: np.ndarray
+    hop_time: np.ndarray
+    hop_rows: np.ndarray
+    hop_row_ptr: np.ndarray
+    span_server: np.ndarray
+    span_start: np.ndarray
+    span_end: np.ndarray
+    span_rows: np.ndarray
+    span_cols: np.ndarray
+    span_vals: np.ndarray
+    base_rows: int
+    rate_row: int
+    target_rate: float
+    hop_index: dict = field(default_factory=dict)  #: (start, end, server) -> hop
+    span_index: dict = field(default_factory=dict)  #: (server, start, end) -> span
+    cap_row: dict = field(default_factory=dict)  #: (server, end, entry) -> slot row
+    hops_at: dict = field(default_factory=dict)  #: (server, end) -> hops
+    spans_at: dict = field(default_factory=dict)  #: (server, end) -> spans
+    cuts: list = field(default_factory=list)  #: (server, end, entry, divisor) of each rounding cut
+    cuts_at: dict = field(default_factory=dict)  #: (server, end) -> cut numbers
+
+    @property
+    def num_rows(self) -> int:
+        return self.base_rows + len(self.cuts)
+
+    def add_cut(self, j: int, e: int, b: int, d: int) -> int:
+        """Add the rounding cut of slot row (j, e, b) by d; return its row number.
+
+        ``sum_{k, (j,b',e) in k, b' <= b} floor(m_h / d) c_k <= sum_{a <= b} floor(M~_j(e - a) / d) x_jae``.
+        Valid: with span (a, e) chosen, ``sum floor(m_h / d) c_k <= floor(sum m_h c_k / d) <= floor(M~_j / d)``
+        (Chvatal-Gomory rounding of Eq. 3 for that span); with no span ending at e both sides are 0.
+        Its coefficient on a chain is a sum over the chain's hops, so pricing stays a label search.
+        """
+        self.cuts_at.setdefault((j, e), []).append(len(self.cuts))
+        self.cuts.append((j, e, b, d))
+        return self.num_rows - 1
+
+    def cut_span_entries(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Span columns and coefficients of cut i."""
+        j, e, b, d = self.cuts[i]
+        sp = self.spans_at.get((j, e), np.zeros(0, dtype=np.int64))
+        sp = sp[self.span_start[sp] <= b]
+        return sp, -np.floor(self.slots[j, e - self.span_start[sp]] / d)
+
+    def span_triplets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, span, value) of every span entry, the cuts' included."""
+        rows, cols, vals = [self.span_rows], [self.span_cols], [self.span_vals]
+        for i in range(len(self.cuts)):
+            sp, v = self.cut_span_entries(i)
+            rows.append(np.full(sp.size, self.base_rows + i)), cols.append(sp), vals.append(v)
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+    def cut_coefficient(self, i: int, h: int) -> float:
+        j, e, b, d = self.cuts[i]
+        return float((self.hop_end[h] - self.hop_start[h]) // d) if self.hop_start[h] <= b else 0.0
+
+    @property
+    def num_spans(self) -> int:
+        return int(self.span_server.size)
+
+    def chain_time(self, hops: tuple[int, ...]) -> float:
+        return float(self.hop_time[list(hops)].sum())
+
+    def column(self, hops: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Row numbers and coefficients of a chain's column (slot rows, then the rate row)."""
+        rows, vals = [], []
+        for h in hops:
+            r = self.hop_rows[self.hop_row_ptr[h]:self.hop_row_ptr[h + 1]]
+            rows.append(r)
+            vals.append(np.full(r.size, float(self.hop_end[h] - self.hop_start[h])))
+        for h in hops:
+            for i in self.cuts_at.get((int(self.hop_server[h]), int(self.hop_end[h])), ()):
+                v = self.cut_coefficient(i, h)
+                if v:
+                    rows.append(np.array([self.base_rows + i])), vals.append(np.array([v]))
+        if self.rate_row >= 0:
+            rows.append(np.array([self.rate_row]))
+            vals.append(np.array([1.0 / self.chain_time(hops)]))
+        return np.concatenate(rows), np.concatenate(vals)
+
+    def hop_weights(self, duals: np.ndarray) -> np.ndarray:
+        """W of each hop: minus the duals of the rows it enters times its coefficients, shape (H,)."""
+        sums = np.add.reduceat(duals[self.hop_rows], self.hop_row_ptr[:-1]) if self.hop_rows.size else np.zeros(0)
+        w = -(self.hop_end - self.hop_start) * sums
+        for i, (j, e, b, d) in enumerate(self.cuts):
+            y = duals[self.base_rows + i]
+            if y:
+                hs = self.hops_at[j, e]
+                hs = hs[self.hop_start[hs] <= b]
+                w[hs] -= ((self.hop_end[hs] - self.hop_start[hs]) // d) * y
+        return w
+
+    def capacity_bound(self, hops: tuple[int, ...]) -> int:
+        """The most jobs the chain can hold: each hop's server with the span it needs alone."""
+        m = self.hop_end[list(hops)] - self.hop_start[list(hops)]
+        return int(min(self.slots[self.hop_server[h], mh] // mh for h, mh in zip(hops, m)))
+
+
+def build_joint_model(inst: Instance, objective: str) -> JointChainModel:
+    """Index sets, slot rows and span coefficients of the joint chain model (numpy, no solver).
+
+    Raises
+    ------
+    InvalidOptionError
+        The instance relays activations server to server (the model prices hops by the
+        orchestrator's RTT, as the paper does).
+    """
+    if inst.communication.relay == "direct":
+        raise InvalidOptionError("solver 'chain-milp': the joint chain model prices each hop by the orchestrator's "
+                                 "RTT (client relaying, arXiv 2604.14993 A1); this instance has communication.relay "
+                                 "= 'direct'; expected 'client'")
+    L, J = inst.num_blocks, inst.num_servers
+    slots = np.stack([np.maximum(free_cache_slots(inst, np.full(J, m)), 0) for m in range(L + 1)], axis=1)
+    A, B = chain_cost_coefficients(inst)
+    fits = slots[:, 1:] >= np.arange(1, L + 1)  # a hop of r blocks needs r slots beside r blocks
+    r_max = np.array([max((r for r in range(1, L + 1) if fits[j, r - 1]), default=0) for j in range(J)])
+    rate_row = 0 if objective == "slots" else -1
+    row = 1 + J if rate_row == 0 else J
+    cap_row = {}
+    for j in range(J):
+        for e in range(1, L + 1):
+            for b in range(max(0, e - int(r_max[j])), e):
+                cap_row[j, e, b] = row
+                row += 1
+    hops = sorted((b, e, j) for j in range(J) for e in range(1, L + 1)
+                  for b in range(max(0, e - int(r_max[j])), e))
+    hb = np.array([h[0] for h in hops], dtype=np.int64)
+    he = np.array([h[1] for h in hops], dtype=np.int64)
+    hs = np.array([h[2] for h in hops], dtype=np.int64)
+    ht = A[hs] + B[hs] * (he - hb)
+    hop_rows = [np.array([cap_row[j, e, bb] for bb in range(b, e)], dtype=np.int64) for b, e, j in hops]
+    ptr = np.zeros(len(hops) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([r.size for r in hop_rows])
+    ss, sa, se, rows, cols, vals = [], [], [], [], [], []
+    for j in range(J):
+        for e in range(1, L + 1):
+            for a in range(max(0, e - int(r_max[j])), e):
+                col = len(ss)
+                ss.append(j), sa.append(a), se.append(e)
+                rows.append(j + (1 if rate_row == 0 else 0))  # the one-span row
+                cols.append(col), vals.append(1.0)
+                for b in range(a, e):
+                    rows.append(cap_row[j, e, b]), cols.append(col), vals.append(-float(slots[j, e - a]))
+    return JointChainModel(
+        num_blocks=L, slots=slots, hop_server=hs, hop_start=hb, hop_end=he, hop_time=ht,
+        hop_rows=np.concatenate(hop_rows) if hop_rows else np.zeros(0, dtype=np.int64), hop_row_ptr=ptr,
+        span_server=np.array(ss, dtype=np.int64), span_start=np.array(sa, dtype=np.int64),
+        span_end=np.array(se, dtype=np.int64), span_rows=np.array(rows, dtype=np.int64),
+        span_cols=np.array(cols, dtype=np.int64), span_vals=np.array(vals), base_rows=row, rate_row=rate_row,
+        target_rate=inst.total_arrival_rate / inst.workload.target_load,
+        hop_index={(b, e, j): i for i, (b, e, j) in enumerate(hops)},
+        span_index={(j, a, e): i for i, (j, a, e) in enumerate(zip(ss, sa, se))}, cap_row=cap_row,
+        hops_at=_group(hs, he), spans_at=_group(np.array(ss, dtype=np.int64), np.array(se, dtype=np.int64)))
+
+
+def _group(server: np.ndarray, end: np.ndarray) -> dict:
+    """Indices by (server, end)."""
+    out: dict = {}
+    for i, key in enumerate(zip(server.tolist(), end.tolist())):
+        out.setdefault(key, []).append(i)
+    return {k: np.array(v, dtype=np.int64) for k, v in out.items()}
+
+
+def separate_cuts(model: JointChainModel, span_value: np.ndarray, hop_flow: np.ndarray, limit: int = 200) -> int:
+    """Add the most violated rounding cuts (:meth:`JointChainModel.add_cut`) of an LP point; return how many.
+
+    For each slot row (j, e, b) carrying flow, the divisors tried are the hop lengths on it.
+
+    Parameters
+    ----------
+    span_value : ndarray, shape (X,)
+        x.
+    hop_flow : ndarray, shape (H,)
+        Sum of c_k over the chains through each hop.
+    """
+    found = []
+    existing = set(model.cuts)
+    for (j, e), hs in model.hops_at.items():
+        hs = hs[hop_flow[hs] > 1e-9]
+        if hs.size == 0:
+            continue
+        sp = model.spans_at.get((j, e), np.zeros(0, dtype=np.int64))
+        r = model.hop_end[hs] - model.hop_start[hs]
+        for b in np.unique(model.hop_start[hs]).tolist():
+            on = model.hop_start[hs] <= b
+            lens, flow = r[on], hop_flow[hs][on]
+            spb = sp[model.span_start[sp] <= b]
+            for d in np.unique(lens).tolist():
+                if d <= 1 or (j, e, b, d) in existing:
+                    continue
+                lhs = float(((lens // d) * flow).sum())
+                rhs = float((np.floor(model.slots[j, e - model.span_start[spb]] / d) * span_value[spb]).sum())
+                if lhs > rhs + 1e-6:
+                    found.append((lhs - rhs, (j, e, b, d)))
+    found.sort(reverse=True)
+    for _, cut in found[:limit]:
+        model.add_cut(*cut)
+    return min(len(found), limit)
+
+
+def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta: float, threshold: float,
+                 dominance: bool, limit: int = 2_000_000, product: bool = False,
+                 stop: Callable[[], bool] | None = None) -> list[tuple[float, tuple[int, ...]]] | None:
+    """Chains whose reduced cost ``alpha - beta / T + W`` may be at most ``threshold``, by label setting.
+
+    With ``product`` the score is ``T W`` instead (weights clipped at 0), for Farley's bound.
+
+    Labels (T, W) move forward over block boundaries 0..L along the hops (a DAG: each hop ends
+    after it starts). A label is dropped when even the fastest and the lightest completion
+    (``T_rest``, ``W_rest``, computed backward) cannot bring it to ``threshold``. With
+    ``dominance`` a label is also dropped when another at its boundary has no larger T and W
+    (exact for the minimum, since the reduced cost increases in both; servers may then repeat,
+    which only relaxes the LP); without it every chain below the threshold is listed, each
+    server used once (servers beyond 62 are not tracked).
+
+    Parameters
+    ----------
+    weight : ndarray, shape (H,)
+        W of each hop.
+    alpha, beta : float
+        ``beta >= 0``.
+    limit : int
+        Most labels kept in all; None is returned beyond it.
+    stop : callable, optional
+        Polled at every boundary; None is returned once it says True (a time limit).
+
+    Returns
+    -------
+    list of (reduced cost, hops) or None
+        Sorted by reduced cost; hops as indices into the model's hop arrays.
+
+    Raises
+    ------
+    InvalidOptionError
+        More than 62 servers.
+    """
+    L = model.num_blocks
+    hb, he, ht, hs = model.hop_start, model.hop_end, model.hop_time, model.hop_server
+    if product:
+        weight = np.maximum(weight, 0.0)
+    first = np.searchsorted(hb, np.arange(L + 1))
+    t_rest = np.full(L + 1, np.inf)
+    w_rest = np.full(L + 1, np.inf)
+    t_rest[L] = w_rest[L] = 0.0
+    for b in range(L - 1, -1, -1):
+        sl = slice(first[b], first[b + 1])
+        if first[b + 1] > first[b]:
+            t_rest[b] = np.min(ht[sl] + t_rest[he[sl]])
+            w_rest[b] = np.min(weight[sl] + w_rest[he[sl]])
+    if not np.isfinite(t_rest[0]):
+        return []
+    if int(hs.max(initial=0)) >= 62:
+        raise InvalidOptionError("solver 'chain-milp': its chain search tracks the servers a chain has used in "
+                                 "64-bit masks, so it takes at most 62 servers (with blocks); this instance has more")
+    pending: list[list] = [[] for _ in range(L + 1)]
+    pending[0].append((np.zeros(1), np.zeros(1), np.full(1, -1), np.full(1, -1), np.zeros(1, dtype=np.int64)))
+    kept: list[Any] = [None] * (L + 1)
+    total = 0
+    slack = 1e-12 * max(1.0, abs(threshold))
+    for b in range(L + 1):
+        if not pending[b]:
+            continue
+        T, W, hop, pred, mask = (np.concatenate([p[i] for p in pending[b]]) for i in range(5))
+        pending[b] = []
+        if dominance and b < L and T.size > 1:
+            # among labels with the same servers used, keep those no other beats in both T and W
+            order = np.lexsort((W, T, mask))
+            Ws, ms = W[order], mask[order]
+            new_group = np.concatenate([[True], ms[1:] != ms[:-1]])
+            best_before = _group_running_min(Ws, np.flatnonzero(new_group))
+            order = order[Ws < best_before - 1e-12 * np.maximum(1.0, np.abs(Ws))]
+            T, W, hop, pred, mask = T[order], W[order], hop[order], pred[order], mask[order]
+        kept[b] = (T, W, hop, pred, mask)
+        total += T.size
+        if total > limit or (stop is not None and stop()):
+            return None
+        if b == L:
+            break
+        sl = slice(first[b], first[b + 1])
+        ends, t, w, s = he[sl], ht[sl], weight[sl], hs[sl]
+        nT = T[:, None] + t[None, :]
+        nW = W[:, None] + w[None, :]
+        if product:
+            lower = (nT + t_rest[ends][None, :]) * (nW + w_rest[ends][None, :])
+        else:
+            lower = alpha + nW + w_rest[ends][None, :] - beta / (nT + t_rest[ends][None, :])
+        ok = lower <= threshold + slack
+        ok &= ((mask[:, None] >> s[None, :]) & 1) == 0  # each server once
+        li, hi = np.nonzero(ok)
+        if li.size == 0:
+            continue
+        e_of = ends[hi]
+        order = np.argsort(e_of, kind="stable")
+        li, hi, e_of = li[order], hi[order], e_of[order]
+        cuts = np.flatnonzero(np.diff(e_of)) + 1
+        for part_l, part_h in zip(np.split(li, cuts), np.split(hi, cuts)):
+            e = int(ends[part_h[0]])
+            pending[e].append((nT[part_l, part_h], nW[part_l, part_h], first[b] + part_h, part_l,
+                               mask[part_l] | (np.int64(1) << s[part_h])))
+    if kept[L] is None:
+        return []
+    T, W, hop, pred, _ = kept[L]
+    rc = T * W if product else alpha + W - beta / T
+    out = []
+    for i in np.argsort(rc, kind="stable"):
+        if rc[i] > threshold + slack:
+            break
+        hops, h, p = [], int(hop[i]), int(pred[i])
+        while h >= 0:
+            hops.append(h)
+            b = int(hb[h])
+            h, p = int(kept[b][2][p]), int(kept[b][3][p])
+        out.append((float(rc[i]), tuple(reversed(hops))))
+    return out
+
+
+def _farley_bound(model: JointChainModel, weight: np.ndarray, z_lp: float) -> float:
+    """Farley's bound for the rate objective (internal form ``min -nu``), valid before convergence.
+
+    The master's duals y (>= 0 on the <= rows of ``max nu``) price chain k at ``W_k``; scaled by
+    ``theta = max_k (1 / T_k) / W_k`` they are feasible for every chain (and still for the spans,
+    whose dual rows are homogeneous), so ``nu <= theta nu_RMP``. The largest ratio is the least
+    ``T_k W_k``, a label search of its own (:func:`chain_labels` with ``product``).
+    """
+    best = chain_labels(model, weight, 0.0, 0.0, np.inf, dominance=True, product=True)
+    if not best or best[0][0] <= 0:
+        return -math.inf
+    return z_lp * max(1.0, 1.0 / best[0][0])  # z_lp = -nu_RMP <= 0
+
+
+def _group_running_min(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """For each position, the least value before it within its group (groups start at ``starts``), inf if none."""
+    out = np.full(values.size, np.inf)
+    bounds = np.append(starts, values.size)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if b - a > 1:
+            out[a + 1:b] = np.minimum.accumulate(values[a:b - 1])
+    return out
+
+
+@dataclass
+class _Master:
+    """The restricted master LP in highspy, chain columns added as they are priced."""
+
+    model: JointChainModel
+    objective: str
+    columns: list[tuple[int, ...]] = field(default_factory=list)
+    known: set = field(default_factory=set)
+    h: Any = None
+    artificial_cost: float = 0.0
+
+    def __post_init__(self) -> None:
+        import highspy
+
+        from ..backends import native_stdout_silenced
+
+        m = self.model
+        b = MILPBuilder()
+        b.add_columns(m.num_spans, lower=0.0, upper=np.inf, cost=0.0)  # <= 1 by the one-span rows
+        r0, c0, v0 = m.span_triplets()
+        rows, cols, vals = [r0], [c0], [v0]
+        if m.rate_row >= 0:
+            # a slot of a chain of time T gives 1/T: T slots per unit of rate; the artificial costs far more
+            self.artificial_cost = 1e3 * float(m.num_blocks * m.hop_time.max(initial=1.0)) + 1.0
+            art = b.add_columns(1, lower=0.0, upper=np.inf, cost=self.artificial_cost)
+            rows.append(np.array([m.rate_row])), cols.append(art), vals.append(np.array([1.0]))
+        lower, upper = _row_bounds(m)
+        b.add_rows(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), lower=lower, upper=upper,
+                   num_rows=m.num_rows)
+        lp = b.build()
+        with native_stdout_silenced():
+            self.h = highspy.Highs()
+            self.h.setOptionValue("output_flag", False)
+            self.h.passModel(lp.to_highs_lp())
+
+    def add(self, chains: list[tuple[int, ...]]) -> int:
+        new = [c for c in chains if c not in self.known]
+        if not new:
+            return 0
+        costs, starts, idx, vals = [], [], [], []
+        for c in new:
+            self.known.add(c)
+            self.columns.append(c)
+            r, v = self.model.column(c)
+            starts.append(len(idx))
+            idx.extend(r.tolist())
+            vals.extend(v.tolist())
+            costs.append(1.0 if self.objective == "slots" else -1.0 / self.model.chain_time(c))
+        n = len(new)
+        self.h.addCols(n, np.array(costs), np.zeros(n), np.full(n, np.inf), len(idx), np.array(starts, dtype=np.int32),
+                       np.array(idx, dtype=np.int32), np.array(vals))
+        return n
+
+    def solve(self) -> tuple[float, np.ndarray]:
+        """LP optimum and row duals (HiGHS signs: >= rows >= 0, <= rows <= 0 in a minimisation)."""
+        from ..backends import native_stdout_silenced
+
+        with native_stdout_silenced():
+            self.h.run()
+        info = self.h.getInfo()
+        return float(info.objective_function_value), np.asarray(self.h.getSolution().row_dual)
+
+    def artificial_value(self) -> float:
+        if self.model.rate_row < 0:
+            return 0.0
+        return float(np.asarray(self.h.getSolution().col_value)[self.model.num_spans])
+
+    @property
+    def first_chain_column(self) -> int:
+        return self.model.num_spans + (1 if self.model.rate_row >= 0 else 0)
+
+    def add_cuts(self, start: int) -> None:
+        """Add the model's cuts from number ``start`` on as rows, with the chains already in."""
+        m = self.model
+        off = self.first_chain_column
+        for i in range(start, len(m.cuts)):
+            j, e, b, d = m.cuts[i]
+            sp, v = m.cut_span_entries(i)
+            idx, val = sp.tolist(), v.tolist()
+            for k, c in enumerate(self.columns):
+                coef = sum(m.cut_coefficient(i, h) for h in c if m.hop_server[h] == j and m.hop_end[h] == e)
+                if coef:
+                    idx.append(off + k), val.append(coef)
+            self.h.addRow(-np.inf, 0.0, len(idx), np.array(idx, dtype=np.int32), np.array(val))
+
+    def primal(self) -> tuple[np.ndarray, np.ndarray]:
+        """x (X,) and the flow sum c_k through each hop (H,) of the LP optimum."""
+        v = np.asarray(self.h.getSolution().col_value)
+        flow = np.zeros(self.model.hop_server.size)
+        off = self.first_chain_column
+        for k, c in enumerate(self.columns):
+            if v[off + k] > 1e-12:
+                flow[list(c)] += v[off + k]
+        return v[:self.model.num_spans], flow
+
+
+def _row_bounds(model: JointChainModel) -> tuple[np.ndarray, np.ndarray]:
+    """Rate row >= lambda / rho-bar, one-span rows <= 1, slot rows <= 0."""
+    lower = np.full(model.num_rows, -np.inf)
+    upper = np.zeros(model.num_rows)
+    off = 1 if model.rate_row >= 0 else 0
+    if off:
+        lower[0], upper[0] = model.target_rate, np.inf
+    upper[off:off + model.slots.shape[0]] = 1.0
+    return lower, upper
+
+
+def _milp(model: JointChainModel, objective: str, chains: list[tuple[int, ...]]):
+    """The MILP over the given chains: the spans they can use (binary), then one integer capacity per chain.
+
+    Only spans starting where one of the chains enters their server are kept: a span longer than
+    its earliest entry only costs slots, so this loses no solution.
+
+    Returns
+    -------
+    ArrayMILP, ndarray of int
+        The model and the model span index of each of its span columns (columns ``x0..``).
+    """
+    entries = {(int(model.hop_server[h]), int(model.hop_start[h]), int(model.hop_end[h])) for c in chains for h in c}
+    span_ids = np.array(sorted(model.span_index[s] for s in entries), dtype=np.int64)
+    renumber = np.full(model.num_spans, -1, dtype=np.int64)
+    renumber[span_ids] = np.arange(span_ids.size)
+    srow, scol, sval = model.span_triplets()
+    keep = renumber[scol] >= 0
+    b = MILPBuilder()
+    b.add_columns(span_ids.size, lower=0, upper=1, integer=True)
+    n = len(chains)
+    cost = np.ones(n) if objective == "slots" else np.array([-1.0 / model.chain_time(c) for c in chains])
+    ub = np.array([model.capacity_bound(c) for c in chains], dtype=float)
+    cols = b.add_columns(n, lower=0, upper=ub, integer=True, cost=cost)
+    rows, cc, vals = [srow[keep]], [renumber[scol[keep]]], [sval[keep]]
+    for k, c in zip(cols, chains):
+        r, v = model.column(c)
+        rows.append(r), cc.append(np.full(r.size, k)), vals.append(v)
+    lower, upper = _row_bounds(model)
+    b.add_rows(np.concatenate(rows), np.concatenate(cc), np.concatenate(vals), lower=lower, upper=upper,
+               num_rows=model.num_rows)
+    return b.build(), span_ids
+
+
+@dataclass
+class _Incumbent:
+    """A feasible solution: each used server's span (model span index) and each chain's capacity."""
+
+    spans: dict[int, int]
+    capacity: dict[tuple[int, ...], int]
+    value: float  #: the internal (minimised) objective
+
+    def warm(self, span_ids: np.ndarray, chains: list[tuple[int, ...]]) -> dict[str, float]:
+        """The solution as a start for :func:`_milp`'s columns."""
+        pos = {int(s): i for i, s in enumerate(span_ids)}
+        out = {f"x{pos[s]}": 1.0 for s in self.spans.values() if s in pos}
+        out.update({f"x{span_ids.size + k}": float(self.capacity[c]) for k, c in enumerate(chains)
+                    if c in self.capacity})
+        return out
+
+    @classmethod
+    def from_milp(cls, model: JointChainModel, values: dict, span_ids: np.ndarray, chains: list,
+                  value: float) -> "_Incumbent":
+        spans = {int(model.span_server[s]): int(s) for i, s in enumerate(span_ids) if values.get(f"x{i}", 0.0) > 0.5}
+        caps = {c: int(round(values.get(f"x{span_ids.size + k}", 0.0))) for k, c in enumerate(chains)}
+        return cls(spans, {c: n for c, n in caps.items() if n > 0}, value)
+
+
+def _heuristic(inst: Instance, model: JointChainModel, objective: str) -> tuple[list, _Incumbent | None]:
+    """GCA's chains on GBP-CR's placement for every candidate c (arXiv 2604.14993 Alg. 1-2): first
+    columns, and the best of them as an incumbent. For ``slots`` the fastest chains take capacity
+    until the rate reaches lambda / rho-bar; each span shrinks to its earliest entry."""
+    from ..perf.gca import greedy_cache_allocation
+    from .gbp_cr import candidate_cs, gbp_cr_placement
+
+    columns, best, seen = [], None, set()
+    for c in candidate_cs(inst).tolist():
+        # for the largest nu, chains go on until the servers run out
+        start, end, k = gbp_cr_placement(inst, int(c), min_chains=inst.num_servers if objective == "rate" else 0)
+        key = start.tobytes() + end.tobytes()
+        if k == 0 or key in seen:
+            continue
+        seen.add(key)
+        chosen, rate, entry = {}, 0.0, {}
+        for ch in greedy_cache_allocation(inst, start, end):
+            hops = tuple(model.hop_index.get((b, e, j), -1) for j, b, e in ch.hops)
+            if -1 in hops:
+                continue
+            columns.append(hops)
+            T, n = model.chain_time(hops), ch.capacity
+            if objective == "slots":
+                if rate >= model.target_rate:
+                    continue
+                n = min(n, math.ceil((model.target_rate - rate) * T - 1e-9))
+            chosen[hops] = n
+            rate += n / T
+            for j, b, _ in ch.hops:
+                entry[j] = min(entry.get(j, b), b)
+        if not chosen or (objective == "slots" and rate < model.target_rate * (1 - 1e-12)):
+            continue
+        value = float(sum(chosen.values())) if objective == "slots" else -rate
+        spans = {j: model.span_index[j, a, int(end[j])] for j, a in entry.items()}
+        if best is None or value < best.value:
+            best = _Incumbent(spans, chosen, value)
+    return columns, best
+
+
+@register("chain-milp", "Exact joint block placement and cache allocation for server chains (BPCA of arXiv "
+          "2604.14993 over placements too): column generation, then a MILP over every chain that can improve",
+          features=("placement", "chains", "exact", "queueing"))
+def chain_milp(inst: Instance, *,
+               objective: Annotated[Literal["slots", "rate"], Field(description=(
+                   "slots: fewest concurrent-job slots sum c_k reaching lambda / rho-bar (Eq. 5); "
+                   "rate: the largest service rate nu = sum c_k / T_k (Eq. 4)"))] = "slots",
+               time_limit: TimeLimit = 60.0, mip_gap: MipGap = 1e-6, threads: Threads = None,
+               max_labels: Annotated[int, Field(ge=1000, le=MAX_COUNT, description=(
+                   "most chains the proof may enumerate; beyond, the LP bound and its gap are kept"))] = 2_000_000,
+               max_cut_rounds: Annotated[int, Field(ge=0, le=1000, description=(
+                   "rounds of rounding cuts on the slot rows (0: none)"))] = 20,
+               progress: Callable[[dict], None] | None = None) -> Solution:
+    """Place blocks and allocate caches into chains, optimally (see the module docstring).
+
+    Parameters
+    ----------
+    objective : {"slots", "rate"}
+        ``slots``: minimise ``sum_k c_k`` subject to ``sum_k c_k / T_k >= lambda / rho-bar`` (BPCA,
+        arXiv 2604.14993 Eq. 5, joint over placements); ``rate``: maximise ``nu = sum_k c_k / T_k``.
+    time_limit : float or None
+        Seconds for the whole call: column generation, enumeration and both MILPs.
+    mip_gap : float
+        Relative gap at which the MILPs stop.
+    threads : int, optional
+        HiGHS threads.
+    max_labels : int
+        Most labels the enumeration of improving chains may hold.
+    max_cut_rounds : int
+        Rounds of rounding cuts (:meth:`JointChainModel.add_cut`) after the LP converges.
+    progress : callable(dict), optional
+        Called with ``incumbent``, ``bound`` (global: the LP or Lagrangian bound, not the
+        restricted MILP's), ``gap``, ``time_s``.
+
+    Returns
+    -------
+    Solution
+        Placement, chains with their capacities and times, ``objective`` (slots, or jobs/s for
+        ``rate``), ``bound`` and ``gap`` valid for every placement; ``optimal`` when proven.
+        ``details``: LP bound, columns, rounds, chains enumerated for the proof.
+
+    Raises
+    ------
+    InvalidOptionError
+        ``communication.relay = "direct"``.
+    """
+    deadline = Deadline(time_limit)
+    t0 = time.perf_counter()
+    model = build_joint_model(inst, objective)
+    build_s = time.perf_counter() - t0
+    sign = 1.0 if objective == "slots" else -1.0  # internal: minimise z; reported: sign * z
+    kappa = float(model.slots.max(axis=1).sum())  # sum_k c_k <= sum_j max_m M~_j(m): each job holds a slot
+    details: dict[str, Any] = {"objective": objective, "build_time_s": build_s, "hops": int(model.hop_server.size),
+                               "spans": model.num_spans, "rows": model.num_rows,
+                               "assumes": "fixed chain rates (no GPU contention), client relaying"}
+
+    def report(inc: float | None, bound: float | None) -> None:
+        if progress is None:
+            return
+        gap = None if inc is None or bound is None else abs(inc - bound) / max(abs(inc), 1e-12)
+        progress({"incumbent": None if inc is None else sign * inc, "bound": None if bound is None else sign * bound,
+                  "gap": gap, "time_s": deadline.elapsed_s, "limit_s": deadline.limit_s})
+
+    columns, incumbent = _heuristic(inst, model, objective)
+    master = _Master(model, objective)
+    master.add(columns)
+    lp_bound, rounds, converged, z_lp = -math.inf, 0, False, math.inf
+    alpha = 1.0 if objective == "slots" else 0.0
+    cg_until = None if time_limit is None else 0.5 * time_limit
+    inc = lambda: None if incumbent is None else incumbent.value  # noqa: E731
+    cut_rounds = 0
+    while True:
+        z_lp, duals = master.solve()
+        rounds += 1
+        beta = float(duals[model.rate_row]) if model.rate_row >= 0 else 1.0
+        weight = model.hop_weights(duals)
+        found = chain_labels(model, weight, alpha, beta, -PRICING_TOL, dominance=True)
+        rc_min = found[0][0] if found else 0.0
+        last_bound = z_lp + kappa * min(0.0, rc_min)  # the Lagrangian bound (exact pricing), valid every round
+        if objective == "rate" and found:
+            last_bound = max(last_bound, _farley_bound(model, weight, z_lp))
+        if master.artificial_value() <= 1e-9:
+            lp_bound = max(lp_bound, last_bound)
+        report(inc(), lp_bound if math.isfinite(lp_bound) else None)
+        out_of_time = cg_until is not None and deadline.elapsed_s > cg_until
+        if found and not out_of_time and master.add([c for _, c in found[:COLUMNS_PER_ROUND]]):
+            continue
+        converged = not found or not out_of_time  # what pricing finds is already in: LP tolerance, converged
+        if converged and not out_of_time and cut_rounds < max_cut_rounds:
+            n0 = len(model.cuts)
+            if separate_cuts(model, *master.primal()):
+                master.add_cuts(n0)
+                cut_rounds += 1
+                continue
+        break
+    details.update(lp_rounds=rounds, cut_rounds=cut_rounds, cuts=len(model.cuts),
+                   columns_generated=len(master.columns), lp_converged=converged,
+                   lp_bound=sign * lp_bound if math.isfinite(lp_bound) else None,
+                   column_generation_s=deadline.elapsed_s)
+    if not math.isfinite(lp_bound) and incumbent is None:
+        if converged:
+            return Solution(instance=inst.name, solver="chain-milp", status=Status.INFEASIBLE, details=details,
+                            message=(f"no placement's chains reach lambda / rho-bar = {model.target_rate:.4g}/s, "
+                                     "even with fractional capacities (the LP relaxation is infeasible)"))
+        return Solution(instance=inst.name, solver="chain-milp", status=Status.TIME_LIMIT, details=details,
+                        message="the time limit passed before column generation found chains reaching lambda / rho-bar")
+    lower = lp_bound
+    if objective == "slots" and math.isfinite(lower):
+        lower = math.ceil(lower - 1e-6 * max(1.0, abs(lower)))  # the objective is an integer
+
+    def closed() -> bool:
+        return incumbent is not None and incumbent.value - lower <= mip_gap * max(abs(incumbent.value), 1e-12) + 1e-9
+
+    def milp(chains: list, share: float):
+        nonlocal incumbent
+        arrays, span_ids = _milp(model, objective, chains)
+        left = deadline.remaining()
+        res = solve_milp("highs", arrays, {} if incumbent is None else incumbent.warm(span_ids, chains),
+                         Deadline(None if left is None else left * share), mip_gap, threads,
+                         lambda ev: report(ev.get("incumbent"), lower))
+        if res.values and (incumbent is None or res.objective < incumbent.value - 1e-12):
+            incumbent = _Incumbent.from_milp(model, res.values, span_ids, chains, float(res.objective))
+        return res
+
+    if not closed():
+        milp(master.columns, 0.3 if converged else 1.0)
+        details["generated_chains_milp"] = None if incumbent is None else sign * incumbent.value
+    if not closed() and converged and not deadline.expired():
+        # any solution below the incumbent uses only chains of reduced cost <= target - LP bound;
+        # without one, any solution at all: sum c_k <= kappa
+        if incumbent is None:
+            target = kappa
+        else:
+            target = incumbent.value - 1.0 if objective == "slots" else incumbent.value
+        listed = chain_labels(model, weight, alpha, beta, target - last_bound + 1e-9 * max(1.0, abs(target)),
+                              dominance=False, limit=max_labels, stop=deadline.expired)
+        details["proof_chains_enumerated"] = None if listed is None else len(listed)
+        if listed is None:
+            details["proof"] = ("the time limit passed while listing the chains that could improve" if deadline.expired()
+                                else f"the chains that could improve need more than max_labels = {max_labels} labels")
+        else:
+            res = milp(list(dict.fromkeys(master.columns + [c for _, c in listed])), 1.0)
+            if res.status is Status.INFEASIBLE and incumbent is None:
+                return Solution(instance=inst.name, solver="chain-milp", status=Status.INFEASIBLE, details=details,
+                                message=(f"no placement with integer capacities reaches lambda / rho-bar = "
+                                         f"{model.target_rate:.4g}/s (proven over every chain that could; the "
+                                         f"LP relaxation reaches it)"))
+            if res.status is Status.OPTIMAL:
+                lower = incumbent.value
+                details["proof"] = f"MILP over every chain that could improve ({len(listed)} listed)"
+            elif res.bound is not None and incumbent is not None:  # the optimum is the incumbent or in this model
+                b = min(incumbent.value, float(res.bound))
+                lower = max(lower, math.ceil(b - 1e-6 * max(1.0, abs(b))) if objective == "slots" else b)
+    if incumbent is None:
+        why = ("the time limit passed" if deadline.expired() else
+               "the chains that could improve are too many to list (max_labels)" if converged else
+               "column generation did not converge")
+        return Solution(instance=inst.name, solver="chain-milp",
+                        status=Status.TIME_LIMIT if deadline.expired() else Status.FEASIBLE, details=details,
+                        bound=sign * lower if math.isfinite(lower) else None,
+                        message=f"no integer solution found: {why}")
+    if closed():
+        details.setdefault("proof", "the incumbent meets the LP bound")
+    elif not converged:
+        details["proof"] = "column generation did not converge in the time given (the bound is Lagrangian)"
+    report(incumbent.value, lower)
+    return _solution(inst, model, objective, incumbent, lower, closed(), sign, details, deadline)
+
+
+def _solution(inst: Instance, model: JointChainModel, objective: str, incumbent: _Incumbent, lower: float,
+              proven: bool, sign: float, details: dict, deadline: Deadline) -> Solution:
+    """The incumbent as a Solution: spans, chains fastest first, client paths on the fastest chain."""
+    start = np.zeros(inst.num_servers, dtype=np.int64)
+    end = np.zeros(inst.num_servers, dtype=np.int64)
+    for j, s in incumbent.spans.items():
+        start[j], end[j] = model.span_start[s], model.span_end[s]
+    slots = np.maximum(free_cache_slots(inst, end - start), 0)
+    placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]), cache_slots=int(slots[j]))
+                 for j, s in enumerate(inst.servers)]
+    used = sorted(incumbent.capacity.items(), key=lambda cn: model.chain_time(cn[0]))
+    out = [Chain(hops=[Hop(server=inst.servers[int(model.hop_server[h])].id, start=int(model.hop_start[h]),
+                           end=int(model.hop_end[h])) for h in c], capacity=n, service_time_s=model.chain_time(c))
+           for c, n in used]
+    paths = [Path(client=cl.id, requests=int(r), hops=out[0].hops) for cl, r in zip(inst.clients, request_shares(inst))
+             if r > 0 or cl.arrival_rate_per_s > 0]
+    value = sign * incumbent.value
+    bound = sign * lower if math.isfinite(lower) else None
+    gap = 0.0 if proven else (None if bound is None else abs(value - bound) / max(abs(value), 1e-12))
+    status = Status.OPTIMAL if proven else (Status.TIME_LIMIT if deadline.expired() else Status.FEASIBLE)
+    details.update(total_slots=sum(n for _, n in used), nu_per_s=sum(n / model.chain_time(c) for c, n in used),
+                   chains_used=len(used))
+    return Solution(instance=inst.name, solver="chain-milp", status=status, objective=value,
+                    objective_name="total_chain_capacity" if objective == "slots" else "service_rate_per_s",
+                    bound=bound, gap=gap, placement=placement, paths=paths, chains=out, details=details)
