@@ -290,6 +290,23 @@ def separate_cuts(model: JointChainModel, span_value: np.ndarray, hop_flow: np.n
     return min(len(found), limit)
 
 
+def completion_bounds(model: JointChainModel, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The least time and the least weight from each block boundary to L over any hops, shape (L + 1,) each
+    (inf where L cannot be reached); ``t_rest[0]`` is the fastest chain's T."""
+    L = model.num_blocks
+    hb, he, ht = model.hop_start, model.hop_end, model.hop_time
+    first = np.searchsorted(hb, np.arange(L + 1))
+    t_rest = np.full(L + 1, np.inf)
+    w_rest = np.full(L + 1, np.inf)
+    t_rest[L] = w_rest[L] = 0.0
+    for b in range(L - 1, -1, -1):
+        sl = slice(first[b], first[b + 1])
+        if first[b + 1] > first[b]:
+            t_rest[b] = np.min(ht[sl] + t_rest[he[sl]])
+            w_rest[b] = np.min(weight[sl] + w_rest[he[sl]])
+    return t_rest, w_rest
+
+
 def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta: float, threshold: float,
                  dominance: bool, limit: int = 2_000_000, product: bool = False,
                  stop: Callable[[], bool] | None = None) -> list[tuple[float, tuple[int, ...]]] | None:
@@ -331,14 +348,7 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
     if product:
         weight = np.maximum(weight, 0.0)
     first = np.searchsorted(hb, np.arange(L + 1))
-    t_rest = np.full(L + 1, np.inf)
-    w_rest = np.full(L + 1, np.inf)
-    t_rest[L] = w_rest[L] = 0.0
-    for b in range(L - 1, -1, -1):
-        sl = slice(first[b], first[b + 1])
-        if first[b + 1] > first[b]:
-            t_rest[b] = np.min(ht[sl] + t_rest[he[sl]])
-            w_rest[b] = np.min(weight[sl] + w_rest[he[sl]])
+    t_rest, w_rest = completion_bounds(model, weight)
     if not np.isfinite(t_rest[0]):
         return []
     if int(hs.max(initial=0)) >= 62:
@@ -696,14 +706,20 @@ def chain_milp(inst: Instance, *,
         progress({"incumbent": None if inc is None else sign * inc, "bound": None if bound is None else sign * bound,
                   "gap": gap, "time_s": deadline.elapsed_s, "limit_s": deadline.limit_s})
 
+    t_fastest = float(completion_bounds(model, np.zeros(model.hop_server.size))[0][0])
+    if not math.isfinite(t_fastest):
+        return Solution(instance=inst.name, solver="chain-milp", status=Status.INFEASIBLE, details=details,
+                        message="no chain fits: the servers cannot hold every block with one job's cache beside it")
+    # bounds without any LP: every slot serves at most 1 / t_fastest jobs per second
+    trivial = (model.target_rate * t_fastest if objective == "slots" else -kappa / t_fastest)
     columns, incumbent = _heuristic(inst, model, objective)
     master = _Master(model, objective)
     master.add(columns)
-    lp_bound, rounds, converged, z_lp = -math.inf, 0, False, math.inf
+    lp_bound, rounds, converged, z_lp = (trivial if math.isfinite(t_fastest) else -math.inf), 0, False, math.inf
     alpha = 1.0 if objective == "slots" else 0.0
     cg_until = None if time_limit is None else 0.5 * time_limit
     inc = lambda: None if incumbent is None else incumbent.value  # noqa: E731
-    cut_rounds = 0
+    cut_rounds, lp_feasible = 0, False
     while True:
         z_lp, duals = master.solve()
         rounds += 1
@@ -715,6 +731,7 @@ def chain_milp(inst: Instance, *,
         if objective == "rate" and found:
             last_bound = max(last_bound, _farley_bound(model, weight, z_lp))
         if master.artificial_value() <= 1e-9:
+            lp_feasible = True
             lp_bound = max(lp_bound, last_bound)
         report(inc(), lp_bound if math.isfinite(lp_bound) else None)
         out_of_time = cg_until is not None and deadline.elapsed_s > cg_until
@@ -732,7 +749,7 @@ def chain_milp(inst: Instance, *,
                    columns_generated=len(master.columns), lp_converged=converged,
                    lp_bound=sign * lp_bound if math.isfinite(lp_bound) else None,
                    column_generation_s=deadline.elapsed_s)
-    if not math.isfinite(lp_bound) and incumbent is None:
+    if not lp_feasible and incumbent is None:
         if converged:
             return Solution(instance=inst.name, solver="chain-milp", status=Status.INFEASIBLE, details=details,
                             message=(f"no placement's chains reach lambda / rho-bar = {model.target_rate:.4g}/s, "
