@@ -155,3 +155,33 @@ def test_refuses_direct_relaying():
     d["communication"]["relay"] = "direct"
     with pytest.raises(InvalidOptionError, match="relay"):
         cm.build_joint_model(instance_from_dict(d), "slots")
+
+
+@pytest.mark.parametrize("seed, servers, objective", [(0, 3, "rate"), (1, 3, "rate"), (20, 4, "slots"),
+                                                      (31, 4, "slots"), (4, 4, "rate")])
+def test_every_bound_reported_on_the_way_holds(seed, servers, objective):
+    """The bounds progress() reports before the LP converges (trivial, Lagrangian, Farley) and at the
+    end are valid: never above the brute-force optimum of sum c_k, never below its nu."""
+    inst = tiny_instance(seed, num_servers=servers)
+    expected = brute_force(inst, objective)
+    bounds = []
+    sol = solve(inst, "chain-milp", objective=objective, time_limit=None,
+                progress=lambda ev: bounds.append(ev["bound"]))
+    bounds = [b for b in bounds if b is not None]
+    assert bounds and sol.status is Status.OPTIMAL
+    for b in bounds:
+        assert (b <= expected + 1e-9) if objective == "slots" else (b >= expected - 1e-9)
+
+
+def test_farley_bound_holds_before_convergence():
+    """With the heuristic's chains only, Farley's bound on nu is above the optimum."""
+    for seed in range(4):
+        inst = tiny_instance(seed)
+        expected = brute_force(inst, "rate")
+        model = cm.build_joint_model(inst, "rate")
+        columns, _ = cm._heuristic(inst, model, "rate")
+        master = cm._Master(model, "rate")
+        master.add(columns)
+        z, duals = master.solve()
+        bound = cm._farley_bound(model, model.hop_weights(duals), z)
+        assert -bound >= expected - 1e-9
