@@ -157,7 +157,98 @@ def _kernels() -> dict:
                 for k in range(caps.size):
                     nu[i] += caps[k] / times[k]
 
-    return {"hops": hops, "path_costs": path_costs, "by_cost": by_cost, "gca": gca, "population": population}
+    @numba.njit(cache=True)
+    def extend(T, W, mask, t, w, srv, t_rest, w_rest, alpha, beta, threshold, product):  # pragma: no cover - compiled
+        # every (label i, hop h) whose completion bound is within the threshold and whose server
+        # the label has not used: the label indices, hop indices and extended (T, W)
+        n, m = T.size, t.size
+        li = np.empty(n * m, dtype=np.int64)
+        hi = np.empty(n * m, dtype=np.int64)
+        nT = np.empty(n * m)
+        nW = np.empty(n * m)
+        k = 0
+        for i in range(n):
+            for h in range(m):
+                if (mask[i] >> srv[h]) & 1:
+                    continue
+                tt = T[i] + t[h]
+                ww = W[i] + w[h]
+                if product:
+                    lower = (tt + t_rest[h]) * (ww + w_rest[h])
+                else:
+                    lower = alpha + ww + w_rest[h] - beta / (tt + t_rest[h])
+                if lower <= threshold:
+                    li[k], hi[k], nT[k], nW[k] = i, h, tt, ww
+                    k += 1
+        return li[:k], hi[:k], nT[:k], nW[:k]
+
+    @numba.njit(cache=True)
+    def pareto(T, W, group, num_groups):  # pragma: no cover - compiled
+        # in increasing T, keep a label when its W is below every earlier one of its group
+        order = np.argsort(T, kind="mergesort")
+        best = np.full(num_groups, np.inf)
+        keep = np.empty(T.size, dtype=np.int64)
+        k = 0
+        for i in order:
+            g = group[i]
+            if W[i] < best[g] - 1e-12 * max(1.0, abs(W[i])):
+                best[g] = W[i]
+                keep[k] = i
+                k += 1
+        return keep[:k]
+
+    return {"hops": hops, "path_costs": path_costs, "by_cost": by_cost, "gca": gca, "population": population,
+            "extend": extend, "pareto": pareto}
+
+
+def pareto_by_mask(T: np.ndarray, W: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Indices of the labels that no other with the same mask beats in both T and W, in increasing T.
+
+    Labels with equal T are taken in index order, so of two with equal T the one with larger W may
+    stay too (less pruning, never a wrong drop).
+
+    Parameters
+    ----------
+    T, W : ndarray of float, shape (n,)
+    mask : ndarray of int64, shape (n,)
+    """
+    groups, group = np.unique(np.asarray(mask, dtype=np.int64), return_inverse=True)
+    return _kernels()["pareto"](np.ascontiguousarray(T, dtype=float), np.ascontiguousarray(W, dtype=float),
+                                np.ascontiguousarray(group.ravel(), dtype=np.int64), int(groups.size))
+
+
+def extend_labels(T: np.ndarray, W: np.ndarray, mask: np.ndarray, t: np.ndarray, w: np.ndarray, srv: np.ndarray,
+                  t_rest: np.ndarray, w_rest: np.ndarray, alpha: float, beta: float, threshold: float,
+                  product: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One step of label setting over block boundaries: extend every label by every hop out of its boundary.
+
+    Used by the chain pricing of :func:`optim.solvers.chain_milp.chain_labels`. A pair (label i,
+    hop h) is kept when h's server is not in the label's mask (each server once in a chain) and the
+    completion bound ``alpha + W + w + w_rest - beta / (T + t + t_rest)`` (or, with ``product``,
+    ``(T + t + t_rest)(W + w + w_rest)``) is at most ``threshold``.
+
+    Parameters
+    ----------
+    T, W : ndarray of float, shape (n,)
+        The labels' time (s) and weight.
+    mask : ndarray of int64, shape (n,)
+        Servers used by each label, one bit per server (servers 0..62).
+    t, w : ndarray of float, shape (m,)
+        Each hop's time (s) and weight.
+    srv : ndarray of int, shape (m,)
+        Each hop's server.
+    t_rest, w_rest : ndarray of float, shape (m,)
+        The least time and weight from each hop's end to boundary L.
+
+    Returns
+    -------
+    label, hop : ndarray of int, shape (k,)
+        The pairs kept, label-major.
+    T_new, W_new : ndarray of float, shape (k,)
+    """
+    f = lambda a, dt=float: np.ascontiguousarray(a, dtype=dt)  # noqa: E731
+    return _kernels()["extend"](f(T), f(W), f(mask, np.int64), f(t), f(w), f(srv, np.int64), f(t_rest), f(w_rest),
+                                float(alpha), float(beta), float(threshold), bool(product))
 
 
 def path_costs(start: np.ndarray, end: np.ndarray, num_blocks: int, A: np.ndarray, B: np.ndarray) -> np.ndarray:

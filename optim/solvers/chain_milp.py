@@ -53,6 +53,7 @@ from ..instance import Instance
 from ..milp_arrays import MILPBuilder
 from ..options import MAX_COUNT, MipGap, Threads, TimeLimit
 from ..perf import free_cache_slots, request_shares
+from ..perf.boundary_dp import extend_labels, pareto_by_mask
 from ..perf.gca import chain_cost_coefficients
 from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
 from .base import register
@@ -309,7 +310,8 @@ def completion_bounds(model: JointChainModel, weight: np.ndarray) -> tuple[np.nd
 
 def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta: float, threshold: float,
                  dominance: bool, limit: int = 2_000_000, product: bool = False,
-                 stop: Callable[[], bool] | None = None) -> list[tuple[float, tuple[int, ...]]] | None:
+                 stop: Callable[[], bool] | None = None,
+                 max_out: int | None = None) -> list[tuple[float, tuple[int, ...]]] | None:
     """Chains whose reduced cost ``alpha - beta / T + W`` may be at most ``threshold``, by label setting.
 
     With ``product`` the score is ``T W`` instead (weights clipped at 0), for Farley's bound.
@@ -332,6 +334,8 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
         Most labels kept in all; None is returned beyond it.
     stop : callable, optional
         Polled at every boundary; None is returned once it says True (a time limit).
+    max_out : int, optional
+        Return only the best this many.
 
     Returns
     -------
@@ -366,11 +370,7 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
         pending[b] = []
         if dominance and b < L and T.size > 1:
             # among labels with the same servers used, keep those no other beats in both T and W
-            order = np.lexsort((W, T, mask))
-            Ws, ms = W[order], mask[order]
-            new_group = np.concatenate([[True], ms[1:] != ms[:-1]])
-            best_before = _group_running_min(Ws, np.flatnonzero(new_group))
-            order = order[Ws < best_before - 1e-12 * np.maximum(1.0, np.abs(Ws))]
+            order = pareto_by_mask(T, W, mask)
             T, W, hop, pred, mask = T[order], W[order], hop[order], pred[order], mask[order]
         kept[b] = (T, W, hop, pred, mask)
         total += T.size
@@ -379,33 +379,26 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
         if b == L:
             break
         sl = slice(first[b], first[b + 1])
-        ends, t, w, s = he[sl], ht[sl], weight[sl], hs[sl]
-        nT = T[:, None] + t[None, :]
-        nW = W[:, None] + w[None, :]
-        if product:
-            lower = (nT + t_rest[ends][None, :]) * (nW + w_rest[ends][None, :])
-        else:
-            lower = alpha + nW + w_rest[ends][None, :] - beta / (nT + t_rest[ends][None, :])
-        ok = lower <= threshold + slack
-        ok &= ((mask[:, None] >> s[None, :]) & 1) == 0  # each server once
-        li, hi = np.nonzero(ok)
+        ends, s = he[sl], hs[sl]
+        li, hi, nT, nW = extend_labels(T, W, mask, ht[sl], weight[sl], s, t_rest[ends], w_rest[ends], alpha, beta,
+                                       threshold + slack, product)
         if li.size == 0:
             continue
         e_of = ends[hi]
         order = np.argsort(e_of, kind="stable")
-        li, hi, e_of = li[order], hi[order], e_of[order]
+        li, hi, e_of, nT, nW = li[order], hi[order], e_of[order], nT[order], nW[order]
         cuts = np.flatnonzero(np.diff(e_of)) + 1
-        for part_l, part_h in zip(np.split(li, cuts), np.split(hi, cuts)):
+        for part_l, part_h, pT, pW in zip(np.split(li, cuts), np.split(hi, cuts), np.split(nT, cuts),
+                                          np.split(nW, cuts)):
             e = int(ends[part_h[0]])
-            pending[e].append((nT[part_l, part_h], nW[part_l, part_h], first[b] + part_h, part_l,
-                               mask[part_l] | (np.int64(1) << s[part_h])))
+            pending[e].append((pT, pW, first[b] + part_h, part_l, mask[part_l] | (np.int64(1) << s[part_h])))
     if kept[L] is None:
         return []
     T, W, hop, pred, _ = kept[L]
     rc = T * W if product else alpha + W - beta / T
     out = []
     for i in np.argsort(rc, kind="stable"):
-        if rc[i] > threshold + slack:
+        if rc[i] > threshold + slack or (max_out is not None and len(out) >= max_out):
             break
         hops, h, p = [], int(hop[i]), int(pred[i])
         while h >= 0:
@@ -424,20 +417,10 @@ def _farley_bound(model: JointChainModel, weight: np.ndarray, z_lp: float) -> fl
     whose dual rows are homogeneous), so ``nu <= theta nu_RMP``. The largest ratio is the least
     ``T_k W_k``, a label search of its own (:func:`chain_labels` with ``product``).
     """
-    best = chain_labels(model, weight, 0.0, 0.0, np.inf, dominance=True, product=True)
+    best = chain_labels(model, weight, 0.0, 0.0, np.inf, dominance=True, product=True, max_out=1)
     if not best or best[0][0] <= 0:
         return -math.inf
     return z_lp * max(1.0, 1.0 / best[0][0])  # z_lp = -nu_RMP <= 0
-
-
-def _group_running_min(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """For each position, the least value before it within its group (groups start at ``starts``), inf if none."""
-    out = np.full(values.size, np.inf)
-    bounds = np.append(starts, values.size)
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        if b - a > 1:
-            out[a + 1:b] = np.minimum.accumulate(values[a:b - 1])
-    return out
 
 
 @dataclass
@@ -725,7 +708,7 @@ def chain_milp(inst: Instance, *,
         rounds += 1
         beta = float(duals[model.rate_row]) if model.rate_row >= 0 else 1.0
         weight = model.hop_weights(duals)
-        found = chain_labels(model, weight, alpha, beta, -PRICING_TOL, dominance=True)
+        found = chain_labels(model, weight, alpha, beta, -PRICING_TOL, dominance=True, max_out=COLUMNS_PER_ROUND)
         rc_min = found[0][0] if found else 0.0
         last_bound = z_lp + kappa * min(0.0, rc_min)  # the Lagrangian bound (exact pricing), valid every round
         if objective == "rate" and found:
@@ -735,7 +718,7 @@ def chain_milp(inst: Instance, *,
             lp_bound = max(lp_bound, last_bound)
         report(inc(), lp_bound if math.isfinite(lp_bound) else None)
         out_of_time = cg_until is not None and deadline.elapsed_s > cg_until
-        if found and not out_of_time and master.add([c for _, c in found[:COLUMNS_PER_ROUND]]):
+        if found and not out_of_time and master.add([c for _, c in found]):
             continue
         converged = not found or not out_of_time  # what pricing finds is already in: LP tolerance, converged
         if converged and not out_of_time and cut_rounds < max_cut_rounds:
