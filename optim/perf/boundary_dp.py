@@ -11,7 +11,9 @@ At tens of servers a search is a few hundred hops, so what costs is the call, no
 scipy Dijkstra costs about 20 us of overhead per call, a plain-Python pass 100-250 us, and the
 compiled pass below 2-5 us. NSGA-II evaluates thousands of placements per second through these
 kernels (:class:`optim.solvers.nsga2.PlacementObjectives`), and GCA searches one chain per round
-through :func:`gca_full` (:func:`optim.perf.gca.greedy_cache_allocation`).
+through :func:`gca_full` (:func:`optim.perf.gca.greedy_cache_allocation`). The exact joint chain
+model prices chains by label setting over every possible hop, each step compiled here
+(:func:`extend_labels`, :func:`pareto_by_mask`; :func:`optim.solvers.chain_milp.chain_labels`).
 
 The kernels are compiled on first use and cached on disk (numba's ``cache=True``); numba is
 imported only here, when a kernel is first needed.

@@ -47,7 +47,7 @@ from typing import Annotated, Any, Callable, Literal
 import numpy as np
 from pydantic import Field
 
-from ..backends import Deadline, solve_milp
+from ..backends import Deadline, MilpResult, OutOfTime, solve_milp
 from ..errors import InvalidOptionError
 from ..instance import Instance
 from ..milp_arrays import MILPBuilder
@@ -60,6 +60,8 @@ from .base import register
 
 #: reduced costs below minus this count as improving in pricing
 PRICING_TOL = 1e-9
+#: most chains the proof's MILP takes (beyond, HiGHS's presolve alone outlasts minutes)
+PROOF_MAX_CHAINS = 100_000
 #: most priced chains added to the master per round
 COLUMNS_PER_ROUND = 300
 
@@ -530,7 +532,7 @@ def _row_bounds(model: JointChainModel) -> tuple[np.ndarray, np.ndarray]:
     return lower, upper
 
 
-def _milp(model: JointChainModel, objective: str, chains: list[tuple[int, ...]]):
+def _milp(model: JointChainModel, objective: str, chains: list[tuple[int, ...]], deadline: Deadline | None = None):
     """The MILP over the given chains: the spans they can use (binary), then one integer capacity per chain.
 
     Only spans starting where one of the chains enters their server are kept: a span longer than
@@ -554,9 +556,11 @@ def _milp(model: JointChainModel, objective: str, chains: list[tuple[int, ...]])
     ub = np.array([model.capacity_bound(c) for c in chains], dtype=float)
     cols = b.add_columns(n, lower=0, upper=ub, integer=True, cost=cost)
     rows, cc, vals = [srow[keep]], [renumber[scol[keep]]], [sval[keep]]
-    for k, c in zip(cols, chains):
+    for n, (k, c) in enumerate(zip(cols, chains)):
         r, v = model.column(c)
         rows.append(r), cc.append(np.full(r.size, k)), vals.append(v)
+        if deadline is not None and n % 2000 == 0:
+            deadline.check("building the MILP over the chains")
     lower, upper = _row_bounds(model)
     b.add_rows(np.concatenate(rows), np.concatenate(cc), np.concatenate(vals), lower=lower, upper=upper,
                num_rows=model.num_rows)
@@ -746,9 +750,12 @@ def chain_milp(inst: Instance, *,
     def closed() -> bool:
         return incumbent is not None and incumbent.value - lower <= mip_gap * max(abs(incumbent.value), 1e-12) + 1e-9
 
-    def milp(chains: list, share: float):
+    def milp(chains: list, share: float) -> MilpResult:
         nonlocal incumbent
-        arrays, span_ids = _milp(model, objective, chains)
+        try:
+            arrays, span_ids = _milp(model, objective, chains, deadline)
+        except OutOfTime:
+            return MilpResult(Status.TIME_LIMIT, {}, None, None, None, "the time limit passed while building the MILP")
         left = deadline.remaining()
         res = solve_milp("highs", arrays, {} if incumbent is None else incumbent.warm(span_ids, chains),
                          Deadline(None if left is None else left * share), mip_gap, threads,
@@ -770,7 +777,12 @@ def chain_milp(inst: Instance, *,
         listed = chain_labels(model, weight, alpha, beta, target - last_bound + 1e-9 * max(1.0, abs(target)),
                               dominance=False, limit=max_labels, stop=deadline.expired)
         details["proof_chains_enumerated"] = None if listed is None else len(listed)
-        if listed is None:
+        if listed is not None and len(listed) > PROOF_MAX_CHAINS:
+            details["proof"] = (f"{len(listed)} chains could improve, more than the {PROOF_MAX_CHAINS} a MILP over "
+                                "them takes here; the MILP over those of least reduced cost looked for a better "
+                                "solution in the time left")
+            milp(list(dict.fromkeys(master.columns + [c for _, c in listed[:PROOF_MAX_CHAINS // 4]])), 1.0)
+        elif listed is None:
             details["proof"] = ("the time limit passed while listing the chains that could improve" if deadline.expired()
                                 else f"the chains that could improve need more than max_labels = {max_labels} labels")
         else:
@@ -783,9 +795,12 @@ def chain_milp(inst: Instance, *,
             if res.status is Status.OPTIMAL:
                 lower = incumbent.value
                 details["proof"] = f"MILP over every chain that could improve ({len(listed)} listed)"
-            elif res.bound is not None and incumbent is not None:  # the optimum is the incumbent or in this model
-                b = min(incumbent.value, float(res.bound))
-                lower = max(lower, math.ceil(b - 1e-6 * max(1.0, abs(b))) if objective == "slots" else b)
+            else:
+                details["proof"] = (f"the MILP over every chain that could improve ({len(listed)} listed) stopped: "
+                                    f"{res.message}")
+                if res.bound is not None and incumbent is not None:  # the optimum is the incumbent or in this model
+                    b = min(incumbent.value, float(res.bound))
+                    lower = max(lower, math.ceil(b - 1e-6 * max(1.0, abs(b))) if objective == "slots" else b)
     if incumbent is None:
         why = ("the time limit passed" if deadline.expired() else
                "the chains that could improve are too many to list (max_labels)" if converged else
