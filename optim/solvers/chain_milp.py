@@ -312,8 +312,8 @@ def completion_bounds(model: JointChainModel, weight: np.ndarray) -> tuple[np.nd
 
 def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta: float, threshold: float,
                  dominance: bool, limit: int = 2_000_000, product: bool = False,
-                 stop: Callable[[], bool] | None = None,
-                 max_out: int | None = None) -> list[tuple[float, tuple[int, ...]]] | None:
+                 stop: Callable[[], bool] | None = None, max_out: int | None = None,
+                 exact: bool = True, elementary: bool = True) -> list[tuple[float, tuple[int, ...]]] | None:
     """Chains whose reduced cost ``alpha - beta / T + W`` may be at most ``threshold``, by label setting.
 
     With ``product`` the score is ``T W`` instead (weights clipped at 0), for Farley's bound.
@@ -338,6 +338,12 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
         Polled at every boundary; None is returned once it says True (a time limit).
     max_out : int, optional
         Return only the best this many.
+    exact : bool
+        False: dominance ignores which servers a label has used (every chain returned still uses
+        each server once, but one below the threshold may be missed): a fast heuristic pricing.
+    elementary : bool
+        False: servers may repeat (a relaxation: the least score over more chains, which is what
+        a valid bound needs when the exact search is too slow).
 
     Returns
     -------
@@ -372,7 +378,7 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
         pending[b] = []
         if dominance and b < L and T.size > 1:
             # among labels with the same servers used, keep those no other beats in both T and W
-            order = pareto_by_mask(T, W, mask)
+            order = pareto_by_mask(T, W, mask if exact else np.zeros_like(mask))
             T, W, hop, pred, mask = T[order], W[order], hop[order], pred[order], mask[order]
         kept[b] = (T, W, hop, pred, mask)
         total += T.size
@@ -393,7 +399,8 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
         for part_l, part_h, pT, pW in zip(np.split(li, cuts), np.split(hi, cuts), np.split(nT, cuts),
                                           np.split(nW, cuts)):
             e = int(ends[part_h[0]])
-            pending[e].append((pT, pW, first[b] + part_h, part_l, mask[part_l] | (np.int64(1) << s[part_h])))
+            pending[e].append((pT, pW, first[b] + part_h, part_l,
+                               mask[part_l] | (np.int64(1) << s[part_h]) if elementary else mask[part_l]))
     if kept[L] is None:
         return []
     T, W, hop, pred, _ = kept[L]
@@ -411,7 +418,8 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
     return out
 
 
-def _farley_bound(model: JointChainModel, weight: np.ndarray, z_lp: float) -> float:
+def _farley_bound(model: JointChainModel, weight: np.ndarray, z_lp: float,
+                  stop: Callable[[], bool] | None = None) -> float:
     """Farley's bound for the rate objective (internal form ``min -nu``), valid before convergence.
 
     The master's duals y (>= 0 on the <= rows of ``max nu``) price chain k at ``W_k``; scaled by
@@ -419,7 +427,9 @@ def _farley_bound(model: JointChainModel, weight: np.ndarray, z_lp: float) -> fl
     whose dual rows are homogeneous), so ``nu <= theta nu_RMP``. The largest ratio is the least
     ``T_k W_k``, a label search of its own (:func:`chain_labels` with ``product``).
     """
-    best = chain_labels(model, weight, 0.0, 0.0, np.inf, dominance=True, product=True, max_out=1)
+    # servers may repeat here: the least T W over more chains only raises theta (still a bound), and fast
+    best = chain_labels(model, weight, 0.0, 0.0, np.inf, dominance=True, product=True, max_out=1, stop=stop,
+                        elementary=False)
     if not best or best[0][0] <= 0:
         return -math.inf
     return z_lp * max(1.0, 1.0 / best[0][0])  # z_lp = -nu_RMP <= 0
@@ -461,7 +471,7 @@ class _Master:
             self.h.passModel(lp.to_highs_lp())
 
     def add(self, chains: list[tuple[int, ...]]) -> int:
-        new = [c for c in chains if c not in self.known]
+        new = [c for c in dict.fromkeys(chains) if c not in self.known]
         if not new:
             return 0
         costs, starts, idx, vals = [], [], [], []
@@ -706,22 +716,32 @@ def chain_milp(inst: Instance, *,
     alpha = 1.0 if objective == "slots" else 0.0
     cg_until = None if time_limit is None else 0.5 * time_limit
     inc = lambda: None if incumbent is None else incumbent.value  # noqa: E731
-    cut_rounds, lp_feasible = 0, False
+    cut_rounds, lp_feasible, heuristic_rounds = 0, False, 0
+    cg_over = (lambda: False) if cg_until is None else (lambda: deadline.elapsed_s > cg_until)  # noqa: E731
     while True:
         z_lp, duals = master.solve()
         rounds += 1
         beta = float(duals[model.rate_row]) if model.rate_row >= 0 else 1.0
         weight = model.hop_weights(duals)
-        found = chain_labels(model, weight, alpha, beta, -PRICING_TOL, dominance=True, max_out=COLUMNS_PER_ROUND)
+        # heuristic pricing first (dominance across server sets); the exact search only when it finds nothing
+        found = chain_labels(model, weight, alpha, beta, -PRICING_TOL, dominance=True, max_out=COLUMNS_PER_ROUND,
+                             stop=cg_over, exact=False)
+        if found and not cg_over() and master.add([c for _, c in found]):
+            heuristic_rounds += 1
+            continue
+        found = chain_labels(model, weight, alpha, beta, -PRICING_TOL, dominance=True, max_out=COLUMNS_PER_ROUND,
+                             stop=cg_over)
+        if found is None:  # pricing stopped at the column-generation budget: no bound from this round
+            break
         rc_min = found[0][0] if found else 0.0
         last_bound = z_lp + kappa * min(0.0, rc_min)  # the Lagrangian bound (exact pricing), valid every round
         if objective == "rate" and found:
-            last_bound = max(last_bound, _farley_bound(model, weight, z_lp))
+            last_bound = max(last_bound, _farley_bound(model, weight, z_lp, cg_over))
         if master.artificial_value() <= 1e-9:
             lp_feasible = True
             lp_bound = max(lp_bound, last_bound)
         report(inc(), lp_bound if math.isfinite(lp_bound) else None)
-        out_of_time = cg_until is not None and deadline.elapsed_s > cg_until
+        out_of_time = cg_over()
         if found and not out_of_time and master.add([c for _, c in found]):
             continue
         converged = not found or not out_of_time  # what pricing finds is already in: LP tolerance, converged
@@ -732,7 +752,8 @@ def chain_milp(inst: Instance, *,
                 cut_rounds += 1
                 continue
         break
-    details.update(lp_rounds=rounds, cut_rounds=cut_rounds, cuts=len(model.cuts),
+    details.update(lp_rounds=rounds, heuristic_pricing_rounds=heuristic_rounds, cut_rounds=cut_rounds,
+                   cuts=len(model.cuts),
                    columns_generated=len(master.columns), lp_converged=converged,
                    lp_bound=sign * lp_bound if math.isfinite(lp_bound) else None,
                    column_generation_s=deadline.elapsed_s)
