@@ -854,12 +854,15 @@ def _solution(inst: Instance, model: JointChainModel, objective: str, incumbent:
            for c, n in used]
     paths = [Path(client=cl.id, requests=int(r), hops=out[0].hops) for cl, r in zip(inst.clients, request_shares(inst))
              if r > 0 or cl.arrival_rate_per_s > 0]
-    value = sign * incumbent.value
+    nu = sum(n / model.chain_time(c) for c, n in used)
+    value = float(sum(n for _, n in used)) if objective == "slots" else nu  # from the capacities themselves
+    if abs(value - sign * incumbent.value) > 1e-6 * max(1.0, abs(value)):  # an internal fault, never expected
+        return Solution(instance=inst.name, solver="chain-milp", status=Status.ERROR, details=details,
+                        message=f"internal: the capacities give {value:g}, the MILP said {sign * incumbent.value:g}")
     bound = sign * lower if math.isfinite(lower) else None
     gap = 0.0 if proven else (None if bound is None else abs(value - bound) / max(abs(value), 1e-12))
     status = Status.OPTIMAL if proven else (Status.TIME_LIMIT if deadline.expired() else Status.FEASIBLE)
-    details.update(total_slots=sum(n for _, n in used), nu_per_s=sum(n / model.chain_time(c) for c, n in used),
-                   chains_used=len(used))
+    details.update(total_slots=sum(n for _, n in used), nu_per_s=nu, chains_used=len(used))
     return Solution(instance=inst.name, solver="chain-milp", status=status, objective=value,
                     objective_name="total_chain_capacity" if objective == "slots" else "service_rate_per_s",
                     bound=bound, gap=gap, placement=placement, paths=paths, chains=out, details=details)
