@@ -185,3 +185,8 @@ def test_farley_bound_holds_before_convergence():
         z, duals = master.solve()
         bound = cm._farley_bound(model, model.hop_weights(duals), z)
         assert -bound >= expected - 1e-9
+
+
+def test_refuses_more_servers_than_its_masks_hold():
+    with pytest.raises(InvalidOptionError, match="62 servers"):
+        cm.build_joint_model(tiny_instance(0, num_servers=63, num_blocks=2), "slots")

@@ -198,13 +198,16 @@ def build_joint_model(inst: Instance, objective: str) -> JointChainModel:
     ------
     InvalidOptionError
         The instance relays activations server to server (the model prices hops by the
-        orchestrator's RTT, as the paper does).
+        orchestrator's RTT, as the paper does), or has more than 62 servers.
     """
     if inst.communication.relay == "direct":
         raise InvalidOptionError("solver 'chain-milp': the joint chain model prices each hop by the orchestrator's "
                                  "RTT (client relaying, arXiv 2604.14993 A1); this instance has communication.relay "
                                  "= 'direct'; expected 'client'")
     L, J = inst.num_blocks, inst.num_servers
+    if J > 62:
+        raise InvalidOptionError(f"solver 'chain-milp': its chain search tracks the servers a chain uses in 64-bit "
+                                 f"masks, so it takes at most 62 servers; this instance has {J}")
     slots = np.stack([np.maximum(free_cache_slots(inst, np.full(J, m)), 0) for m in range(L + 1)], axis=1)
     A, B = chain_cost_coefficients(inst)
     fits = slots[:, 1:] >= np.arange(1, L + 1)  # a hop of r blocks needs r slots beside r blocks
@@ -684,7 +687,7 @@ def chain_milp(inst: Instance, *,
     Raises
     ------
     InvalidOptionError
-        ``communication.relay = "direct"``.
+        ``communication.relay = "direct"``, or more than 62 servers.
     """
     deadline = Deadline(time_limit)
     t0 = time.perf_counter()
