@@ -190,3 +190,20 @@ def test_farley_bound_holds_before_convergence():
 def test_refuses_more_servers_than_its_masks_hold():
     with pytest.raises(InvalidOptionError, match="62 servers"):
         cm.build_joint_model(tiny_instance(0, num_servers=63, num_blocks=2), "slots")
+
+
+def test_a_time_limited_solve_keeps_its_incumbent_with_a_valid_bound_and_reports_progress():
+    """At 3 s on the chain paper's J = 10 setting the proof is out of reach: the incumbent comes back
+    feasible (validated by solve()) with a bound below it and a gap, and progress saw both."""
+    from optim.generators import geo_instance
+
+    inst = geo_instance(10, 1, region="europe", model="bloom-176b", dtype="nf4", eta=0.2, high_gpu="A100-MIG-3g.40gb",
+                        low_gpu="A100-MIG-2g.20gb", arrival_rate=0.2, seed=0)
+    events = []
+    sol = solve(inst, "chain-milp", time_limit=3.0, progress=events.append)
+    assert sol.has_solution and sol.status in (Status.TIME_LIMIT, Status.FEASIBLE)
+    assert 1 <= sol.bound <= sol.objective and sol.gap == pytest.approx((sol.objective - sol.bound) / sol.objective)
+    caps = sum(c.capacity for c in sol.chains)
+    assert caps == sol.objective
+    assert sum(c.capacity / c.service_time_s for c in sol.chains) >= inst.total_arrival_rate / inst.workload.target_load
+    assert any(e["incumbent"] is not None and e["bound"] is not None for e in events)

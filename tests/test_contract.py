@@ -93,6 +93,8 @@ BAD_OPTIONS = [
     ("nsga2", {"objectives": "latency,foo"}), ("nsga2", {"objectives": "latency"}),
     ("nsga2", {"objectives": "latency,latency"}), ("nsga2", {"population": 1}), ("nsga2", {"generations": 0}),
     ("nsga2", {"seed_solvers": "petals,nope"}), ("nsga2", {"time_limit": -1}),
+    ("chain-milp", {"objective": "latency"}), ("chain-milp", {"max_labels": 10}), ("chain-milp", {"time_limit": 0}),
+    ("chain-milp", {"max_cut_rounds": -1}),
 ]
 
 
