@@ -694,7 +694,9 @@ def chain_milp(inst: Instance, *,
     model = build_joint_model(inst, objective)
     build_s = time.perf_counter() - t0
     sign = 1.0 if objective == "slots" else -1.0  # internal: minimise z; reported: sign * z
-    kappa = float(model.slots.max(axis=1).sum())  # sum_k c_k <= sum_j max_m M~_j(m): each job holds a slot
+    # sum_k c_k <= kappa: a job holds one slot per block on each server it runs on, L in all, and a
+    # server that runs blocks has at most M~_j(1) slots: L sum_k c_k <= sum_j M~_j(1)
+    kappa = float(np.floor(model.slots[:, 1].sum() / model.num_blocks + 1e-9))
     details: dict[str, Any] = {"objective": objective, "build_time_s": build_s, "hops": int(model.hop_server.size),
                                "spans": model.num_spans, "rows": model.num_rows,
                                "assumes": "fixed chain rates (no GPU contention), client relaying"}
