@@ -108,7 +108,6 @@ class JointChainModel:
     target_rate: float
     hop_index: dict = field(default_factory=dict)  #: (start, end, server) -> hop
     span_index: dict = field(default_factory=dict)  #: (server, start, end) -> span
-    cap_row: dict = field(default_factory=dict)  #: (server, end, entry) -> slot row
     hops_at: dict = field(default_factory=dict)  #: (server, end) -> hops
     spans_at: dict = field(default_factory=dict)  #: (server, end) -> spans
     cuts: list = field(default_factory=list)  #: (server, end, entry, divisor) of each rounding cut
@@ -146,8 +145,10 @@ class JointChainModel:
         return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
     def cut_coefficient(self, i: int, h: int) -> float:
+        """Cut i's coefficient on hop h: ``floor(m_h / d)`` for a hop on its server and end entering at or before b."""
         j, e, b, d = self.cuts[i]
-        return float((self.hop_end[h] - self.hop_start[h]) // d) if self.hop_start[h] <= b else 0.0
+        on = self.hop_server[h] == j and self.hop_end[h] == e and self.hop_start[h] <= b
+        return float((self.hop_end[h] - self.hop_start[h]) // d) if on else 0.0
 
     @property
     def num_spans(self) -> int:
@@ -213,15 +214,12 @@ def build_joint_model(inst: Instance, objective: str) -> JointChainModel:
     fits = slots[:, 1:] >= np.arange(1, L + 1)  # a hop of r blocks needs r slots beside r blocks
     r_max = np.array([max((r for r in range(1, L + 1) if fits[j, r - 1]), default=0) for j in range(J)])
     rate_row = 0 if objective == "slots" else -1
-    row = 1 + J if rate_row == 0 else J
-    cap_row = {}
-    for j in range(J):
-        for e in range(1, L + 1):
-            for b in range(max(0, e - int(r_max[j])), e):
-                cap_row[j, e, b] = row
-                row += 1
-    hops = sorted((b, e, j) for j in range(J) for e in range(1, L + 1)
-                  for b in range(max(0, e - int(r_max[j])), e))
+    first_slot_row = 1 + J if rate_row == 0 else J
+    # a slot row, a hop and a span share the index set (server j, end e, entry or start b): e - b <= r_j
+    triples = [(j, e, b) for j in range(J) for e in range(1, L + 1) for b in range(max(0, e - int(r_max[j])), e)]
+    cap_row = {t: first_slot_row + i for i, t in enumerate(triples)}
+    row = first_slot_row + len(triples)
+    hops = sorted((b, e, j) for j, e, b in triples)
     hb = np.array([h[0] for h in hops], dtype=np.int64)
     he = np.array([h[1] for h in hops], dtype=np.int64)
     hs = np.array([h[2] for h in hops], dtype=np.int64)
@@ -230,15 +228,12 @@ def build_joint_model(inst: Instance, objective: str) -> JointChainModel:
     ptr = np.zeros(len(hops) + 1, dtype=np.int64)
     ptr[1:] = np.cumsum([r.size for r in hop_rows])
     ss, sa, se, rows, cols, vals = [], [], [], [], [], []
-    for j in range(J):
-        for e in range(1, L + 1):
-            for a in range(max(0, e - int(r_max[j])), e):
-                col = len(ss)
-                ss.append(j), sa.append(a), se.append(e)
-                rows.append(j + (1 if rate_row == 0 else 0))  # the one-span row
-                cols.append(col), vals.append(1.0)
-                for b in range(a, e):
-                    rows.append(cap_row[j, e, b]), cols.append(col), vals.append(-float(slots[j, e - a]))
+    for col, (j, e, a) in enumerate(triples):
+        ss.append(j), sa.append(a), se.append(e)
+        rows.append(j + (1 if rate_row == 0 else 0))  # the one-span row
+        cols.append(col), vals.append(1.0)
+        for b in range(a, e):
+            rows.append(cap_row[j, e, b]), cols.append(col), vals.append(-float(slots[j, e - a]))
     return JointChainModel(
         num_blocks=L, slots=slots, hop_server=hs, hop_start=hb, hop_end=he, hop_time=ht,
         hop_rows=np.concatenate(hop_rows) if hop_rows else np.zeros(0, dtype=np.int64), hop_row_ptr=ptr,
@@ -247,7 +242,7 @@ def build_joint_model(inst: Instance, objective: str) -> JointChainModel:
         span_cols=np.array(cols, dtype=np.int64), span_vals=np.array(vals), base_rows=row, rate_row=rate_row,
         target_rate=inst.total_arrival_rate / inst.workload.target_load,
         hop_index={(b, e, j): i for i, (b, e, j) in enumerate(hops)},
-        span_index={(j, a, e): i for i, (j, a, e) in enumerate(zip(ss, sa, se))}, cap_row=cap_row,
+        span_index={(j, a, e): i for i, (j, a, e) in enumerate(zip(ss, sa, se))},
         hops_at=_group(hs, he), spans_at=_group(np.array(ss, dtype=np.int64), np.array(se, dtype=np.int64)))
 
 
@@ -323,11 +318,11 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
 
     Labels (T, W) move forward over block boundaries 0..L along the hops (a DAG: each hop ends
     after it starts). A label is dropped when even the fastest and the lightest completion
-    (``T_rest``, ``W_rest``, computed backward) cannot bring it to ``threshold``. With
-    ``dominance`` a label is also dropped when another at its boundary has no larger T and W
-    (exact for the minimum, since the reduced cost increases in both; servers may then repeat,
-    which only relaxes the LP); without it every chain below the threshold is listed, each
-    server used once (servers beyond 62 are not tracked).
+    (``T_rest``, ``W_rest``, computed backward) cannot bring it to ``threshold``. A chain uses
+    each server once (a 64-bit mask per label; :func:`build_joint_model` takes at most 62
+    servers). With ``dominance`` a label is also dropped when another at its boundary, with the
+    same servers used, has no larger T and W (exact for the minimum, since the score increases in
+    both); without it every chain below the threshold is listed.
 
     Parameters
     ----------
@@ -352,11 +347,6 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
     -------
     list of (reduced cost, hops) or None
         Sorted by reduced cost; hops as indices into the model's hop arrays.
-
-    Raises
-    ------
-    InvalidOptionError
-        More than 62 servers.
     """
     L = model.num_blocks
     hb, he, ht, hs = model.hop_start, model.hop_end, model.hop_time, model.hop_server
@@ -366,9 +356,6 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
     t_rest, w_rest = completion_bounds(model, weight)
     if not np.isfinite(t_rest[0]):
         return []
-    if int(hs.max(initial=0)) >= 62:
-        raise InvalidOptionError("solver 'chain-milp': its chain search tracks the servers a chain has used in "
-                                 "64-bit masks, so it takes at most 62 servers (with blocks); this instance has more")
     pending: list[list] = [[] for _ in range(L + 1)]
     pending[0].append((np.zeros(1), np.zeros(1), np.full(1, -1), np.full(1, -1), np.zeros(1, dtype=np.int64)))
     kept: list[Any] = [None] * (L + 1)
@@ -447,7 +434,6 @@ class _Master:
     columns: list[tuple[int, ...]] = field(default_factory=list)
     known: set = field(default_factory=set)
     h: Any = None
-    artificial_cost: float = 0.0
 
     def __post_init__(self) -> None:
         import highspy
@@ -461,8 +447,8 @@ class _Master:
         rows, cols, vals = [r0], [c0], [v0]
         if m.rate_row >= 0:
             # a slot of a chain of time T gives 1/T: T slots per unit of rate; the artificial costs far more
-            self.artificial_cost = 1e3 * float(m.num_blocks * m.hop_time.max(initial=1.0)) + 1.0
-            art = b.add_columns(1, lower=0.0, upper=np.inf, cost=self.artificial_cost)
+            big = 1e3 * float(m.num_blocks * m.hop_time.max(initial=1.0)) + 1.0
+            art = b.add_columns(1, lower=0.0, upper=np.inf, cost=big)
             rows.append(np.array([m.rate_row])), cols.append(art), vals.append(np.array([1.0]))
         lower, upper = _row_bounds(m)
         b.add_rows(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), lower=lower, upper=upper,
@@ -514,11 +500,10 @@ class _Master:
         m = self.model
         off = self.first_chain_column
         for i in range(start, len(m.cuts)):
-            j, e, b, d = m.cuts[i]
             sp, v = m.cut_span_entries(i)
             idx, val = sp.tolist(), v.tolist()
             for k, c in enumerate(self.columns):
-                coef = sum(m.cut_coefficient(i, h) for h in c if m.hop_server[h] == j and m.hop_end[h] == e)
+                coef = sum(m.cut_coefficient(i, h) for h in c)
                 if coef:
                     idx.append(off + k), val.append(coef)
             self.h.addRow(-np.inf, 0.0, len(idx), np.array(idx, dtype=np.int32), np.array(val))
@@ -569,10 +554,10 @@ def _milp(model: JointChainModel, objective: str, chains: list[tuple[int, ...]],
     ub = np.array([model.capacity_bound(c) for c in chains], dtype=float)
     cols = b.add_columns(n, lower=0, upper=ub, integer=True, cost=cost)
     rows, cc, vals = [srow[keep]], [renumber[scol[keep]]], [sval[keep]]
-    for n, (k, c) in enumerate(zip(cols, chains)):
+    for i, (k, c) in enumerate(zip(cols, chains)):
         r, v = model.column(c)
         rows.append(r), cc.append(np.full(r.size, k)), vals.append(v)
-        if deadline is not None and n % 2000 == 0:
+        if deadline is not None and i % 2000 == 0:
             deadline.check("building the MILP over the chains")
     lower, upper = _row_bounds(model)
     b.add_rows(np.concatenate(rows), np.concatenate(cc), np.concatenate(vals), lower=lower, upper=upper,
@@ -717,7 +702,7 @@ def chain_milp(inst: Instance, *,
     columns, incumbent = _heuristic(inst, model, objective)
     master = _Master(model, objective)
     master.add(columns)
-    lp_bound, rounds, converged, z_lp = (trivial if math.isfinite(t_fastest) else -math.inf), 0, False, math.inf
+    lp_bound, rounds, converged, z_lp = trivial, 0, False, math.inf
     alpha = 1.0 if objective == "slots" else 0.0
     cg_until = None if time_limit is None else 0.5 * time_limit
     inc = lambda: None if incumbent is None else incumbent.value  # noqa: E731
