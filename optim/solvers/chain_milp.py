@@ -331,9 +331,10 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
     alpha, beta : float
         ``beta >= 0``.
     limit : int
-        Most labels kept in all; None is returned beyond it.
+        Most labels kept and waiting in all; None is returned beyond it.
     stop : callable, optional
-        Polled at every boundary; None is returned once it says True (a time limit).
+        Polled at every boundary and after every extension; None is returned once it says True
+        (a time limit).
     max_out : int, optional
         Return only the best this many.
     exact : bool
@@ -359,13 +360,14 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
     pending: list[list] = [[] for _ in range(L + 1)]
     pending[0].append((np.zeros(1), np.zeros(1), np.full(1, -1), np.full(1, -1), np.zeros(1, dtype=np.int64)))
     kept: list[Any] = [None] * (L + 1)
-    total = 0
+    total, waiting = 0, 1
     slack = 1e-12 * max(1.0, abs(threshold))
     for b in range(L + 1):
         if not pending[b]:
             continue
         T, W, hop, pred, mask = (np.concatenate([p[i] for p in pending[b]]) for i in range(5))
         pending[b] = []
+        waiting -= T.size
         if dominance and b < L and T.size > 1:
             # among labels with the same servers used, keep those no other beats in both T and W
             order = pareto_by_mask(T, W, mask if exact else np.zeros_like(mask))
@@ -380,6 +382,9 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
         ends, s = he[sl], hs[sl]
         li, hi, nT, nW = extend_labels(T, W, mask, ht[sl], weight[sl], s, t_rest[ends], w_rest[ends], alpha, beta,
                                        threshold + slack, product)
+        waiting += li.size  # labels made but not yet kept count against the limit too
+        if total + waiting > limit or (stop is not None and stop()):
+            return None
         if li.size == 0:
             continue
         e_of = ends[hi]
