@@ -180,8 +180,8 @@ def test_gap_report_against_proven_optimum():
 
 
 def test_model_too_large_for_time_limit_returns_warm_start_with_bound():
-    inst = load_instance(INSTANCES / "geo-world-40.json")
-    sol = solve(inst, "bprr-milp", time_limit=8)  # presolving 600k columns alone takes about 15 s
+    inst = load_instance(INSTANCES / "chains-europe-20.json")
+    sol = solve(inst, "bprr-milp", time_limit=1)  # 46k columns: about 1.3 s to build and presolve
     assert sol.status is Status.TIME_LIMIT and sol.has_solution and "too large" in sol.details["skipped"]
     assert sol.bound is not None and 0 <= sol.gap < 1 and sol.bound <= sol.objective
     assert evaluate(inst, sol).feasible
@@ -240,9 +240,22 @@ def test_array_model_is_the_pyomo_model(name):
     assert rows(A, to_mine) == rows(B, ident)
 
 
-def test_lp_bound_first_proves_the_warm_start_optimal():
-    """geo-europe-20: the LP relaxation's bound equals cg-bprr's value (0.0513 s/token), so the
-    MILP search is not needed (it took 337 s to prove this through Pyomo)."""
+def test_chain_bound_proves_the_warm_start_optimal_before_any_model_is_built():
+    """geo-europe-20: cg-bprr's 0.0513 s/token meets the chain-relaxation bound, so no model is built
+    (the LP relaxation proved it in 4 s; the search through Pyomo took 337 s)."""
+    inst = load_instance(INSTANCES / "geo-europe-20.json")
+    sol = solve(inst, "bprr-milp", time_limit=120)
+    assert sol.status is Status.OPTIMAL and sol.gap == pytest.approx(0, abs=1e-9)
+    assert sol.objective == pytest.approx(0.051300344, rel=1e-8)
+    assert "build_time_s" not in sol.details and "chain-relaxation" in sol.message
+
+
+def test_lp_bound_first_proves_the_warm_start_optimal(monkeypatch):
+    """geo-europe-20 without the chain bound: the LP relaxation's bound equals cg-bprr's value
+    (0.0513 s/token), so the MILP search is not needed."""
+    from optim.solvers import bprr_chains
+
+    monkeypatch.setattr(bprr_chains, "chain_bound", lambda inst, objective="decode": 0.0)
     inst = load_instance(INSTANCES / "geo-europe-20.json")
     events = []
     sol = solve(inst, "bprr-milp", time_limit=120, progress=events.append)

@@ -142,8 +142,9 @@ def test_simulated_service_equals_the_chain_times():
 
 def test_milps_refuse_direct_and_block_rtt_layout_is_rejected():
     inst = instance_from_dict(_three("direct"))
-    with pytest.raises(InvalidOptionError, match="client relaying"):
-        solve(inst, "bprr-milp")
+    for solver in ("bprr-milp", "bprr-chains"):
+        with pytest.raises(InvalidOptionError, match="client relaying"):
+            solve(inst, solver)
     d = _three("direct")
     d["rtt"] = {"rows": ["c"], "cols": ["a", "b", "s"], "rtt_ms": [[20, 40, 30]]}
     with pytest.raises(InvalidInstanceError, match="communication.relay: 'direct' needs the server-server RTTs"):

@@ -199,8 +199,67 @@ def _kernels() -> dict:
                 k += 1
         return keep[:k]
 
+    @numba.njit(cache=True)
+    def server_sets(A, B, K, L):  # pragma: no cover - compiled
+        # 0/1 knapsack over servers: best[k] = least cost of running k blocks on distinct servers,
+        # server j taking 1..K[j] blocks at A[j] + B[j] x; take[j, k] = blocks j runs in it
+        J = A.size
+        best = np.full(L + 1, np.inf)
+        best[0] = 0.0
+        take = np.zeros((J, L + 1), dtype=np.int64)
+        for j in range(J):
+            for k in range(L, 0, -1):  # downwards: each server at most once
+                for x in range(1, min(K[j], k) + 1):
+                    v = best[k - x] + A[j] + B[j] * x
+                    if v < best[k]:
+                        best[k] = v
+                        take[j, k] = x
+        # read back: take[j, k] > 0 iff the best way to run k blocks on servers 0..j uses j
+        blocks = np.zeros(J, dtype=np.int64)
+        k = L
+        for j in range(J - 1, -1, -1):
+            if k == 0:
+                break
+            x = take[j, k]
+            if x > 0:
+                blocks[j] = x
+                k -= x
+        return best[L], blocks
+
     return {"hops": hops, "path_costs": path_costs, "by_cost": by_cost, "gca": gca, "population": population,
-            "extend": extend, "pareto": pareto}
+            "extend": extend, "pareto": pareto, "server_sets": server_sets}
+
+
+def cheapest_server_set(A: np.ndarray, B: np.ndarray, K: np.ndarray, num_blocks: int) -> tuple[float, np.ndarray]:
+    """The least cost of running all L blocks on distinct servers, each server j running between
+    1 and ``K[j]`` of them at ``A[j] + B[j] x``, and how many each runs.
+
+    With the client relaying, a chain's cost ``sum_hops (A_cj + B_j x_j)`` does not depend on the
+    order of its hops, so the cheapest chain a free placement allows is this 0/1 knapsack over
+    servers (dynamic programming over block counts, O(J L max K)); used by
+    :func:`optim.solvers.bprr_chains.chain_bound`.
+
+    Parameters
+    ----------
+    A : ndarray of float, shape (J,)
+        Cost of a hop on each server, seconds.
+    B : ndarray of float, shape (J,)
+        Cost per block on each server, seconds.
+    K : ndarray of int, shape (J,)
+        Most blocks each server can run (0: none).
+    num_blocks : int
+        L.
+
+    Returns
+    -------
+    cost : float
+        ``inf`` when the servers cannot run L blocks together.
+    blocks : ndarray of int, shape (J,)
+        Blocks each server runs in a cheapest chain (0 for servers not in it).
+    """
+    f = lambda a, dt=float: np.ascontiguousarray(a, dtype=dt)  # noqa: E731
+    cost, blocks = _kernels()["server_sets"](f(A), f(B), f(K, np.int64), int(num_blocks))
+    return float(cost), blocks
 
 
 def pareto_by_mask(T: np.ndarray, W: np.ndarray, mask: np.ndarray) -> np.ndarray:

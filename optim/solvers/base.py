@@ -112,7 +112,7 @@ ROUTINGS = ("solver", "nsga2-chains")
 
 
 #: solvers whose models price a hop by the client-server RTT alone, so they refuse direct relaying
-CLIENT_RELAY_ONLY = ("bprr-milp", "bpca-milp", "chain-milp")
+CLIENT_RELAY_ONLY = ("bprr-milp", "bpca-milp", "chain-milp", "bprr-chains")
 
 
 def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callable[[dict], None] | None = None,
@@ -173,7 +173,7 @@ def solve(instance: Instance, solver: str = DEFAULT_SOLVER, *, progress: Callabl
     if instance.communication.relay == "direct" and solver in CLIENT_RELAY_ONLY:
         from ..errors import InvalidOptionError
 
-        raise InvalidOptionError(f"solver {solver!r}: its MILP prices each hop by the client-server RTT (client "
+        raise InvalidOptionError(f"solver {solver!r}: its model prices each hop by the client-server RTT (client "
                                  "relaying); this instance has communication.relay = 'direct', where a hop's cost "
                                  "depends on the hop before. Use cg-bprr, petals, gbp-cr or nsga2")
     options = info.check_options(options)

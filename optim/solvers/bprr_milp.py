@@ -439,6 +439,23 @@ def _holds_each_block(inst: Instance, sol: Solution, r: int) -> bool:
     return bool(np.all(servers_per_block(start, end, inst.num_blocks) >= r))
 
 
+def _best_warm_start(inst: Instance, objective: str, redundancy: int, deadline: Deadline,
+                     shares: np.ndarray) -> tuple[Solution | None, str]:
+    """The better of cg-bprr's solution and bprr-chains' packing (within part of the time left) in
+    the MILP's objective, among those that hold every block ``redundancy`` times."""
+    cands = [("cg-bprr", solve(inst, "cg-bprr", routing_objective=objective))]
+    left = deadline.remaining()
+    if redundancy == 1 and (left is None or left > 1.0):
+        cands.append(("bprr-chains", solve(inst, "bprr-chains", objective=objective,
+                                           time_limit=60.0 if left is None else max(0.25 * left, 0.5))))
+    ok = [(_objective_value(inst, shares, objective, s), name, s) for name, s in cands
+          if s.has_solution and _holds_each_block(inst, s, redundancy)]
+    if not ok:
+        return None, "cg-bprr"
+    _, name, sol = min(ok, key=lambda t: t[0])
+    return sol, name
+
+
 def _objective_name(objective: str) -> str:
     return "mean_decode_time_per_token_s" if objective == "decode" else "mean_inference_time_no_wait_s"
 
@@ -489,7 +506,8 @@ def model_size(inst: Instance) -> int:
           features=("placement", "routing", "exact", "bound"))
 def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: TimeLimit = 60.0,
               mip_gap: MipGap = 1e-4, threads: Threads = None,
-              warm_start: Annotated[bool, Field(description="start from the cg-bprr solution")] = True,
+              warm_start: Annotated[bool, Field(description=(
+                  "start from the better of cg-bprr's solution and bprr-chains' packing"))] = True,
               backend: Backend = "highs",
               redundancy: Annotated[int, Field(ge=1, le=1000, description=(
                   "every block held by at least this many servers, so one failure leaves it served"))] = 1,
@@ -512,7 +530,10 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
         Relative optimality gap at which to stop.
     threads : int, optional
     warm_start : bool
-        Start from the cg-bprr solution when it is feasible.
+        Start from the better of cg-bprr's solution and bprr-chains' packing
+        (:mod:`optim.solvers.bprr_chains`, given at most a quarter of the time left), when feasible.
+        Before any model is built, a warm start that meets the chain-relaxation bound
+        (:func:`optim.solvers.bprr_chains.chain_bound`) is returned as ``optimal``.
     backend : {"highs", "ortools"}
         HiGHS through highspy, or SCIP through OR-Tools' model builder.
     redundancy : int
@@ -525,7 +546,7 @@ def bprr_milp(inst: Instance, *, objective: Objective = "decode", time_limit: Ti
     skip_if_too_large : bool
         When building, writing, reading and presolving the model would take longer than
         ``time_limit`` (``model_size / PREP_VARIABLES_PER_S + model_size / PRESOLVE_VARIABLES_PER_S``),
-        return the warm start with the one-hop bound and status ``time_limit`` at once, saying so:
+        return the warm start with the chain-relaxation bound and status ``time_limit`` at once, saying so:
         the search would never start. Without it the model is built and solved, and the call
         still returns at the limit (the clock is checked while building; HiGHS gets what is
         left and is left behind if its presolve overruns).
@@ -607,16 +628,26 @@ def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap
                move_budget: tuple[np.ndarray, np.ndarray, int] | None = None) -> Solution:
     """bprr-milp on the instance as stated; ``owner`` groups servers that are configurations of one
     server (one span per group), ``warm_override`` replaces the cg-bprr warm start."""
+    from .bprr_chains import chain_bound
+
     deadline = Deadline(time_limit)
     shares = request_shares(inst)
     fallback = simple_bound(inst, shares, objective)
+    relaxed = chain_bound(inst, objective)
+    if np.isfinite(relaxed):
+        fallback = max(fallback, relaxed)
+    warm_name = "cg-bprr"
     if warm_override is not None:
-        warm_sol = warm_override
+        warm_sol, warm_name = warm_override, "given"
+    elif warm_start and owner is None:
+        warm_sol, warm_name = _best_warm_start(inst, objective, redundancy, deadline, shares)
     else:
-        warm_sol = solve(inst, "cg-bprr", routing_objective=objective) if warm_start and owner is None else None
+        warm_sol = None
     warm_ok = warm_sol is not None and warm_sol.has_solution and _holds_each_block(inst, warm_sol, redundancy)
     size = model_size(inst)
-    details: dict = {"backend": backend, "variables": size}
+    details: dict = {"backend": backend, "variables": size, "chain_bound": relaxed if np.isfinite(relaxed) else None}
+    if warm_ok:
+        details["warm_start_from"] = warm_name
 
     def give_warm_start(status: Status, why: str, extra: dict) -> Solution:
         """The warm start (or no solution) with the best bound known, when the MILP gave no incumbent."""
@@ -628,8 +659,14 @@ def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap
         bound, gap = _with_bound(value, extra.pop("bound", None), fallback)
         return warm_sol.model_copy(update={
             "solver": "bprr-milp", "status": status, "objective": value, "bound": bound, "gap": gap,
-            "objective_name": _objective_name(objective), "message": why + ": returned the cg-bprr warm start",
+            "objective_name": _objective_name(objective), "message": why + f": returned the {warm_name} warm start",
             "options": {}, "details": {**details, **extra, "returned": "warm start"}})
+
+    if warm_ok:  # bounds first: a warm start that meets the chain bound is optimal
+        value = _objective_value(inst, shares, objective, warm_sol)
+        if value - fallback <= mip_gap * abs(value) + 1e-12:
+            return give_warm_start(Status.OPTIMAL, "the warm start meets the chain-relaxation bound "
+                                   "(optim.solvers.bprr_chains), so it is optimal", {})
 
     prep_rate = ARRAY_VARIABLES_PER_S if modeller == "arrays" else PREP_VARIABLES_PER_S
     setup_s = size / prep_rate + size / PRESOLVE_VARIABLES_PER_S
@@ -667,7 +704,7 @@ def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap
                         progress({"incumbent": value, "bound": lp_bound, "gap": max(value - lp_bound, 0.0) / value,
                                   "time_s": deadline.elapsed_s, "limit_s": deadline.limit_s})
                     if value - lp_bound <= mip_gap * abs(value) + 1e-12:
-                        return give_warm_start(Status.OPTIMAL, "the cg-bprr warm start meets the LP relaxation's "
+                        return give_warm_start(Status.OPTIMAL, "the warm start meets the LP relaxation's "
                                                "bound, so it is optimal", {})
                     # columns no solution better than the warm start can use: fixed to 0 (exact)
                     model_file, fixed = bm.milp.fix_by_reduced_costs(relax.values, relax.reduced_costs, value,
@@ -679,7 +716,8 @@ def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap
     details.update(backend_status=res.message, backend_time_s=res.run_time_s)
     if res.status not in (Status.OPTIMAL, Status.INFEASIBLE):
         res.bound, res.gap = _with_bound(res.objective, res.bound, fallback)
-        details["bound_source"] = "the highest of the backend's dual bound, the LP relaxation and the one-hop bound"
+        details["bound_source"] = ("the highest of the backend's dual bound, the LP relaxation and the chain-relaxation "
+                                   "bound")
     if not res.values:
         if res.status is Status.INFEASIBLE:
             return Solution(instance=inst.name, solver="bprr-milp", status=res.status, details=details,
