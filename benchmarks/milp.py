@@ -46,7 +46,8 @@ def main() -> None:
                 "cg-bprr", "petals"):
         t.add_column(col)
     tp = Table(title="throughput-milp (tokens/s) against petals' placement")
-    for col in ("instance", "limit s", "status", "time s", "tokens/s", "upper bound", "gap", "petals tokens/s"):
+    for col in ("instance", "limit s", "status", "time s", "tokens/s", "upper bound", "gap", "warm start tokens/s (from)",
+                "petals tokens/s"):
         tp.add_column(col)
     for name, inst in ([] if args.skip_bprr else instances(args.quick)):
         heur = {s: solve(inst, s).details.get("evaluation", {}).get("mean_decode_time_per_token_s")
@@ -63,7 +64,8 @@ def main() -> None:
                        "-" if th.objective is None else f"{th.objective:.1f}",
                        "-" if th.bound is None else f"{th.bound:.1f}",
                        "-" if th.gap is None else f"{100 * th.gap:.1f}%",
-                       f"{th.details.get('warm_start_tokens_per_s') or 0:.1f}")
+                       f"{th.details.get('warm_start_tokens_per_s') or 0:.1f} ({th.details.get('warm_start_from', '-')})",
+                       f"{th.details.get('warm_start_petals_tokens_per_s') or 0:.1f}")
     for n in (int(x) for x in args.helix_sizes.split(",") if x):
         inst = geo_instance(n, num_clients=1, region=None, seed=n, eta=0.3, high_gpu="A100-40GB", low_gpu="T4")
         for limit in (float(x) for x in args.time_limits.split(",")):
@@ -72,7 +74,8 @@ def main() -> None:
                        "-" if th.objective is None else f"{th.objective:.1f}",
                        "-" if th.bound is None else f"{th.bound:.1f}",
                        "-" if th.gap is None else f"{100 * th.gap:.1f}%",
-                       f"{th.details.get('warm_start_tokens_per_s') or 0:.1f}")
+                       f"{th.details.get('warm_start_tokens_per_s') or 0:.1f} ({th.details.get('warm_start_from', '-')})",
+                       f"{th.details.get('warm_start_petals_tokens_per_s') or 0:.1f}")
     if not args.skip_bprr:
         console.print(t)
     console.print(tp)

@@ -19,7 +19,9 @@ Helix takes T_i(k) from profiles; optim uses the decode roofline at full batch:
 sessions (one decode step reads k blocks once for the whole batch, until compute-bound).
 Edge capacity ``C_ij = min(bw_i, bw_j) / (hidden x 16 bit)`` tokens/s (Helix: bandwidth / activation
 size); edges may be pruned to the ``prune_links`` largest per server, as Helix does (12).
-Warm start: the PETALS placement with its maximum flow (networkx). Link latency does not enter
+Warm start: the best, in maximum flow (networkx), of the PETALS placement and coverage fills
+(:func:`coverage_placement`: every block held by at least F tokens/s, F bisected; randomised
+restarts), improved by a local search on the flow (:func:`improve_by_max_flow`). Link latency does not enter
 (as in Helix); the validator reports the latency of the resulting paths.
 """
 from __future__ import annotations
@@ -66,8 +68,12 @@ def edge_capacity(inst: Instance) -> np.ndarray:
     return np.minimum(bw[:, None], bw[None, :]) / ((inst.model.hidden_size or 4096) * 16)
 
 
-def build_throughput_model(inst: Instance, prune_links: int | None = None) -> tuple[pyo.ConcreteModel, dict]:
-    """The Helix MILP in Pyomo (no solving). Returns the model and its index data."""
+def build_throughput_model(inst: Instance, prune_links: int | None = None,
+                           keep_edges: set | None = None) -> tuple[pyo.ConcreteModel, dict]:
+    """The Helix MILP in Pyomo (no solving). Returns the model and its index data.
+
+    ``prune_links`` keeps the highest-capacity outgoing links of each server, and the links in
+    ``keep_edges`` (server index pairs: the warm start's flow) besides."""
     L, J = inst.num_blocks, inst.num_servers
     T = node_throughput(inst)
     K = [int(np.max(np.flatnonzero(T[i] > 0), initial=0)) for i in range(J)]
@@ -79,7 +85,7 @@ def build_throughput_model(inst: Instance, prune_links: int | None = None) -> tu
         for i in range(J):
             out = sorted((e for e in edges if e[0] == i), key=lambda e: -C[e])[:prune_links]
             keep.update(out)
-        edges = sorted(keep)
+        edges = sorted(keep | ({e for e in keep_edges if e in set(edges)} if keep_edges else set()))
     m = pyo.ConcreteModel(name=f"throughput-{inst.name}")
     used = [i for i in range(J) if K[i] > 0]
     m.I = pyo.Set(initialize=used)
@@ -143,6 +149,155 @@ def max_flow_on_placement(inst: Instance, start: np.ndarray, end: np.ndarray, T:
     return float(value), flow
 
 
+def coverage_placement(T: np.ndarray, num_blocks: int, iterations: int = 30, rng: np.random.Generator | None = None,
+                       noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
+    """A placement whose every block is run by servers with at least F tokens/s between them, F as
+    large as a left-to-right fill reaches (bisection on F).
+
+    A token passes every block, so no placement carries more tokens/s than the least, over blocks,
+    of the node throughputs ``T_i(k_i)`` of the servers holding the block (the cut at that block).
+    For a target F the fill walks the blocks in order; while block b has less than F, the free
+    server and span length k whose span ``[b, b + k)`` adds the most *useful* throughput
+    (``sum_b' min(T_i(k), F - cover_b')``, what does not overshoot the target) takes it. F is
+    bisected between 0 and Helix's block-work bound ``sum_i max_k k T_i(k) / L``. Short spans on
+    weak servers come out of it where they leave room for larger batches (Helix, Sec. 4).
+
+    Parameters
+    ----------
+    T : ndarray of float, shape (J, L + 1)
+        :func:`node_throughput`, tokens/s.
+    num_blocks : int
+        L.
+    iterations : int
+        Bisection steps.
+    rng : numpy.random.Generator, optional
+    noise : float
+        Each choice's useful throughput is multiplied by ``1 + noise U(0, 1)`` (randomised restarts;
+        0: deterministic).
+
+    Returns
+    -------
+    start, end : ndarray of int, shape (J,)
+        Spans (empty for servers the fill did not need).
+    cover : float
+        The least, over blocks, of the throughput of the servers holding it (tokens/s): an upper
+        bound on the placement's max flow.
+    """
+    L = int(num_blocks)
+    J = T.shape[0]
+    K = np.array([int(np.max(np.flatnonzero(T[i] > 0), initial=0)) for i in range(J)])
+    tri = np.tril(np.ones((L, L), dtype=bool))  # tri[k - 1, m]: block b + m is in a span of k blocks
+
+    def fill(F):
+        cover = np.zeros(L)
+        free = K > 0
+        start = np.zeros(J, dtype=np.int64)
+        end = np.zeros(J, dtype=np.int64)
+        for b in range(L):
+            while cover[b] < F * (1 - 1e-12):
+                cand = np.flatnonzero(free)
+                if cand.size == 0:
+                    return None
+                n = L - b
+                need = np.maximum(F - cover[b:], 0.0)
+                t = T[cand, 1:n + 1] * (np.arange(1, n + 1)[None, :] <= K[cand, None])  # (c, n) by span length
+                useful = (np.minimum(t[:, :, None], need[None, None, :]) * tri[None, :n, :n]).sum(axis=2)
+                if noise > 0:
+                    useful = useful * (1.0 + noise * rng.random(useful.shape))
+                flat = int(np.argmax(useful))
+                r, k = divmod(flat, n)
+                if useful[r, k] <= 0:
+                    return None
+                i = int(cand[r])
+                free[i] = False
+                start[i], end[i] = b, b + k + 1
+                cover[b:b + k + 1] += t[r, k]
+        return start, end, float(cover.min())
+
+    lo, hi = 0.0, float((np.arange(L + 1)[None, :] * T).max(axis=1).sum() / L)
+    best = (np.zeros(J, dtype=np.int64), np.zeros(J, dtype=np.int64), 0.0)
+    for _ in range(iterations):
+        F = 0.5 * (lo + hi)
+        got = fill(F)
+        if got is None:
+            hi = F
+        else:
+            lo, best = F, got
+    return best
+
+
+def improve_by_max_flow(inst: Instance, start: np.ndarray, end: np.ndarray, T: np.ndarray, C: np.ndarray,
+                        deadline: Deadline, steps: tuple[int, ...] = (1, 2, 3, 5, 8)) -> tuple[np.ndarray, np.ndarray, float]:
+    """First-improvement local search on the maximum flow (:func:`max_flow_on_placement`): one
+    server's span moves its start, its end or both by each of ``steps`` blocks, kept when the flow
+    grows, until no move does or the deadline passes.
+
+    Returns
+    -------
+    start, end : ndarray of int, shape (J,)
+    flow : float
+        Tokens/s.
+    """
+    L, J = inst.num_blocks, inst.num_servers
+    K = np.array([int(np.max(np.flatnonzero(T[i] > 0), initial=0)) for i in range(J)])
+    start, end = np.array(start, dtype=np.int64), np.array(end, dtype=np.int64)
+    best, _ = max_flow_on_placement(inst, start, end, T, C)
+    improved = True
+    while improved and not deadline.expired():
+        improved = False
+        for i in range(J):
+            a0, e0 = int(start[i]), int(end[i])
+            if e0 <= a0:
+                continue
+            moves = sorted({(a, e) for d in steps
+                            for a, e in ((a0 - d, e0), (a0 + d, e0), (a0, e0 - d), (a0, e0 + d), (a0 - d, e0 - d),
+                                         (a0 + d, e0 + d)) if 0 <= a < e <= L and e - a <= K[i]})
+            for a, e in moves:
+                if deadline.expired():
+                    break
+                start[i], end[i] = a, e
+                f, _ = max_flow_on_placement(inst, start, end, T, C)
+                if f > best * (1 + 1e-9):
+                    best, a0, e0, improved = f, a, e, True
+                start[i], end[i] = a0, e0
+    return start, end, float(best)
+
+
+def heuristic_placement(inst: Instance, T: np.ndarray, C: np.ndarray, deadline: Deadline, restarts: int,
+                        seed: int = 0) -> tuple[list, tuple]:
+    """The warm start of ``throughput-milp``: PETALS' placement, the deterministic coverage fill and
+    ``restarts`` randomised ones (noise 0.2), the best of them improved by :func:`improve_by_max_flow`;
+    every candidate scored by its maximum flow over every link, until ``deadline``.
+
+    Returns
+    -------
+    scored : list of (flow tokens/s, name)
+        Every candidate tried, the improved best last.
+    best : (flow, flow dict, name, start, end), or None when no candidate holds every block
+    """
+    cands = []
+    ps = solve(inst, "petals")
+    if ps.has_solution:
+        cands.append(("petals", *ps.spans(inst)[:2]))
+    rng = np.random.default_rng(seed)
+    for r in range(restarts + 1):
+        if r and deadline.expired():
+            break
+        cs, ce, _ = coverage_placement(T, inst.num_blocks, rng=rng, noise=0.2 if r else 0.0)
+        if np.any(ce > cs):
+            cands.append(("coverage fill" if r == 0 else f"coverage fill, restart {r}", cs, ce))
+    scored = [(*max_flow_on_placement(inst, a, e, T, C), name, a, e) for name, a, e in cands]
+    if not scored:
+        return [], None
+    best = max(scored, key=lambda x: x[0])
+    a, e, f = improve_by_max_flow(inst, best[3], best[4], T, C, deadline)
+    if f > best[0]:
+        flow = max_flow_on_placement(inst, a, e, T, C)[1]
+        best = (f, flow, best[2] + ", local search", a, e)
+        scored.append(best)
+    return [(x[0], x[2]) for x in scored], best
+
+
 @register("throughput-milp", "Max-throughput placement, the Helix MILP (start block, one-hot block count, "
           "max flow with node and link capacities) on HiGHS, warm-started from petals",
           features=("placement", "routing", "exact", "bound", "throughput"))
@@ -151,7 +306,11 @@ def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: Mi
                     prune_links: Annotated[int | None, Field(ge=1, le=MAX_COUNT, description=(
                         "keep only this many highest-capacity outgoing links per server (Helix keeps 12)"))] = None,
                     warm_start: Annotated[bool, Field(description=(
-                        "start from the petals placement with its max flow"))] = True,
+                        "start from the best of the petals placement and coverage fills, improved by local search"))] = True,
+                    restarts: Annotated[int, Field(ge=0, le=100_000, description=(
+                        "randomised coverage fills tried for the warm start"))] = 50,
+                    heuristic_share: Annotated[float, Field(gt=0, le=1, description=(
+                        "share of time_limit the warm-start heuristics may take"))] = 0.25,
                     backend: Backend = "highs", progress: MilpProgress | None = None) -> Solution:
     """Maximise tokens/s through the placement (Helix, ASPLOS'25).
 
@@ -160,9 +319,14 @@ def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: Mi
     time_limit, mip_gap, threads, backend
         As for ``bprr-milp``.
     prune_links : int, optional
-        Keep only this many highest-capacity outgoing links per server (Helix keeps 12).
+        Keep only this many highest-capacity outgoing links per server (Helix keeps 12), and the
+        links the warm start's flow uses.
     warm_start : bool
-        Start from the petals placement with its max flow.
+        Start from :func:`heuristic_placement`: the best, in max flow, of the petals placement and
+        :func:`coverage_placement` (deterministic and ``restarts`` randomised), improved by
+        :func:`improve_by_max_flow`, within ``heuristic_share`` of the time limit.
+    restarts : int
+    heuristic_share : float
 
     Returns
     -------
@@ -172,22 +336,31 @@ def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: Mi
         proportion to their flow.
     """
     deadline = Deadline(time_limit)
-    m, data = build_throughput_model(inst, prune_links)
+    T, C = node_throughput(inst), edge_capacity(inst)
+    warm_value, best, details_warm = None, None, {}
+    if warm_start:  # PETALS, coverage fills and a local search, in a share of the time limit
+        share = Deadline(None if time_limit is None else heuristic_share * time_limit)
+        scored, best = heuristic_placement(inst, T, C, share, restarts)
+        if best is not None:
+            details_warm = {"warm_start_from": best[2], "warm_start_candidates": len(scored),
+                            "warm_start_petals_tokens_per_s": next((f for f, n in scored if n == "petals"), None),
+                            "heuristic_time_s": deadline.elapsed_s}
+    flow_edges = set() if best is None else {(u[1], v[1]) for u, nbrs in best[1].items() for v, x in nbrs.items()
+                                             if x > 0 and isinstance(u, tuple) and u[0] == "out"
+                                             and isinstance(v, tuple) and v[0] == "in"}
+    m, data = build_throughput_model(inst, prune_links, keep_edges=flow_edges)
     build_s = deadline.elapsed_s
-    T, C, edges = data["T"], data["C"], data["edges"]
-    warm_value = None
+    edges = data["edges"]
     with tempfile.TemporaryDirectory() as tmp:
         model_file, names = write_model(m, tmp)
         warm: dict[str, float] = {}
-        if warm_start:
-            ps = solve(inst, "petals")
-            if ps.has_solution:
-                start, end, _ = ps.spans(inst)
-                warm_value, flow = max_flow_on_placement(inst, start, end, T, C, edges)
-                warm = _warm_values(inst, data, start, end, flow, names)
+        if best is not None:
+            warm_value, flow, _, start, end = best
+            warm = _warm_values(inst, data, start, end, flow, names)
         res = solve_milp(backend, model_file, warm, deadline, mip_gap, threads, progress)
     details = {"backend": backend, "build_time_s": build_s, "backend_status": res.message,
-               "backend_time_s": res.run_time_s, "edges": len(edges), "warm_start_tokens_per_s": warm_value}
+               "backend_time_s": res.run_time_s, "edges": len(edges), "warm_start_tokens_per_s": warm_value,
+               **details_warm}
     if not res.values:
         return Solution(instance=inst.name, solver="throughput-milp", status=res.status,
                         message=f"{backend} stopped ({res.message}) without an incumbent", details=details)
