@@ -28,8 +28,11 @@ memory allows) and needs ``e_j - b`` free cache slots; on an empty server a hop 
 x blocks whose cache holds it. A beam of labels per block boundary (least cost, then most
 sessions still free on the chain's servers, so that later sessions can share them) keeps each
 server once per chain. Then each client in turn gives up its sessions and places them again,
-kept when its cost falls, for ``passes`` rounds or until none falls. Servers on no chain hold no
-blocks: the objective gains nothing from them.
+kept when its cost falls (placed one after another again, or all on one chain that holds them
+all), and each client that pays more than its cheapest chain alone gives up its sessions together
+with each other client, placed again first, kept when the two clients' cost falls; for ``passes``
+rounds or until none falls. Servers on no chain hold no blocks: the
+objective gains nothing from them.
 
 The answer is ``optimal`` when its value meets the bound (every request on a cheapest chain of
 its own), else ``feasible`` with the bound and the gap.
@@ -176,8 +179,8 @@ class _Packing:
         rank = np.arange(order.size) - np.searchsorted(g, g, side="left")
         return np.sort(order[rank < self.L])
 
-    def best_chain(self, c: int, sessions) -> tuple[float, tuple] | None:
-        """The cheapest chain for one more session of client c beside ``sessions`` (beam search)."""
+    def best_chain(self, c: int, sessions, n: int = 1) -> tuple[float, tuple] | None:
+        """The cheapest chain for n more sessions of client c beside ``sessions``, all n on it (beam search)."""
         L, Ac, B, FS = self.L, self.A[c], self.B, self.FS
         start, end, used = self.state(sessions)
         placed = end > start
@@ -185,22 +188,31 @@ class _Packing:
         F = self._free_candidates(c, ~placed)
         if F.size:
             cf = Ac[F, None] + B[F, None] * xs[None, :]
-            cf[FS[F, 1:] < self.open_for * xs[None, :]] = np.inf
+            cf[FS[F, 1:] < max(self.open_for, n) * xs[None, :]] = np.inf
             top = np.argsort(cf, axis=0, kind="stable")[: min(F.size, self.beam + 4)]
             f_srv = F[top]
             f_cost = np.take_along_axis(cf, top, axis=0)
-            f_cap = FS[f_srv, xs[None, :]] // xs[None, :] - 1
+            f_cap = FS[f_srv, xs[None, :]] // xs[None, :] - n
         P = np.flatnonzero(placed)
         if P.size:
             bb = np.arange(L)[:, None]
             e = end[P][None, :]
             need = np.maximum(e - bb, 1)
-            left = FS[P[None, :], np.clip(e - np.minimum(start[P][None, :], bb), 0, L)] - used[P][None, :] - need
+            left = FS[P[None, :], np.clip(e - np.minimum(start[P][None, :], bb), 0, L)] - used[P][None, :] - n * need
             p_ok = (bb < e) & (left >= 0)
             p_cost = Ac[P][None, :] + B[P][None, :] * need
             p_cap = left // need
         labels: list[list] = [[] for _ in range(L + 1)]
         labels[0] = [(0.0, -_NO_CAP, (), frozenset())]
+        cut = np.full(L + 1, np.inf)  # the beam-th best cost at a boundary once its beam is full
+
+        def push(e, label):
+            labels[e].append(label)
+            if len(labels[e]) >= 4 * self.beam:
+                labels[e] = self._prune(labels[e])
+                if len(labels[e]) == self.beam:
+                    cut[e] = labels[e][-1][0] * (1 + TIE)
+
         for b in range(L):
             if not labels[b]:
                 continue
@@ -209,9 +221,10 @@ class _Packing:
                 if P.size:
                     for p in np.flatnonzero(p_ok[b]):
                         j = int(P[p])
-                        if j not in U:
-                            labels[int(end[j])].append((cost + float(p_cost[b, p]), -min(cap, int(p_cap[b, p])),
-                                                        hops + ((j, b, int(end[j])),), U | {j}))
+                        c_new = cost + float(p_cost[b, p])
+                        if j not in U and c_new <= cut[end[j]]:
+                            push(int(end[j]), (c_new, -min(cap, int(p_cap[b, p])), hops + ((j, b, int(end[j])),),
+                                               U | {j}))
                 if F.size:
                     nx = L - b
                     srv = f_srv[:, :nx]
@@ -220,11 +233,11 @@ class _Packing:
                         valid &= ~np.isin(srv, list(U))
                     first = valid.argmax(axis=0)
                     cols = np.arange(nx)
-                    for xi in np.flatnonzero(valid[first, cols]):
+                    c_new = cost + f_cost[first, cols]
+                    for xi in np.flatnonzero(valid[first, cols] & (c_new <= cut[b + 1:b + 1 + nx])):
                         r = first[xi]
                         j, x = int(srv[r, xi]), int(xi) + 1
-                        labels[b + x].append((cost + float(f_cost[r, xi]), -min(cap, int(f_cap[r, xi])),
-                                              hops + ((j, b, b + x),), U | {j}))
+                        push(b + x, (float(c_new[xi]), -min(cap, int(f_cap[r, xi])), hops + ((j, b, b + x),), U | {j}))
             labels[b] = []
         done = self._prune(labels[L])
         return (done[0][0], done[0][2]) if done else None
@@ -251,6 +264,15 @@ class _Packing:
                 return None
             out.append((c, best[1]))
         return out
+
+    def place_client(self, c: int, n: int, sessions: list) -> list | None:
+        """The cheaper of placing client c's n sessions one after another and all n on one chain."""
+        trials = [self.place(c, n, sessions)]
+        if n > 1:
+            joint = self.best_chain(c, sessions, n)
+            trials.append(None if joint is None else list(sessions) + [(c, joint[1])] * n)
+        trials = [t for t in trials if t is not None]
+        return min(trials, key=lambda t: sum(self.cost(c, h) for cc, h in t[len(sessions):])) if trials else None
 
 
 def pack_chains(inst: Instance, objective: str = "decode", *, beam: int = 8, passes: int = 3,
@@ -326,17 +348,31 @@ def pack_chains(inst: Instance, objective: str = "decode", *, beam: int = 8, pas
     best_value = value(sessions)
     report(best_value)
     clients = [int(c) for c in np.argsort(-w * shares, kind="stable") if shares[c] > 0]
+    alone, _ = cheapest_chains(A, B, hop_block_limits(inst, pk.FS), inst.num_blocks, np.array(clients, dtype=np.int64))
+
+    def cost_of(group, ss):
+        return sum(w[c] * pk.cost(c, hops) for c, hops in ss if c in group)
+
+    def replace(order, ss):
+        """ss with the sessions of the clients in ``order`` placed again, in that order."""
+        out = [x for x in ss if x[0] not in order]
+        for c in order:
+            out = pk.place_client(c, int(shares[c]), out)
+            if out is None:
+                return None
+        return out
+
     for _ in range(passes):
         improved = False
-        for c in clients:
+        # each client alone, then each client above its own cheapest chain with each other one, both orders
+        losing = [c for c in clients if cost_of({c}, sessions) > w[c] * shares[c] * alone[c] * (1 + TIE)]
+        moves = [(c,) for c in clients] + [(c, d) for c in losing for d in clients if d != c]
+        for order in moves:
             if deadline.expired() or (bound is not None and best_value <= bound * (1 + TIE)):
                 break
-            mine = sum(w[c] * pk.cost(c, hops) for cc, hops in sessions if cc == c)
-            trial = pk.place(c, int(shares[c]), [s for s in sessions if s[0] != c])
-            if trial is None:
-                continue
-            new = sum(w[c] * pk.cost(c, hops) for cc, hops in trial if cc == c)
-            if new < mine - TIE * max(mine, 1e-300):
+            group = set(order)
+            trial = replace(order, sessions)
+            if trial is not None and cost_of(group, trial) < cost_of(group, sessions) - TIE * max(best_value, 1e-300):
                 sessions, improved = trial, True
                 best_value = value(sessions)
                 report(best_value)

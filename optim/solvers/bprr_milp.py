@@ -664,6 +664,9 @@ def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap
 
     if warm_ok:  # bounds first: a warm start that meets the chain bound is optimal
         value = _objective_value(inst, shares, objective, warm_sol)
+        if progress is not None:
+            progress({"incumbent": value, "bound": fallback, "gap": max(value - fallback, 0.0) / value,
+                      "time_s": deadline.elapsed_s, "limit_s": deadline.limit_s})
         if value - fallback <= mip_gap * abs(value) + 1e-12:
             return give_warm_start(Status.OPTIMAL, "the warm start meets the chain-relaxation bound "
                                    "(optim.solvers.bprr_chains), so it is optimal", {})
