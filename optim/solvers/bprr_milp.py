@@ -662,14 +662,20 @@ def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap
             "objective_name": _objective_name(objective), "message": why + f": returned the {warm_name} warm start",
             "options": {}, "details": {**details, **extra, "returned": "warm start"}})
 
-    if warm_ok:  # bounds first: a warm start that meets the chain bound is optimal
+    def meets(bound: float, what: str) -> Solution | None:
+        """Report the warm start against ``bound``; the warm start as optimal if it meets it."""
         value = _objective_value(inst, shares, objective, warm_sol)
         if progress is not None:
-            progress({"incumbent": value, "bound": fallback, "gap": max(value - fallback, 0.0) / value,
+            progress({"incumbent": value, "bound": bound, "gap": max(value - bound, 0.0) / value,
                       "time_s": deadline.elapsed_s, "limit_s": deadline.limit_s})
-        if value - fallback <= mip_gap * abs(value) + 1e-12:
-            return give_warm_start(Status.OPTIMAL, "the warm start meets the chain-relaxation bound "
-                                   "(optim.solvers.bprr_chains), so it is optimal", {})
+        if value - bound <= mip_gap * abs(value) + 1e-12:
+            return give_warm_start(Status.OPTIMAL, f"the warm start meets {what}, so it is optimal", {})
+        return None
+
+    if warm_ok:  # bounds first: a warm start that meets the chain bound is optimal
+        done = meets(fallback, "the chain-relaxation bound (optim.solvers.bprr_chains)")
+        if done is not None:
+            return done
 
     prep_rate = ARRAY_VARIABLES_PER_S if modeller == "arrays" else PREP_VARIABLES_PER_S
     setup_s = size / prep_rate + size / PRESOLVE_VARIABLES_PER_S
@@ -702,13 +708,10 @@ def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap
             if lp_bound is not None:
                 fallback = max(fallback, lp_bound)
                 if warm_ok:
+                    done = meets(lp_bound, "the LP relaxation's bound")
+                    if done is not None:
+                        return done
                     value = _objective_value(inst, shares, objective, warm_sol)
-                    if progress is not None:
-                        progress({"incumbent": value, "bound": lp_bound, "gap": max(value - lp_bound, 0.0) / value,
-                                  "time_s": deadline.elapsed_s, "limit_s": deadline.limit_s})
-                    if value - lp_bound <= mip_gap * abs(value) + 1e-12:
-                        return give_warm_start(Status.OPTIMAL, "the warm start meets the LP relaxation's "
-                                               "bound, so it is optimal", {})
                     # columns no solution better than the warm start can use: fixed to 0 (exact)
                     model_file, fixed = bm.milp.fix_by_reduced_costs(relax.values, relax.reduced_costs, value,
                                                                      lp_bound)
