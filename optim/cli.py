@@ -325,7 +325,7 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the solution and its evaluation as JSON.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Seed, for solvers that take one.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds for the whole solve, model building included (MILPs, nsga2).")
+              help="Seconds for the whole solve, model building included (MILPs, nsga2, bprr-chains).")
 @click.option("--mip-gap", type=click.FloatRange(0, 1), default=None, help="Relative optimality gap to stop at.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Solver threads.")
 @click.option("--backend", type=click.Choice(["highs", "ortools"]), default=None,

@@ -150,3 +150,12 @@ def test_large_and_scarce_gap_within_five_percent():
     inst = geo_instance(num_servers=1000, num_clients=10, region="world", model="bloom-176b", eta=0.1, seed=7)
     sol = solve(inst, "bprr-milp", time_limit=300)
     assert sol.has_solution and sol.gap <= 0.05
+
+
+def test_time_limit_keeps_a_placement_with_its_bound():
+    """Out of time before every session has a chain: cg-bprr's placement, with the chain bound and gap."""
+    inst = load_instance(INSTANCES / "chains-europe-20.json")
+    sol = solve(inst, "bprr-chains", time_limit=1e-3)
+    assert sol.status is Status.TIME_LIMIT and sol.has_solution and "cg-bprr" in sol.message
+    assert sol.bound == pytest.approx(chain_bound(inst, "decode")) and 0 <= sol.gap < 1
+    assert evaluate(inst, sol).feasible

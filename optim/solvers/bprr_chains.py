@@ -412,7 +412,8 @@ def bprr_chains(inst: Instance, *, objective: Objective = "decode", time_limit: 
     -------
     Solution
         ``optimal`` when the packing meets the bound, else ``feasible``, with ``bound`` and ``gap``;
-        ``time_limit`` without a solution when the limit passes before every session has a chain;
+        ``time_limit`` with cg-bprr's placement when the limit passes before every session has a
+        chain (``feasible`` with it when the packing runs out of memory);
         ``infeasible`` when some client has no chain even alone. Where servers may choose their
         dtype or TP degree the packing uses the stated configurations and reports no bound.
     """
@@ -432,10 +433,20 @@ def bprr_chains(inst: Instance, *, objective: Objective = "decode", time_limit: 
                                 "with one request's cache beside each block, cannot hold the model")
     start, end, sessions, value, why = pack_chains(inst, objective, beam=beam, passes=passes, deadline=deadline,
                                                    progress=progress, bound=bound)
-    if sessions is None:
+    if sessions is None:  # no packing: cg-bprr's placement (it takes milliseconds), if it has one
+        from .base import solve
+        from .bprr_milp import _objective_value
+
         status = Status.TIME_LIMIT if "time limit" in why else Status.FEASIBLE
-        return Solution(instance=inst.name, solver="bprr-chains", status=status, options=options, bound=bound,
-                        objective_name=name, message=why)
+        cg = solve(inst, "cg-bprr", routing_objective=objective)
+        if not cg.has_solution:
+            return Solution(instance=inst.name, solver="bprr-chains", status=status, options=options, bound=bound,
+                            objective_name=name, message=why + "; cg-bprr has no placement either")
+        v = _objective_value(inst, request_shares(inst), objective, cg)
+        return cg.model_copy(update={
+            "solver": "bprr-chains", "status": status, "options": options, "objective": v, "objective_name": name,
+            "bound": bound, "gap": None if bound is None else max(v - bound, 0.0) / v,
+            "message": why + ": returned cg-bprr's placement", "details": {"returned": "cg-bprr"}})
     slots = np.maximum(free_cache_slots(inst, end - start), 0)
     placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]),
                                  cache_slots=int(slots[j]) if end[j] > start[j] else 0)
