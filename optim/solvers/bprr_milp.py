@@ -27,6 +27,12 @@ linear in the flows); conversely an integer flow of value n_c on a DAG decompose
 paths (flow decomposition), one per request, with the same sums. So both have the same optimum;
 ``tests/test_bprr_milp.py`` checks it against brute force.
 
+**Bounds first.** Before any model is built, the warm start (the better of cg-bprr's solution and
+bprr-chains' packing) is held against the chain-relaxation bound
+(:func:`optim.solvers.bprr_chains.chain_bound`: each request alone on its cheapest chain), which
+this model's LP relaxation does not see (a fraction of a long span may carry a fraction of a
+request there); if it meets it, it is optimal and no model is built. Then the LP relaxation.
+
 The model is written once in Pyomo, exported as an LP file (plain labels, mapped back to the Pyomo
 variables), and solved with highspy (which takes a warm start and honours the time limit, unlike
 ``appsi_highs``) or with SCIP through OR-Tools' model builder on the same file.
