@@ -463,7 +463,8 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
                      if w.details["requests_routed_short_of_cache"] == 0), None)
         left = max(time_limit - (time.monotonic() - t0), 1e-3)
         msol = _bprr_milp(inst, "inference", left, 1e-4, None, warm is not None, "highs", 1, "arrays", False,
-                          progress, warm_override=warm, move_budget=(start0, end0, int(max_moves)))
+                          progress, warm_override=warm, move_budget=(start0, end0, int(max_moves)),
+                          warm_label="re-planning heuristic's")
         milp_info = {"status": msol.status.value, "objective": msol.objective, "bound": msol.bound, "gap": msol.gap,
                      "message": msol.message}
         if msol.has_solution:

@@ -608,8 +608,8 @@ def _with_configurations(inst: Instance, *, modeller: str, warm_start: bool, obj
                               for p in ws.placement if p.end > p.start],
                 "paths": [p.model_copy(update={"hops": [h.model_copy(update={"server": vid(h.server)}) for h in p.hops]})
                           for p in ws.paths]})
-    sol = _bprr_milp(expanded, objective, warm_start=warm_start, warm_override=warm, owner=owner, modeller=modeller,
-                     **opts)
+    sol = _bprr_milp(expanded, objective, warm_start=warm_start, warm_override=warm, warm_label="cg-bprr", owner=owner,
+                     modeller=modeller, **opts)
     if not sol.has_solution:
         return sol.model_copy(update={"instance": inst.name})
     phys = {expanded.servers[k].id: (inst.servers[int(owner[k])].id, confs[k]) for k in range(len(confs))}
@@ -631,9 +631,11 @@ def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap
                warm_start: bool, backend: str, redundancy: int, modeller: str, skip_if_too_large: bool,
                progress: MilpProgress | None, warm_override: Solution | None = None,
                owner: np.ndarray | None = None,
-               move_budget: tuple[np.ndarray, np.ndarray, int] | None = None) -> Solution:
+               move_budget: tuple[np.ndarray, np.ndarray, int] | None = None,
+               warm_label: str = "given") -> Solution:
     """bprr-milp on the instance as stated; ``owner`` groups servers that are configurations of one
-    server (one span per group), ``warm_override`` replaces the cg-bprr warm start."""
+    server (one span per group), ``warm_override`` (named ``warm_label`` in messages) replaces the
+    cg-bprr / bprr-chains warm start."""
     from .bprr_chains import chain_bound
 
     deadline = Deadline(time_limit)
@@ -644,7 +646,7 @@ def _bprr_milp(inst: Instance, objective: str, time_limit: float | None, mip_gap
         fallback = max(fallback, relaxed)
     warm_name = "cg-bprr"
     if warm_override is not None:
-        warm_sol, warm_name = warm_override, "given"
+        warm_sol, warm_name = warm_override, warm_label
     elif warm_start and owner is None:
         warm_sol, warm_name = _best_warm_start(inst, objective, redundancy, deadline, shares)
     else:
