@@ -45,6 +45,10 @@ pyo = LazyModule("pyomo.environ")
 nx = LazyModule("networkx")
 
 DEFAULT_BANDWIDTH_MBPS = 1000.0
+#: most randomised coverage fills when their number is left to the time budget, and how many in a
+#: row may fail to raise the best flow before they stop
+MAX_RESTARTS = 10_000
+PATIENCE = 300
 
 
 def node_throughput(inst: Instance) -> np.ndarray:
@@ -263,11 +267,13 @@ def improve_by_max_flow(inst: Instance, start: np.ndarray, end: np.ndarray, T: n
     return start, end, float(best)
 
 
-def heuristic_placement(inst: Instance, T: np.ndarray, C: np.ndarray, deadline: Deadline, restarts: int,
+def heuristic_placement(inst: Instance, T: np.ndarray, C: np.ndarray, deadline: Deadline, restarts: int | None,
                         seed: int = 0) -> tuple[list, tuple]:
     """The warm start of ``throughput-milp``: PETALS' placement, the deterministic coverage fill and
-    ``restarts`` randomised ones (noise 0.2), the best of them improved by :func:`improve_by_max_flow`;
-    every candidate scored by its maximum flow over every link, until ``deadline``.
+    ``restarts`` randomised ones (noise 0.2; None: until 60% of the deadline's budget passes or
+    :data:`PATIENCE` in a row have not raised the best flow, 50 without a budget),
+    the best of them improved by :func:`improve_by_max_flow` until ``deadline``; every candidate
+    scored by its maximum flow over every link.
 
     Returns
     -------
@@ -275,18 +281,27 @@ def heuristic_placement(inst: Instance, T: np.ndarray, C: np.ndarray, deadline: 
         Every candidate tried, the improved best last.
     best : (flow, flow dict, name, start, end), or None when no candidate holds every block
     """
-    cands = []
+    scored = []
+
+    def score(name, a, e):
+        scored.append((*max_flow_on_placement(inst, a, e, T, C), name, a, e))
+        return scored[-1][0]
+
     ps = solve(inst, "petals")
     if ps.has_solution:
-        cands.append(("petals", *ps.spans(inst)[:2]))
+        score("petals", *ps.spans(inst)[:2])
     rng = np.random.default_rng(seed)
+    fills = Deadline(None if deadline.limit_s is None else 0.6 * deadline.limit_s, start=deadline.start)
+    patience = restarts is None
+    restarts = (50 if deadline.limit_s is None else MAX_RESTARTS) if restarts is None else restarts
+    best_flow, since = -1.0, 0
     for r in range(restarts + 1):
-        if r and deadline.expired():
+        if r and (deadline.expired() or (patience and (fills.expired() or since >= PATIENCE))):
             break
         cs, ce, _ = coverage_placement(T, inst.num_blocks, rng=rng, noise=0.2 if r else 0.0)
         if np.any(ce > cs):
-            cands.append(("coverage fill" if r == 0 else f"coverage fill, restart {r}", cs, ce))
-    scored = [(*max_flow_on_placement(inst, a, e, T, C), name, a, e) for name, a, e in cands]
+            f = score("coverage fill" if r == 0 else f"coverage fill, restart {r}", cs, ce)
+            best_flow, since = (f, 0) if f > best_flow * (1 + 1e-9) else (best_flow, since + 1)
     if not scored:
         return [], None
     best = max(scored, key=lambda x: x[0])
@@ -307,8 +322,9 @@ def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: Mi
                         "keep only this many highest-capacity outgoing links per server (Helix keeps 12)"))] = None,
                     warm_start: Annotated[bool, Field(description=(
                         "start from the best of the petals placement and coverage fills, improved by local search"))] = True,
-                    restarts: Annotated[int, Field(ge=0, le=100_000, description=(
-                        "randomised coverage fills tried for the warm start"))] = 50,
+                    restarts: Annotated[int | None, Field(ge=0, le=100_000, description=(
+                        "randomised coverage fills tried for the warm start; None: until 60% of heuristic_share "
+                        "passes or 300 in a row find nothing better"))] = None,
                     heuristic_share: Annotated[float, Field(gt=0, le=1, description=(
                         "share of time_limit the warm-start heuristics may take"))] = 0.25,
                     backend: Backend = "highs", progress: MilpProgress | None = None) -> Solution:
@@ -325,7 +341,10 @@ def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: Mi
         Start from :func:`heuristic_placement`: the best, in max flow, of the petals placement and
         :func:`coverage_placement` (deterministic and ``restarts`` randomised), improved by
         :func:`improve_by_max_flow`, within ``heuristic_share`` of the time limit.
-    restarts : int
+    restarts : int, optional
+        Randomised coverage fills; None (default): until 60% of the heuristics' share passes or
+        :data:`PATIENCE` in a row find no larger flow (so a longer limit may try more); a number
+        for a run that does not depend on the machine's speed.
     heuristic_share : float
 
     Returns
