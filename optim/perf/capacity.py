@@ -39,6 +39,38 @@ def free_cache_slots(inst: Instance, num_blocks: np.ndarray) -> np.ndarray:
     return np.floor(free / inst.cache_bytes_per_block_session + 1e-9).astype(np.int64)
 
 
+def free_cache_slot_table(inst: Instance) -> np.ndarray:
+    """``FS[j, k]``: :func:`free_cache_slots` of server j holding k blocks, for k = 0..L.
+
+    Returns
+    -------
+    ndarray of int, shape (J, L + 1)
+        Negative where k blocks alone exceed the memory.
+    """
+    J = inst.num_servers
+    return np.stack([free_cache_slots(inst, np.full(J, k)) for k in range(inst.num_blocks + 1)], axis=1)
+
+
+def hop_block_limits(inst: Instance, table: np.ndarray | None = None) -> np.ndarray:
+    """``K_j``: the most blocks server j can run for one request with that request's cache beside
+    them, the largest ``k <= L`` with ``free_cache_slots(k) >= k`` (Eq. 13b of arXiv 2512.21884 with
+    one request; the longest hop of arXiv 2604.14993's chains).
+
+    Parameters
+    ----------
+    table : ndarray of int, shape (J, L + 1), optional
+        :func:`free_cache_slot_table`, if already computed.
+
+    Returns
+    -------
+    ndarray of int, shape (J,)
+        0 where not even one block fits with its cache.
+    """
+    fs = free_cache_slot_table(inst) if table is None else table
+    ks = np.arange(fs.shape[1])
+    return np.where(fs >= ks[None, :], ks[None, :], 0).max(axis=1)
+
+
 def session_capacity(inst: Instance, num_blocks: np.ndarray) -> np.ndarray:
     """Sessions a server can host running all its blocks: ``floor((M_j - s_m m_j) / (s_c m_j))``
     (s_j of CG-BPRR, arXiv 2512.21884 Alg. 1). Zero for servers without blocks. Shape (J,)."""

@@ -48,29 +48,37 @@ from ..backends import Deadline
 from ..instance import Instance
 from ..options import Objective, TimeLimit
 from ..perf import free_cache_slots, request_shares
+from ..perf.capacity import free_cache_slot_table, hop_block_limits
 from ..perf.boundary_dp import cheapest_server_set
 from ..solution import Hop, Path, ServerPlacement, Solution, Status
-from .base import register
+from .base import register, solve
+from .bprr_milp import _costs, _objective_name, _objective_value, request_weights
 
 #: the relative difference under which two chain costs are a tie (broken by free capacity)
 TIE = 1e-9
 _NO_CAP = 1 << 40
 
 
-def slot_table(inst: Instance) -> np.ndarray:
-    """``FS[j, k]``: cache slots server j has beside k blocks (:func:`optim.perf.free_cache_slots`),
-    k = 0..L. Shape (J, L + 1), int; negative where k blocks alone do not fit."""
-    J = inst.num_servers
-    return np.stack([free_cache_slots(inst, np.full(J, k)) for k in range(inst.num_blocks + 1)], axis=1)
+def cheapest_of_each_kind(candidates: np.ndarray, cost: np.ndarray, kind: np.ndarray, n: int) -> np.ndarray:
+    """Of the candidate servers of each kind, the n with the least cost (ties by index), sorted.
 
+    A chain uses each server once and at most L of them, so among interchangeable servers (equal
+    per-block cost and limits) only the L with the least hop cost can be in a cheapest chain.
 
-def hop_block_limits(inst: Instance, table: np.ndarray | None = None) -> np.ndarray:
-    """``K_j``: the most blocks server j can run for one request with that request's cache beside
-    them, the largest ``k <= L`` with ``free_cache_slots(k) >= k`` (13b with one request). Shape
-    (J,), int (0: not even one block)."""
-    fs = slot_table(inst) if table is None else table
-    ks = np.arange(fs.shape[1])
-    return np.where(fs >= ks[None, :], ks[None, :], 0).max(axis=1)
+    Parameters
+    ----------
+    candidates : ndarray of int, shape (m,)
+        Server indices.
+    cost : ndarray of float, shape (J,)
+        Hop cost of every server.
+    kind : ndarray of int, shape (J,)
+        Servers of equal kind are interchangeable but for their hop cost.
+    n : int
+    """
+    order = candidates[np.lexsort((cost[candidates], kind[candidates]))]
+    g = kind[order]
+    rank = np.arange(order.size) - np.searchsorted(g, g, side="left")
+    return np.sort(order[rank < n])
 
 
 def cheapest_chains(A: np.ndarray, B: np.ndarray, K: np.ndarray, num_blocks: int,
@@ -106,10 +114,7 @@ def cheapest_chains(A: np.ndarray, B: np.ndarray, K: np.ndarray, num_blocks: int
     cost = np.full(C, np.nan)
     blocks = np.zeros((C, J), dtype=np.int64)
     for c in (range(C) if clients is None else np.asarray(clients, dtype=np.int64)):
-        order = np.lexsort((A[c], group))
-        g = group[order]
-        rank = np.arange(J) - np.searchsorted(g, g, side="left")
-        keep = np.sort(order[(rank < L) & (K[order] > 0) & np.isfinite(A[c, order])])
+        keep = cheapest_of_each_kind(np.flatnonzero((K > 0) & np.isfinite(A[c])), A[c], group, L)
         cost[c], chosen = cheapest_server_set(A[c, keep], B[keep], K[keep], L)
         blocks[c, keep] = chosen
     return cost, blocks
@@ -129,14 +134,28 @@ def chain_bound(inst: Instance, objective: str = "decode") -> float:
     float
         ``inf`` when some client with a share of |R| has no chain even alone.
     """
-    from .bprr_milp import _costs, request_weights
+    return _weighted(inst, cheapest_alone(inst, objective))
 
+
+def _weighted(inst: Instance, alone: np.ndarray) -> float:
+    """``sum_c w_c n_c SP_c`` over the clients with a share of |R| (:func:`chain_bound`)."""
     shares = request_shares(inst)
+    active = shares > 0
+    return float(np.sum(request_weights(inst, shares)[active] * shares[active] * alone[active]))
+
+
+def cheapest_alone(inst: Instance, objective: str = "decode") -> np.ndarray:
+    """``SP_c``: the cost of each client's cheapest chain alone, in ``bprr-milp``'s hop costs
+    (:func:`cheapest_chains` with :func:`optim.perf.capacity.hop_block_limits`), seconds per request.
+
+    Returns
+    -------
+    ndarray of float, shape (C,)
+        ``nan`` for clients without a share of |R|, ``inf`` where no chain exists.
+    """
     A, B = _costs(inst, objective)
-    active = np.flatnonzero(shares > 0)
-    cost, _ = cheapest_chains(A, B, hop_block_limits(inst), inst.num_blocks, active)
-    w = request_weights(inst, shares)
-    return float(np.sum(w[active] * shares[active] * cost[active]))
+    active = np.flatnonzero(request_shares(inst) > 0)
+    return cheapest_chains(A, B, hop_block_limits(inst), inst.num_blocks, active)[0]
 
 
 class _Packing:
@@ -146,7 +165,7 @@ class _Packing:
     def __init__(self, inst: Instance, A: np.ndarray, B: np.ndarray, beam: int, open_for: int = 1):
         self.L, self.J = inst.num_blocks, inst.num_servers
         self.A, self.B, self.beam, self.open_for = A, B, beam, open_for
-        self.FS = slot_table(inst)
+        self.FS = free_cache_slot_table(inst)
         key = np.column_stack([B, inst.memory_bytes, inst.server_block_bytes])
         self.group = np.unique(key, axis=0, return_inverse=True)[1].ravel()
         self.sessions: list[tuple[int, tuple]] = []  # (client, ((server, b, e), ...))
@@ -172,12 +191,7 @@ class _Packing:
         """Empty servers a chain of client c may open: of each group of equal servers, the L with
         the least hop cost."""
         F = np.flatnonzero(free & (self.FS[:, 1] >= self.open_for))
-        if F.size == 0:
-            return F
-        order = F[np.lexsort((self.A[c, F], self.group[F]))]
-        g = self.group[order]
-        rank = np.arange(order.size) - np.searchsorted(g, g, side="left")
-        return np.sort(order[rank < self.L])
+        return cheapest_of_each_kind(F, self.A[c], self.group, self.L)
 
     def best_chain(self, c: int, sessions, n: int = 1) -> tuple[float, tuple] | None:
         """The cheapest chain for n more sessions of client c beside ``sessions``, all n on it (beam search)."""
@@ -276,7 +290,8 @@ class _Packing:
 
 
 def pack_chains(inst: Instance, objective: str = "decode", *, beam: int = 8, passes: int = 3,
-                deadline: Deadline | None = None, progress=None, bound: float | None = None):
+                deadline: Deadline | None = None, progress=None, bound: float | None = None,
+                alone: np.ndarray | None = None):
     """Chain packing (module docstring): spans and the sessions' chains.
 
     Parameters
@@ -293,6 +308,8 @@ def pack_chains(inst: Instance, objective: str = "decode", *, beam: int = 8, pas
         improvement.
     bound : float, optional
         Reported with the progress.
+    alone : ndarray of float, shape (C,), optional
+        :func:`cheapest_alone`, if already computed.
 
     Returns
     -------
@@ -309,8 +326,6 @@ def pack_chains(inst: Instance, objective: str = "decode", *, beam: int = 8, pas
     when some session then finds no chain, the packing starts again with spans opened for 2, 4,
     ... |R| sessions (cg-bprr's rule at |R|).
     """
-    from .bprr_milp import _costs, request_weights
-
     deadline = deadline or Deadline(None)
     shares = request_shares(inst)
     A, B = _costs(inst, objective)
@@ -337,21 +352,19 @@ def pack_chains(inst: Instance, objective: str = "decode", *, beam: int = 8, pas
                 "failure, not a proof of infeasibility)")
         open_for = min(2 * open_for, R)
 
-    def value(ss):
-        return float(sum(w[c] * pk.cost(c, hops) for c, hops in ss))
+    def cost_of(ss, group=None):
+        """The objective's part from the sessions of ``group`` (all clients: None)."""
+        return float(sum(w[c] * pk.cost(c, hops) for c, hops in ss if group is None or c in group))
 
     def report(v):
         if progress is not None:
             progress({"incumbent": v, "bound": bound, "gap": None if bound is None else max(v - bound, 0.0) / v,
                       "time_s": deadline.elapsed_s, "limit_s": deadline.limit_s})
 
-    best_value = value(sessions)
+    best_value = cost_of(sessions)
     report(best_value)
     clients = [int(c) for c in np.argsort(-w * shares, kind="stable") if shares[c] > 0]
-    alone, _ = cheapest_chains(A, B, hop_block_limits(inst, pk.FS), inst.num_blocks, np.array(clients, dtype=np.int64))
-
-    def cost_of(group, ss):
-        return sum(w[c] * pk.cost(c, hops) for c, hops in ss if c in group)
+    alone = cheapest_alone(inst, objective) if alone is None else alone
 
     def replace(order, ss):
         """ss with the sessions of the clients in ``order`` placed again, in that order."""
@@ -364,17 +377,17 @@ def pack_chains(inst: Instance, objective: str = "decode", *, beam: int = 8, pas
 
     for _ in range(passes):
         improved = False
-        # each client alone, then each client above its own cheapest chain with each other one, both orders
-        losing = [c for c in clients if cost_of({c}, sessions) > w[c] * shares[c] * alone[c] * (1 + TIE)]
+        # each client alone, then each client above its own cheapest chain placed again first, with each other one
+        losing = [c for c in clients if cost_of(sessions, {c}) > w[c] * shares[c] * alone[c] * (1 + TIE)]
         moves = [(c,) for c in clients] + [(c, d) for c in losing for d in clients if d != c]
         for order in moves:
             if deadline.expired() or (bound is not None and best_value <= bound * (1 + TIE)):
                 break
             group = set(order)
             trial = replace(order, sessions)
-            if trial is not None and cost_of(group, trial) < cost_of(group, sessions) - TIE * max(best_value, 1e-300):
+            if trial is not None and cost_of(trial, group) < cost_of(sessions, group) - TIE * max(best_value, 1e-300):
                 sessions, improved = trial, True
-                best_value = value(sessions)
+                best_value = cost_of(sessions)
                 report(best_value)
         if not improved:
             break
@@ -422,22 +435,18 @@ def bprr_chains(inst: Instance, *, objective: Objective = "decode", time_limit: 
 
     deadline = Deadline(time_limit)
     options = {"objective": objective, "time_limit": time_limit, "beam": beam, "passes": passes}
-    from .bprr_milp import _objective_name
-
     name = _objective_name(objective)
     choices = has_choices(inst)
-    bound = None if choices else chain_bound(inst, objective)
+    alone = None if choices else cheapest_alone(inst, objective)
+    bound = None if choices else _weighted(inst, alone)
     if bound is not None and not np.isfinite(bound):
         return Solution(instance=inst.name, solver="bprr-chains", status=Status.INFEASIBLE, options=options,
                         message="some client with a share of |R| has no chain even alone: the servers' memory, "
                                 "with one request's cache beside each block, cannot hold the model")
     start, end, sessions, value, why = pack_chains(inst, objective, beam=beam, passes=passes, deadline=deadline,
-                                                   progress=progress, bound=bound)
+                                                   progress=progress, bound=bound, alone=alone)
     if sessions is None:  # no packing: cg-bprr's placement (it takes milliseconds), if it has one
-        from .base import solve
-        from .bprr_milp import _objective_value
-
-        status = Status.TIME_LIMIT if "time limit" in why else Status.FEASIBLE
+        status = Status.TIME_LIMIT if deadline.expired() else Status.FEASIBLE
         cg = solve(inst, "cg-bprr", routing_objective=objective)
         if not cg.has_solution:
             return Solution(instance=inst.name, solver="bprr-chains", status=status, options=options, bound=bound,
@@ -455,8 +464,6 @@ def bprr_chains(inst: Instance, *, objective: Objective = "decode", time_limit: 
     for c, hops in sessions:
         counts[(c, hops)] = counts.get((c, hops), 0) + 1
     shares = request_shares(inst)
-    from .bprr_milp import _costs
-
     A, B = _costs(inst, objective)
     for c in range(inst.num_clients):  # clients with a rate but no share of |R| get their cheapest path
         if shares[c] == 0 and inst.arrival_rates[c] > 0:

@@ -53,6 +53,7 @@ from ..instance import Instance
 from ..milp_arrays import MILPBuilder
 from ..options import MAX_COUNT, MipGap, Threads, TimeLimit
 from ..perf import free_cache_slots, request_shares
+from ..perf.capacity import free_cache_slot_table, hop_block_limits
 from ..perf.boundary_dp import extend_labels, pareto_by_mask
 from ..perf.gca import chain_cost_coefficients
 from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
@@ -209,10 +210,10 @@ def build_joint_model(inst: Instance, objective: str) -> JointChainModel:
     if J > 62:
         raise InvalidOptionError(f"solver 'chain-milp': its chain search tracks the servers a chain uses in 64-bit "
                                  f"masks, so it takes at most 62 servers; this instance has {J}")
-    slots = np.stack([np.maximum(free_cache_slots(inst, np.full(J, m)), 0) for m in range(L + 1)], axis=1)
+    table = free_cache_slot_table(inst)
+    slots = np.maximum(table, 0)
     A, B = chain_cost_coefficients(inst)
-    fits = slots[:, 1:] >= np.arange(1, L + 1)  # a hop of r blocks needs r slots beside r blocks
-    r_max = np.array([max((r for r in range(1, L + 1) if fits[j, r - 1]), default=0) for j in range(J)])
+    r_max = hop_block_limits(inst, table)  # a hop of r blocks needs r slots beside r blocks
     rate_row = 0 if objective == "slots" else -1
     first_slot_row = 1 + J if rate_row == 0 else J
     # a slot row, a hop and a span share the index set (server j, end e, entry or start b): e - b <= r_j

@@ -66,22 +66,30 @@ def node_throughput(inst: Instance) -> np.ndarray:
     return np.nan_to_num(T, nan=0.0, posinf=0.0)
 
 
+def max_blocks(T: np.ndarray) -> np.ndarray:
+    """K_i: the most blocks server i can hold with a positive throughput (:func:`node_throughput`
+    ``T``, shape (J, L + 1)); shape (J,), int, 0 for a server that can hold none."""
+    k = np.arange(T.shape[1])
+    return np.where(T > 0, k[None, :], 0).max(axis=1)
+
+
 def edge_capacity(inst: Instance) -> np.ndarray:
     """C_ij in tokens/s between servers, shape (J, J): min bandwidth / (hidden x 16 bit)."""
     bw = np.array([(s.bandwidth_mbps or DEFAULT_BANDWIDTH_MBPS) * MBIT_PER_S for s in inst.servers])
     return np.minimum(bw[:, None], bw[None, :]) / ((inst.model.hidden_size or 4096) * 16)
 
 
-def build_throughput_model(inst: Instance, prune_links: int | None = None,
-                           keep_edges: set | None = None) -> tuple[pyo.ConcreteModel, dict]:
+def build_throughput_model(inst: Instance, prune_links: int | None = None, keep_edges: set | None = None,
+                           T: np.ndarray | None = None, C: np.ndarray | None = None) -> tuple[pyo.ConcreteModel, dict]:
     """The Helix MILP in Pyomo (no solving). Returns the model and its index data.
 
     ``prune_links`` keeps the highest-capacity outgoing links of each server, and the links in
-    ``keep_edges`` (server index pairs: the warm start's flow) besides."""
+    ``keep_edges`` (server index pairs: the warm start's flow) besides. ``T`` and ``C``:
+    :func:`node_throughput` and :func:`edge_capacity`, if already computed."""
     L, J = inst.num_blocks, inst.num_servers
-    T = node_throughput(inst)
-    K = [int(np.max(np.flatnonzero(T[i] > 0), initial=0)) for i in range(J)]
-    C = edge_capacity(inst)
+    T = node_throughput(inst) if T is None else T
+    K = max_blocks(T).tolist()
+    C = edge_capacity(inst) if C is None else C
     cap_node = T.max(axis=1)
     edges = [(i, j) for i in range(J) for j in range(J) if i != j and K[i] > 0 and K[j] > 0]
     if prune_links:
@@ -189,7 +197,7 @@ def coverage_placement(T: np.ndarray, num_blocks: int, iterations: int = 30, rng
     """
     L = int(num_blocks)
     J = T.shape[0]
-    K = np.array([int(np.max(np.flatnonzero(T[i] > 0), initial=0)) for i in range(J)])
+    K = max_blocks(T)
     tri = np.tril(np.ones((L, L), dtype=bool))  # tri[k - 1, m]: block b + m is in a span of k blocks
 
     def fill(F):
@@ -243,7 +251,7 @@ def improve_by_max_flow(inst: Instance, start: np.ndarray, end: np.ndarray, T: n
         Tokens/s.
     """
     L, J = inst.num_blocks, inst.num_servers
-    K = np.array([int(np.max(np.flatnonzero(T[i] > 0), initial=0)) for i in range(J)])
+    K = max_blocks(T)
     start, end = np.array(start, dtype=np.int64), np.array(end, dtype=np.int64)
     best, _ = max_flow_on_placement(inst, start, end, T, C)
     improved = True
@@ -314,7 +322,7 @@ def heuristic_placement(inst: Instance, T: np.ndarray, C: np.ndarray, deadline: 
 
 
 @register("throughput-milp", "Max-throughput placement, the Helix MILP (start block, one-hot block count, "
-          "max flow with node and link capacities) on HiGHS, warm-started from petals",
+          "max flow with node and link capacities) on HiGHS, warm-started from coverage fills and petals",
           features=("placement", "routing", "exact", "bound", "throughput"))
 def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: MipGap = 1e-4,
                     threads: Threads = None,
@@ -367,7 +375,7 @@ def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: Mi
     flow_edges = set() if best is None else {(u[1], v[1]) for u, nbrs in best[1].items() for v, x in nbrs.items()
                                              if x > 0 and isinstance(u, tuple) and u[0] == "out"
                                              and isinstance(v, tuple) and v[0] == "in"}
-    m, data = build_throughput_model(inst, prune_links, keep_edges=flow_edges)
+    m, data = build_throughput_model(inst, prune_links, keep_edges=flow_edges, T=T, C=C)
     build_s = deadline.elapsed_s
     edges = data["edges"]
     with tempfile.TemporaryDirectory() as tmp:
