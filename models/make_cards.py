@@ -5,6 +5,8 @@ Parameters per block are counted from the architecture (below, per family) and c
 the published total parameter count in the tests. Bytes per block follow PETALS'
 ``get_block_size``: parameters x bytes per value x 1.01, with nf4 at 4.25 bits per value.
 KV-cache bytes per token per block are 2 (K and V) x n_kv_heads x head_dim x 2 bytes (fp16 cache).
+``context_tokens`` is the longest sequence (prompt plus output) the model takes: the configuration's
+``max_position_embeddings``; BLOOM (ALiBi, no such field) has its training sequence length, 2048.
 """
 from __future__ import annotations
 
@@ -38,31 +40,31 @@ def params_per_block(c: dict) -> int:
 
 
 CONFIGS = [
-    dict(name="llama-2-7b", display_name="LLaMA-2-7B", architecture="llama", num_blocks=32,
+    dict(name="llama-2-7b", context_tokens=4096, display_name="LLaMA-2-7B", architecture="llama", num_blocks=32,
          hidden_size=4096, num_attention_heads=32, num_kv_heads=32, head_dim=128,
          intermediate_size=11008, vocab_size=32000, published_total_params=6.74e9,
          source="https://huggingface.co/meta-llama/Llama-2-7b-hf/blob/main/config.json"),
-    dict(name="llama-2-13b", display_name="LLaMA-2-13B", architecture="llama", num_blocks=40,
+    dict(name="llama-2-13b", context_tokens=4096, display_name="LLaMA-2-13B", architecture="llama", num_blocks=40,
          hidden_size=5120, num_attention_heads=40, num_kv_heads=40, head_dim=128,
          intermediate_size=13824, vocab_size=32000, published_total_params=13.0e9,
          source="https://huggingface.co/meta-llama/Llama-2-13b-hf/blob/main/config.json"),
-    dict(name="llama-2-70b", display_name="LLaMA-2-70B", architecture="llama", num_blocks=80,
+    dict(name="llama-2-70b", context_tokens=4096, display_name="LLaMA-2-70B", architecture="llama", num_blocks=80,
          hidden_size=8192, num_attention_heads=64, num_kv_heads=8, head_dim=128,
          intermediate_size=28672, vocab_size=32000, published_total_params=69.0e9,
          source="https://huggingface.co/meta-llama/Llama-2-70b-hf/blob/main/config.json"),
-    dict(name="bloom-176b", display_name="BLOOM-176B", architecture="bloom", num_blocks=70,
+    dict(name="bloom-176b", context_tokens=2048, display_name="BLOOM-176B", architecture="bloom", num_blocks=70,
          hidden_size=14336, num_attention_heads=112, num_kv_heads=112, head_dim=128,
          intermediate_size=4 * 14336, vocab_size=250880, published_total_params=176.2e9,
          source="https://huggingface.co/bigscience/bloom/blob/main/config.json"),
-    dict(name="falcon-180b", display_name="Falcon-180B", architecture="falcon", num_blocks=80,
+    dict(name="falcon-180b", context_tokens=2048, display_name="Falcon-180B", architecture="falcon", num_blocks=80,
          hidden_size=14848, num_attention_heads=232, num_kv_heads=8, head_dim=64,
          intermediate_size=4 * 14848, vocab_size=65024, published_total_params=179.5e9,
          source="https://huggingface.co/tiiuae/falcon-180B/blob/main/config.json"),
-    dict(name="mixtral-8x7b", display_name="Mixtral-8x7B", architecture="mixtral", num_blocks=32,
+    dict(name="mixtral-8x7b", context_tokens=32768, display_name="Mixtral-8x7B", architecture="mixtral", num_blocks=32,
          hidden_size=4096, num_attention_heads=32, num_kv_heads=8, head_dim=128,
          intermediate_size=14336, num_experts=8, vocab_size=32000, published_total_params=46.7e9,
          source="https://huggingface.co/mistralai/Mixtral-8x7B-v0.1/blob/main/config.json"),
-    dict(name="llama-3.1-405b", display_name="LLaMA-3.1-405B", architecture="llama", num_blocks=126,
+    dict(name="llama-3.1-405b", context_tokens=131072, display_name="LLaMA-3.1-405B", architecture="llama", num_blocks=126,
          hidden_size=16384, num_attention_heads=128, num_kv_heads=8, head_dim=128,
          intermediate_size=53248, vocab_size=128256, published_total_params=405.9e9,
          source="https://huggingface.co/meta-llama/Llama-3.1-405B/blob/main/config.json"),

@@ -90,6 +90,9 @@ class ModelSpec(_Frozen):
     kv_cache_bytes_per_token_per_block: float | None = Field(
         None, ge=1, le=1e12, allow_inf_nan=False, description="attention (KV) cache bytes for one token in one block")
     hidden_size: int | None = Field(None, ge=1, le=1_000_000)
+    context_tokens: int | None = Field(None, ge=1, le=100_000_000, description=(
+        "longest sequence the model takes, prompt plus output, tokens (the card's max_position_embeddings); "
+        "a trace request longer than it has its prompt cut to fit; absent: no limit"))
     num_kv_groups: int | None = Field(None, ge=1, le=100_000, description="query heads per KV head (1 = MHA)")
     flops_per_token_per_block: PosFloat | None = None
     params_per_block: PosFloat | None = Field(None, description="parameters in one block (from the card)")
@@ -119,6 +122,7 @@ class ModelSpec(_Frozen):
             "block_bytes": card.block_bytes.get(dtype),
             "kv_cache_bytes_per_token_per_block": card.kv_cache_bytes_per_token_per_block,
             "hidden_size": card.hidden_size,
+            "context_tokens": card.context_tokens,
             "num_kv_groups": card.num_kv_groups,
             "flops_per_token_per_block": card.flops_per_token_per_block,
             "params_per_block": card.params_per_block,

@@ -32,6 +32,9 @@ class ModelCard(BaseModel):
         arXiv 2512.21884 Sec. 7.
     kv_cache_bytes_per_token_per_block : int
         2 x num_kv_heads x head_dim x 2 bytes (fp16 K and V for one token in one block).
+    context_tokens : int
+        The longest sequence, prompt plus output, in tokens: the published configuration's
+        ``max_position_embeddings`` (BLOOM: its training sequence length, 2048).
     """
 
     model_config = ConfigDict(frozen=True, extra="allow")
@@ -47,6 +50,7 @@ class ModelCard(BaseModel):
     params_per_block: int = Field(ge=1)
     block_bytes: dict[Dtype, int]
     kv_cache_bytes_per_token_per_block: int = Field(ge=1)
+    context_tokens: int = Field(ge=1)
     published_total_params: float
     source: str
 
