@@ -830,6 +830,9 @@ def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: 
         out.print(f"token lengths from the Azure trace (mean {first['input_tokens_mean']:.0f} in, "
                   f"{first['output_tokens_mean']:.0f} out) replace the instance's ({w.input_tokens_mean:g} in, "
                   f"{w.output_tokens_mean:g} out); --lengths instance keeps the instance's", markup=False)
+        if first.get("prompts_cut_to_context"):
+            out.print(f"{first['prompts_cut_to_context']} of {first['requests']} trace prompts were cut to fit the "
+                      f"model's context of {inst.model.context_tokens:,} tokens (prompt plus output)", markup=False)
     if "response_time_lower_s" in q and "jffc" in results:
         rs = results["jffc"].summary["response_s"]
         slack = (rs["mean_ci95"] or 0.0) + 1e-9 * rs["mean"]  # the CI, and float round-off

@@ -150,7 +150,9 @@ class PetalsRouting(PathPolicy):
     """PETALS' client (``InferenceSession.step`` and ``RemoteSequenceManager`` at 22afba62).
 
     Routing: min-latency Dijkstra (rtt/2 + 18 ms per hop, 1/inference_rps per block, 10 s penalty on
-    a server without cache for its whole span). A server that lacks the slots refuses at once (the
+    a server without the session's cache for its whole span). The session's cache is its own
+    ``max_length = l_in + l_out`` tokens in every block it runs, out of the server's
+    ``attn_cache_tokens`` budget (``cache_by_tokens``). A server that lacks it refuses at once (the
     client sends no ``alloc_timeout``); the client then bans it (hivemind's ``Blacklist``: 15 s, doubled
     at each further failure of that server), keeps the hops before it and re-routes only the failed
     hop's segment, from its first block to its span's end (``_update_sequence``), the hops after it
@@ -161,13 +163,16 @@ class PetalsRouting(PathPolicy):
     """
 
     name = "petals"
+    #: a PETALS server allocates each session's own ``max_length`` tokens (see :class:`PathSimulation`)
+    cache_by_tokens = True
 
     def _route(self, sim: Any, i: int, banned_until: np.ndarray, first_block: int = 0,
                last_block: int | None = None) -> list | None:
         from .routing import ALLOC_PENALTY_S, petals_hop_costs
 
         A, B = petals_hop_costs(sim.inst, sim.client[i], sim.end_b)
-        return sim.route(A, B, np.where(sim.free < sim.m, ALLOC_PENALTY_S, 0.0), first_block, last_block,
+        short = sim.free < sim.m * sim.demand[i] - 1e-9  # PETALS' check: the session on the whole span
+        return sim.route(A, B, np.where(short, ALLOC_PENALTY_S, 0.0), first_block, last_block,
                          banned_until <= sim.env.now)
 
     def arrive(self, sim: Any, i: int) -> None:
@@ -188,7 +193,7 @@ class PetalsRouting(PathPolicy):
                     f"a request retried for {MAX_RETRY_SPAN_S / 3600:g} h of simulated time without getting cache on "
                     "a path: the load exceeds what the placement's cache slots hold under PETALS' routing")
             if hops is not None:
-                failed = next((k for k, (j, b, e) in enumerate(hops) if sim.free[j] < e - b), None)
+                failed = next((k for k, h in enumerate(hops) if not sim.fits(i, [h])), None)
                 if failed is None:
                     sim.begin(i, hops)
                     return
@@ -208,31 +213,45 @@ class PetalsRouting(PathPolicy):
 
 class WaitingShortestPath(PathPolicy):
     """BPRR's WS-RR (arXiv 2512.21884 Sec. 6): hop cost = the time until the server frees enough slots
-    for its whole span + the hop's share of the request time; the request then waits, first come
-    first served, until its path has the slots."""
+    for its whole span + the hop's share of the request time; the request then waits for its path.
+
+    The wait t^W_j is read off each server's calendar, as BPRR's arrival-driven simulator keeps it:
+    the requests running there free their slots at their expected ends (the model's times; one
+    already past its end is taken to end now), and the requests already waiting hold theirs from
+    their planned start to their planned end, so a newcomer does not count slots that an earlier
+    request was promised. t^W_j is the first moment from which the server keeps enough slots free.
+    Waiting requests start first come, first served on each server: one starts when its path fits
+    and no earlier waiting request shares a server with it (requests on disjoint servers do not
+    block each other).
+    """
 
     name = "ws-rr"
 
     def __init__(self) -> None:
         import collections
 
-        self.queue: Any = collections.deque()  # (request, hops) waiting for their path
+        self.queue: Any = collections.deque()  # (request, hops, planned start s, planned end s), in arrival order
 
-    @staticmethod
-    def _wait_until_free(sim: Any, j: int, need: int) -> float:
-        if sim.free[j] >= need:
-            return 0.0
-        have = sim.free[j]
-        for t_end, hops in sorted(sim.running, key=lambda r: r[0]):
-            have += sum(e - b for jj, b, e in hops if jj == j)
-            if have >= need:
-                return t_end - sim.env.now
-        return 3600.0  # the server never has that many slots: effectively unusable
+    def _wait_until_free(self, sim: Any, j: int, need: float) -> float:
+        """Seconds from now until server j keeps ``need`` slots free (3600 s: never)."""
+        now = sim.env.now
+        if need > sim.cap[j]:
+            return 3600.0
+        events = [(max(t_end, now), sum(e - b for jj, b, e in hops if jj == j)) for t_end, hops in sim.running]
+        for k, hops, t0, t1 in self.queue:
+            held = sum(e - b for jj, b, e in hops if jj == j) * sim.demand[k]
+            if held:
+                events += [(max(t0, now), -held), (max(t1, now), held)]
+        events = sorted((e for e in events if e[1]), key=lambda ev: (ev[0], -ev[1]))  # frees before takes
+        times = [now] + [t for t, _ in events]
+        free = np.cumsum([sim.free[j]] + [d for _, d in events])  # slots free from each event on
+        ok_from = np.flatnonzero(np.minimum.accumulate(free[::-1])[::-1] >= need - 1e-9)
+        return float(times[ok_from[0]] - now) if ok_from.size else 3600.0
 
     def arrive(self, sim: Any, i: int) -> None:
         inst = sim.inst
         A, B = sim.job_coefficients(i)
-        waits = np.array([self._wait_until_free(sim, j, sim.m[j]) if sim.m[j] > 0 else 0.0
+        waits = np.array([self._wait_until_free(sim, j, sim.m[j] * sim.demand[i]) if sim.m[j] > 0 else 0.0
                           for j in range(inst.num_servers)])
         hops = sim.route(A, B, waits)
         if hops is None or any(sim.cap[j] < e - b for j, b, e in hops):
@@ -240,15 +259,20 @@ class WaitingShortestPath(PathPolicy):
 
             raise UnstableSystemError("WS-RR found no path whose servers can ever hold a request's cache: the "
                                       "placement's cache slots cannot serve this workload")
-        if not self.queue and sim.fits(hops):
-            sim.begin(i, hops)
-        else:
-            self.queue.append((i, hops))
+        start = sim.env.now + max(waits[j] for j, _, _ in hops)
+        self.queue.append((i, hops, start, start + sim.times(i, hops)[1]))
+        self.released(sim)
 
     def released(self, sim: Any) -> None:
-        while self.queue and sim.fits(self.queue[0][1]):
-            k, h = self.queue.popleft()
-            sim.begin(k, h)
+        blocked: set = set()  # servers an earlier waiting request still waits on
+        for entry in list(self.queue):
+            i, hops = entry[0], entry[1]
+            servers = {j for j, _, _ in hops}
+            if not servers & blocked and sim.fits(i, hops):
+                self.queue.remove(entry)
+                sim.begin(i, hops)
+            else:
+                blocked |= servers
 
 
 class NSGA2Chains(PathPolicy):
@@ -281,7 +305,7 @@ class NSGA2Chains(PathPolicy):
 
     def _try(self, sim: Any, i: int) -> bool:
         for hops in self._choices(sim, i):
-            if sim.fits(hops):
+            if sim.fits(i, hops):
                 sim.begin(i, hops)
                 return True
         return False

@@ -73,6 +73,29 @@ def trace_arrivals(rate: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return times * scale, np.tile(lin, reps)[:n], np.tile(lout, reps)[:n]
 
 
+def trace_lengths(inst: Instance, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Input and output tokens of the first n trace requests, each fitted to the model's context.
+
+    A request whose prompt plus output exceeds ``inst.model.context_tokens`` (LLaMA-2: 4,096; the
+    Azure code trace has prompts up to 7,437 tokens) keeps its output (at most the context less one
+    token) and has its prompt cut to the rest, as a server must: the model takes no longer sequence.
+
+    Returns
+    -------
+    l_in, l_out : ndarray, shape (n,)
+        Tokens per request.
+    cut : int
+        How many prompts were cut (0 when the model states no context).
+    """
+    _, l_in, l_out = trace_arrivals(1.0, n)
+    ctx = inst.model.context_tokens
+    if ctx is None:
+        return l_in, l_out, 0
+    l_out = np.minimum(l_out, ctx - 1)
+    over = l_in + l_out > ctx
+    return np.where(over, ctx - l_out, l_in), l_out, int(np.count_nonzero(over))
+
+
 @dataclass
 class ChainSet:
     """Chains as arrays, fastest first: servers and blocks per hop, capacity c_k, and the parts of
@@ -269,7 +292,7 @@ def _draw_arrivals(inst: Instance, draw: tuple[str, str], n: int, rng: np.random
     else:
         t_arr = trace_arrivals(lam, n)[0]
     if lengths == "trace":
-        _, l_in, l_out = trace_arrivals(lam, n)
+        l_in, l_out, _ = trace_lengths(inst, n)
     else:
         l_in, l_out = np.full(n, w.input_tokens_mean), np.full(n, w.output_tokens_mean)
     return t_arr, l_in, l_out, rng.choice(inst.num_clients, n, p=inst.arrival_rates / lam)
@@ -352,7 +375,15 @@ class PathSimulation:
     """The state a path policy works on: time (simpy), the placement's free cache slots, the
     requests' draws and records. Path policies (:class:`optim.dispatch.PathPolicy`) call
     :meth:`begin` to start a request on hops, :meth:`route` for a shortest path, and read
-    ``free``, ``running``, ``env``; the simulation calls the policy's ``arrive`` and ``released``.
+    ``free``, ``running``, ``demand``, ``env``; the simulation calls the policy's ``arrive`` and
+    ``released``.
+
+    **Cache per request.** A slot is one session's cache in one block at the workload's maximum
+    lengths (``Instance.cache_bytes_per_block_session``). A request holds ``demand[i]`` slots in
+    every block it runs: 1 (the papers' reservation at the maximum lengths), or, for a policy whose
+    ``cache_by_tokens`` is true (PETALS, whose server allocates ``max_length = l_in + l_out`` tokens
+    per session from its ``attn_cache_tokens`` budget: ``MemoryCache`` at 22afba62), its own
+    ``(l_in + l_out) / (l_in,max + l_out,max)``, at most 1, so short sessions share a server.
     """
 
     def __init__(self, inst: Instance, sol: Solution, arrivals: tuple[str, str], n: int, rng: np.random.Generator,
@@ -364,7 +395,8 @@ class PathSimulation:
         self.m = self.end_b - self.start_b
         self.t_arr, self.l_in, self.l_out, self.client = _draw_arrivals(inst, arrivals, n, rng)
         self.comm = [hop_communication(inst, c) for c in range(inst.num_clients)]
-        self.free = self.cap.copy()
+        self.free = self.cap.astype(float)
+        self.demand = np.ones(n)  #: slots per block request i holds (see the class docstring)
         self.running: list[tuple[float, list]] = []  # (finish time, hops) of requests holding slots
         self.start, self.first, self.done = (np.full(n, np.nan) for _ in range(3))
         self.hops_of = np.empty(n, dtype=object)
@@ -386,14 +418,15 @@ class PathSimulation:
         B = inst.prefill_s_fixed + inst.prefill_s_per_token * l_in + steps * inst.decode_s
         return A, B
 
-    def fits(self, hops: list) -> bool:
-        return all(self.free[j] >= e - b for j, b, e in hops)
+    def fits(self, i: int, hops: list) -> bool:
+        """Whether every server of ``hops`` has request i's cache free now."""
+        return all(self.free[j] >= (e - b) * self.demand[i] - 1e-9 for j, b, e in hops)
 
     def begin(self, i: int, hops: list) -> None:
         """Start request i on ``hops``: take the slots, hold them for its whole time."""
         for j, b, e in hops:
-            self.free[j] -= e - b
-        if self.debug and np.any(self.free < 0):
+            self.free[j] -= (e - b) * self.demand[i]
+        if self.debug and np.any(self.free < -1e-9):
             raise AssertionError("cache slots over-committed")
         _, dur = self.times(i, hops)
         self.start[i], self.hops_of[i] = self.env.now, hops
@@ -407,7 +440,7 @@ class PathSimulation:
                                  lambda: self.first.__setitem__(i, self.env.now))
         self.done[i] = self.env.now
         for j, b, e in hops:
-            self.free[j] += e - b
+            self.free[j] += (e - b) * self.demand[i]
         self.running.remove(next(r for r in self.running if r[1] is hops))
         self.policy.released(self)
 
@@ -430,6 +463,9 @@ class PathSimulation:
     def run(self, policy: Any) -> dict[str, np.ndarray]:
         """Replay the arrivals through ``policy``; return the per-request records."""
         self.policy = policy
+        if getattr(policy, "cache_by_tokens", False):
+            w = self.inst.workload
+            self.demand = np.minimum((self.l_in + self.l_out) / (w.input_tokens_max + w.output_tokens_max), 1.0)
 
         def source():
             for i in range(self.n):
@@ -438,7 +474,7 @@ class PathSimulation:
 
         self.env.process(source())
         self.env.run()
-        if self.debug and (np.isnan(self.done).any() or np.any(self.free != self.cap)):
+        if self.debug and (np.isnan(self.done).any() or not np.allclose(self.free, self.cap)):
             raise AssertionError("requests lost or slots not released at the end of the run")
         names = np.array(["->".join(self.inst.servers[j].id for j, _, _ in h) for h in self.hops_of])
         return _records(self.inst, self.client, self.t_arr, self.start, self.first, self.done, np.full(self.n, -1),
@@ -515,9 +551,10 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     service : {"model", "exponential"}
     lengths : {"instance", "trace"}, optional
         Token lengths of the requests: the instance's means (every request alike), or each
-        request's own from the Azure trace. Default: ``trace`` with trace arrivals, else
-        ``instance``. The summary says which (``lengths``, ``input_tokens_mean``,
-        ``output_tokens_mean``), since trace lengths change every time the model predicts.
+        request's own from the Azure trace, fitted to the model's context (:func:`trace_lengths`).
+        Default: ``trace`` with trace arrivals, else ``instance``. The summary says which
+        (``lengths``, ``input_tokens_mean``, ``output_tokens_mean``, and with trace lengths
+        ``prompts_cut_to_context``), since trace lengths change every time the model predicts.
     warmup_fraction : float
         Leading share of requests left out of the statistics (the empty-system transient).
     debug : bool
@@ -568,10 +605,11 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     from .configure import configured_instance
 
     inst = configured_instance(inst, sol)  # the dtypes and TP degrees the solution chose
+    cut = {"prompts_cut_to_context": trace_lengths(inst, requests)[2]} if lengths == "trace" else {}
     if POLICY_REGISTRY[policy].kind == "path":
         return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
                                  lambda rng: _simulate_paths(inst, sol, policy, draw, requests, rng, debug),
-                                 {"service": "model (per path)", "lengths": lengths,
+                                 {"service": "model (per path)", "lengths": lengths, **cut,
                                   "gpu_contention": has_contention(inst)})
     chains = chains_of(inst, sol)
     nu = float(np.sum(chains.capacity / mean_service_s(chains, inst, service)))
@@ -582,7 +620,7 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
                              lambda rng: _simulate_once(inst, chains, policy, draw, requests, rng, service, debug,
                                                         slots),
-                             {"service": service, "lengths": lengths, "nu_per_s": nu,
+                             {"service": service, "lengths": lengths, **cut, "nu_per_s": nu,
                               "gpu_contention": service == "model" and has_contention(inst),
                               "rho": inst.total_arrival_rate / nu, "chains": len(chains.servers)})
 

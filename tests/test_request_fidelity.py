@@ -1,0 +1,94 @@
+"""What a request really needs from the servers: the model's context, PETALS' cache by tokens,
+and WS-RR's calendar of promised slots (each against a hand-computed case or the raw trace)."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from optim import instance_from_dict
+from optim.modelcard import load_model_card
+from optim.dispatch import WaitingShortestPath
+from optim.simulate import azure_trace, simulate, trace_lengths
+from optim.solution import Hop, Path, ServerPlacement, Solution, Status
+
+
+def one_server(context_tokens=None, input_mean=1000, output_mean=24, rate=1000.0):
+    """One server holding the one block, cache for exactly one session at the maximum lengths
+    (2,000 + 48 tokens), no communication and 1 s of prefill: every request takes 1 s alone."""
+    model = {"name": "toy", "num_blocks": 1, "block_bytes": 1e9, "kv_cache_bytes_per_token_per_block": 1e3}
+    if context_tokens is not None:
+        model["context_tokens"] = context_tokens
+    inst = instance_from_dict({
+        "name": "one", "model": model,
+        "servers": [{"id": "s0", "memory_gb": 2.0, "prefill_ms_per_block": 1000.0,
+                     "prefill_ms_per_block_per_token": 0.0, "decode_ms_per_block_per_token": 1e-9}],
+        "clients": [{"id": "c0", "arrival_rate_per_s": rate}],
+        "rtt": {"ids": ["c0", "s0"], "rtt_ms": [[0.0, 0.0], [0.0, 0.0]]},
+        "workload": {"input_tokens_mean": input_mean, "input_tokens_max": 2000, "output_tokens_mean": output_mean,
+                     "output_tokens_max": 48, "concurrent_requests": 1},
+        "communication": {"chain_overhead_ms": 0.0, "decode_overhead_ms": 0.0, "prefill_overhead_ms": 0.0,
+                          "include_bandwidth": False}})
+    sol = Solution(instance="one", solver="hand", status=Status.FEASIBLE,
+                   placement=[ServerPlacement(server="s0", start=0, end=1, cache_slots=1)],
+                   paths=[Path(client="c0", requests=1, hops=[Hop(server="s0", start=0, end=1)])])
+    return inst, sol
+
+
+def test_cards_state_their_context():
+    assert load_model_card("llama-2-7b").context_tokens == 4096
+    assert load_model_card("llama-2-70b").context_tokens == 4096
+    assert load_model_card("bloom-176b").context_tokens == 2048
+    assert load_model_card("llama-3.1-405b").context_tokens == 131072
+
+
+def test_trace_prompts_are_cut_to_the_context_and_counted():
+    inst, _ = one_server(context_tokens=4096)
+    l_in, l_out, cut = trace_lengths(inst, 1000)
+    _, raw_in, raw_out = azure_trace()
+    raw_in, raw_out = raw_in[:1000], raw_out[:1000]
+    over = raw_in + raw_out > 4096
+    assert cut == int(over.sum()) == 169  # 16.9% of the first 1,000 code-trace requests
+    assert np.all(l_in + l_out <= 4096) and np.array_equal(l_out, raw_out)
+    assert np.array_equal(l_in[~over], raw_in[~over]) and np.all(l_in[over] == 4096 - raw_out[over])
+    no_ctx, _ = one_server()
+    assert trace_lengths(no_ctx, 1000)[2] == 0  # a model without a stated context is taken as it is
+
+
+def test_simulate_says_how_many_prompts_it_cut():
+    inst, sol = one_server(context_tokens=4096, rate=0.01)
+    r = simulate(inst, sol, policy="petals", arrivals="trace", requests=50, seed=0)
+    _, raw_in, raw_out = azure_trace()
+    assert r.summary["prompts_cut_to_context"] == int(np.sum(raw_in[:50] + raw_out[:50] > 4096))
+    assert simulate(inst, sol, policy="petals", requests=5, seed=0).summary.get("prompts_cut_to_context") is None
+
+
+def test_petals_sessions_share_a_server_by_tokens():
+    """Two requests of 1,024 tokens each arrive within milliseconds. PETALS allocates each its own
+    1,024 tokens of the server's 2,048: both start at once. WS-RR reserves a whole slot per request,
+    as BPRR's model does: the second waits the first's 1 s."""
+    inst, sol = one_server()
+    pe = simulate(inst, sol, policy="petals", requests=2, seed=0, debug=True).records
+    assert pe["waited_s"] == pytest.approx([0.0, 0.0], abs=1e-12)
+    assert pe["service_s"] == pytest.approx([1.0, 1.0])
+    ws = simulate(inst, sol, policy="ws-rr", requests=2, seed=0, debug=True).records
+    gap = ws["arrival_s"][1] - ws["arrival_s"][0]
+    assert ws["waited_s"] == pytest.approx([0.0, 1.0 - gap])
+    # a request as long as the maximum takes the whole server under PETALS too
+    full, sol = one_server(input_mean=2000, output_mean=48)
+    assert simulate(full, sol, policy="petals", requests=2, seed=0).records["waited_s"][1] > 0.5
+
+
+def test_ws_rr_wait_counts_the_slots_promised_to_waiting_requests():
+    """Server 0 holds 2 slots, both busy until 10 s and 20 s. A request already waiting was
+    promised one slot from 10 s to 30 s. A newcomer needing one slot gets it at 20 s, not 10 s."""
+    sim = SimpleNamespace(env=SimpleNamespace(now=0.0), cap=np.array([2.0]), free=np.array([0.0]),
+                          demand=np.ones(3), running=[(10.0, [(0, 0, 1)]), (20.0, [(0, 0, 1)])])
+    ws = WaitingShortestPath()
+    assert ws._wait_until_free(sim, 0, 1.0) == 10.0
+    ws.queue.append((2, [(0, 0, 1)], 10.0, 30.0))
+    assert ws._wait_until_free(sim, 0, 1.0) == 20.0
+    assert ws._wait_until_free(sim, 0, 2.0) == 30.0
+    assert ws._wait_until_free(sim, 0, 3.0) == 3600.0  # more than the server ever holds
+    sim.env.now = 25.0  # requests past their expected ends are taken to end now; the waiting one holds 1
+    assert ws._wait_until_free(sim, 0, 1.0) == 0.0
+    assert ws._wait_until_free(sim, 0, 2.0) == 5.0
