@@ -14,6 +14,13 @@ requests. Every method runs on PETALS servers, which run one inference step at a
 BPRR (cg-bprr's placement + WS-RR), JFFC-only (the whole model on every server, JFFC) and the
 proposed GBP-CR with c = 35 + GCA + JFFC.
 
+**Requests as the servers must take them** (the simulator's defaults, nothing fitted): LLaMA-2 takes
+4,096 tokens, so the 169 of the first 1,000 trace requests longer than that have their prompts cut
+to fit (the summary counts them); PETALS' servers allocate each session its own ``l_in + l_out``
+tokens out of ``attn_cache_tokens`` = 4,096 per block, so short sessions share a server, while the
+chain methods and BPRR reserve a whole slot per job, as their papers' models do; WS-RR reads each
+server's wait off its calendar, the slots promised to requests already waiting included.
+
 **Calibration.** The roofline's per-block times are for a well-tuned kernel; PETALS' int8
 (bitsandbytes) inference on a MIG slice is slower. One factor multiplies every per-block compute
 time. It is fitted (bisection, scipy) so that one method's simulated mean service time equals the
