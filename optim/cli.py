@@ -773,6 +773,9 @@ def bound_cmd(instance_file: str, time_limit: float, objective: str, as_json: bo
 @click.option("--lengths", type=click.Choice(["instance", "trace"]), default=None,
               help="Token lengths: the instance's means, or each request's own from the trace "
                    "[default: trace with --arrivals trace, else instance].")
+@click.option("--setup-s", type=click.FloatRange(0.0, 1e9, max_open=True), default=0.0, show_default=True,
+              help="Seconds each request spends being set up once admitted, holding its cache, before its first "
+                   "step (the BPRR authors' simulator adds 250 s under PETALS and 60 s under CG-BPRR).")
 @click.option("--requests", type=click.IntRange(1, 10_000_000), default=10_000, show_default=True)
 @click.option("--replications", type=click.IntRange(1, 10_000), default=3, show_default=True)
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
@@ -780,8 +783,8 @@ def bound_cmd(instance_file: str, time_limit: float, objective: str, as_json: bo
 @click.option("--records", type=click.Path(dir_okay=False), help="Write per-request records (CSV) of the first policy.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: str, service: str,
-                 lengths: str | None, requests: int, replications: int, seed: int, plot: str | None,
-                 records: str | None, as_json: bool) -> None:
+                 lengths: str | None, setup_s: float, requests: int, replications: int, seed: int,
+                 plot: str | None, records: str | None, as_json: bool) -> None:
     """Replay request arrivals through SOLUTION_FILE's chains and summarise response times."""
     from rich.progress import Progress
 
@@ -804,7 +807,7 @@ def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: 
         for p in policies:
             task = bar.add_task(_escape(f"{p}: {replications} x {requests} requests"), total=replications)
             results[p] = simulate(inst, sol, policy=p, arrivals=arrivals, requests=requests, replications=replications,
-                                  seed=seed, service=service, lengths=lengths,
+                                  seed=seed, service=service, lengths=lengths, setup_s=setup_s,
                                   progress=lambda _r, t=task: bar.advance(t))
     q = ev.queueing
     if records:

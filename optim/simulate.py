@@ -232,10 +232,11 @@ class JobRunner:
     Otherwise it runs step by step: for each hop the communication, then the step on the server's
     GPU (:class:`_SharedGPU`), prefill through every hop, then ``l_out - 1`` decode rounds; the
     sessions that share a server slow each other as its ``batching`` says (:mod:`optim.perf.batching`).
+    A job first spends ``setup_s`` seconds being set up (holding its cache; see :func:`simulate`).
     """
 
-    def __init__(self, env, inst: Instance, rng: np.random.Generator):
-        self.env, self.inst, self.rng = env, inst, rng
+    def __init__(self, env, inst: Instance, rng: np.random.Generator, setup_s: float = 0.0):
+        self.env, self.inst, self.rng, self.setup_s = env, inst, rng, setup_s
         self.contention = has_contention(inst)
         self.gpus = ([(_SharedGPU if g.batching != "ideal" else _IdealGPU)(env, g) for g in server_gpus(inst)]
                      if self.contention else None)
@@ -244,6 +245,8 @@ class JobRunner:
             first_token: Callable[[], None]):
         """A simpy process body: the job of one request; calls ``first_token()`` after the prefill."""
         env, inst = self.env, self.inst
+        if self.setup_s:
+            yield env.timeout(self.setup_s)
         if self.gpus is None:
             pf, step = job_parts_s(inst, comm, servers, blocks, l_in)
             yield env.timeout(pf)
@@ -308,12 +311,12 @@ def _records(inst: Instance, client, t_arr, start, first, done, chain, servers, 
 
 def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: tuple[str, str], n: int,
                    rng: np.random.Generator,
-                   service: str, debug: bool, slots: np.ndarray | None) -> dict[str, np.ndarray]:
+                   service: str, debug: bool, slots: np.ndarray | None, setup_s: float = 0.0) -> dict[str, np.ndarray]:
     import simpy
 
     w = inst.workload
     t_arr, l_in, l_out, client = _draw_arrivals(inst, arrivals, n, rng)
-    mean_T = mean_service_s(chains, inst, service)
+    mean_T = mean_service_s(chains, inst, service) + setup_s
     pol = POLICY_REGISTRY[policy].factory(1.0 / mean_T, chains.capacity)
     start = np.full(n, np.nan)
     first = np.full(n, np.nan)
@@ -330,7 +333,7 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: tupl
             j = int(np.argmax(in_use - slots))
             raise AssertionError(f"cache slots over capacity on server {inst.servers[j].id}: {in_use[j]} > {slots[j]}")
 
-    jobs = JobRunner(env, inst, rng)
+    jobs = JobRunner(env, inst, rng, setup_s)
 
     def serve(i: int, k: int):
         start[i], chain_of[i] = env.now, k
@@ -387,10 +390,10 @@ class PathSimulation:
     """
 
     def __init__(self, inst: Instance, sol: Solution, arrivals: tuple[str, str], n: int, rng: np.random.Generator,
-                 debug: bool):
+                 debug: bool, setup_s: float = 0.0):
         import simpy
 
-        self.inst, self.debug, self.n = inst, debug, n
+        self.inst, self.debug, self.n, self.setup_s = inst, debug, n, setup_s
         self.start_b, self.end_b, self.cap = (a.astype(np.int64) for a in sol.spans(inst))
         self.m = self.end_b - self.start_b
         self.t_arr, self.l_in, self.l_out, self.client = _draw_arrivals(inst, arrivals, n, rng)
@@ -401,13 +404,14 @@ class PathSimulation:
         self.start, self.first, self.done = (np.full(n, np.nan) for _ in range(3))
         self.hops_of = np.empty(n, dtype=object)
         self.env = simpy.Environment()
-        self.jobs = JobRunner(self.env, inst, rng)
+        self.jobs = JobRunner(self.env, inst, rng, setup_s)
 
     def times(self, i: int, hops: list) -> tuple[float, float]:
         """Time to first token and whole-request time of request i on ``hops`` without GPU contention
-        (the one request-time model, :mod:`optim.perf.chains`), seconds."""
+        (the one request-time model, :mod:`optim.perf.chains`), its set-up included, seconds."""
         pre, dec = job_parts_s(self.inst, self.comm[self.client[i]], [j for j, _, _ in hops],
                                [e - b for _, b, e in hops], self.l_in[i])
+        pre += self.setup_s
         return pre, pre + (self.l_out[i] - 1) * dec
 
     def job_coefficients(self, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -483,10 +487,10 @@ class PathSimulation:
 
 def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: tuple[str, str], n: int,
                     rng: np.random.Generator,
-                    debug: bool) -> dict[str, np.ndarray]:
+                    debug: bool, setup_s: float = 0.0) -> dict[str, np.ndarray]:
     """Path-based routing on the placement's cache slots, request by request (no chains), with the
     path policy registered as ``policy`` (:data:`optim.dispatch.POLICY_REGISTRY`)."""
-    return PathSimulation(inst, sol, arrivals, n, rng, debug).run(POLICY_REGISTRY[policy].factory())
+    return PathSimulation(inst, sol, arrivals, n, rng, debug, setup_s).run(POLICY_REGISTRY[policy].factory())
 
 
 def mean_service_s(chains: ChainSet, inst: Instance, service: str) -> np.ndarray:
@@ -538,7 +542,7 @@ def check_simulable(inst: Instance, sol: Solution):
 def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: str = "poisson",
              requests: int = 10_000, replications: int = 1, seed: int = 0, service: str = "model",
              lengths: str | None = None, warmup_fraction: float = 0.1, debug: bool = False,
-             progress: Callable[[int], None] | None = None) -> SimulationResult:
+             setup_s: float = 0.0, progress: Callable[[int], None] | None = None) -> SimulationResult:
     """Simulate ``requests`` requests through the solution's chains, ``replications`` times.
 
     Parameters
@@ -560,6 +564,13 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     debug : bool
         Check on every event that no server's cache slots are over-committed, and that every
         request completes exactly once.
+    setup_s : float
+        Seconds each request spends being set up once admitted, before its first step, holding its
+        cache (default 0). The BPRR authors' simulator (arXiv 2512.21884's code,
+        ``test_general_case_online.m``) adds such a constant "allocation delay" per request, 250 s
+        under PETALS and 60 s under CG-BPRR, beside a 70 ms initial delay; it counts in the
+        response and service times, in the chains' service rates (JFFC's order and the stability
+        check) and in the durations WS-RR plans with.
     progress : callable, optional
         Called with the replication index after each replication.
 
@@ -598,6 +609,8 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
         raise InvalidOptionError(f"arrivals: {arrivals!r}; expected 'poisson' or 'trace'")
     if service not in ("model", "exponential"):
         raise InvalidOptionError(f"service: {service!r}; expected 'model' or 'exponential'")
+    if not (0.0 <= setup_s < 1e9):
+        raise InvalidOptionError(f"setup_s: {setup_s!r}; expected seconds, at least 0 and finite")
     if not (1 <= requests <= MAX_COUNT) or not (1 <= replications <= 10_000):
         raise InvalidOptionError(f"requests, replications: {requests}, {replications}; expected 1 to {MAX_COUNT:,} "
                                  "requests and 1 to 10,000 replications")
@@ -608,19 +621,19 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
     cut = {"prompts_cut_to_context": trace_lengths(inst, requests)[2]} if lengths == "trace" else {}
     if POLICY_REGISTRY[policy].kind == "path":
         return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
-                                 lambda rng: _simulate_paths(inst, sol, policy, draw, requests, rng, debug),
-                                 {"service": "model (per path)", "lengths": lengths, **cut,
+                                 lambda rng: _simulate_paths(inst, sol, policy, draw, requests, rng, debug, setup_s),
+                                 {"service": "model (per path)", "lengths": lengths, **cut, "setup_s": setup_s,
                                   "gpu_contention": has_contention(inst)})
     chains = chains_of(inst, sol)
-    nu = float(np.sum(chains.capacity / mean_service_s(chains, inst, service)))
+    nu = float(np.sum(chains.capacity / (mean_service_s(chains, inst, service) + setup_s)))
     if inst.total_arrival_rate >= nu:
         raise UnstableSystemError(f"arrival rate {inst.total_arrival_rate:g}/s is not below the chains' total rate "
                                   f"nu = {nu:g}/s: queues grow without bound")
     slots = sol.spans(inst)[2] if debug else None
     return _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress,
                              lambda rng: _simulate_once(inst, chains, policy, draw, requests, rng, service, debug,
-                                                        slots),
-                             {"service": service, "lengths": lengths, **cut, "nu_per_s": nu,
+                                                        slots, setup_s),
+                             {"service": service, "lengths": lengths, **cut, "setup_s": setup_s, "nu_per_s": nu,
                               "gpu_contention": service == "model" and has_contention(inst),
                               "rho": inst.total_arrival_rate / nu, "chains": len(chains.servers)})
 

@@ -8,6 +8,7 @@ import pytest
 from optim import instance_from_dict
 from optim.modelcard import load_model_card
 from optim.dispatch import WaitingShortestPath
+from optim.errors import InvalidOptionError
 from optim.simulate import azure_trace, simulate, trace_lengths
 from optim.solution import Hop, Path, ServerPlacement, Solution, Status
 
@@ -92,3 +93,26 @@ def test_ws_rr_wait_counts_the_slots_promised_to_waiting_requests():
     sim.env.now = 25.0  # requests past their expected ends are taken to end now; the waiting one holds 1
     assert ws._wait_until_free(sim, 0, 1.0) == 0.0
     assert ws._wait_until_free(sim, 0, 2.0) == 5.0
+
+
+def test_setup_time_holds_the_cache_and_counts_everywhere():
+    """2 s of set-up before the 1 s job: service 3 s, first token 3 s after the start, and under
+    WS-RR the second request waits for the first's whole 3 s (the set-up holds the slot)."""
+    inst, sol = one_server()
+    ws = simulate(inst, sol, policy="ws-rr", requests=2, seed=0, setup_s=2.0, debug=True)
+    rec = ws.records
+    gap = rec["arrival_s"][1] - rec["arrival_s"][0]
+    assert rec["service_s"] == pytest.approx([3.0, 3.0])
+    assert rec["first_token_s"] - rec["start_s"] == pytest.approx([3.0, 3.0])
+    assert rec["waited_s"] == pytest.approx([0.0, 3.0 - gap])
+    assert ws.summary["setup_s"] == 2.0
+    light, sol = one_server(rate=0.05)  # JFFC over GCA's one chain of one slot: a FCFS single server
+    jf = simulate(light, sol, policy="jffc", requests=40, seed=0, setup_s=2.0, warmup_fraction=0.0).records
+    assert jf["service_s"] == pytest.approx(np.full(40, 3.0))
+    wait, expected = 0.0, [0.0]  # Lindley: W' = max(0, W + S - gap), S = 3 s with the set-up
+    for gap in np.diff(jf["arrival_s"]):
+        wait = max(0.0, wait + 3.0 - gap)
+        expected.append(wait)
+    assert jf["waited_s"] == pytest.approx(expected, abs=1e-9) and max(expected) > 0
+    with pytest.raises(InvalidOptionError, match="setup_s"):
+        simulate(light, sol, policy="jffc", requests=5, setup_s=-1.0)
