@@ -6,7 +6,10 @@ Internet Topology Zoo (shipped in ``optim/data/topology_zoo.json``, derived by
 on distinct random nodes (C = 0.4 x nodes by default), a fraction eta of them A100-80GB and the rest
 MIG 1g.10gb (the paper's measured per-block times for BLOOM-176B nf4), and all requests from one
 proxy client on another random node. RTT between two nodes = 2 x the shortest-path delay
-(Dijkstra over the links); the per-hop overheads are those of the clustered scenario.
+(Dijkstra over the links). Per-hop overheads are the scattered setting's of the authors' simulator
+(``test_general_case_online.m``, ``realnet``): 100 ms on every per-token round trip (the clustered
+scenario has 50 ms) and 67 ms + 0.7049 ms per input token on the prefill's; a MIG 1g.10gb server has
+8.2 GB there (9.1 GB in the clustered scenario).
 """
 from __future__ import annotations
 
@@ -20,8 +23,10 @@ from ..errors import InvalidOptionError
 from ..instance import Instance
 from .common import assemble, check_positive, check_sizes, gpu_mix, server_record, workload_record
 
-#: the paper's measured overheads per hop (the clustered scenario's, `optim.generators.clustered`)
-OVERHEADS = {"decode_overhead_ms": 50.0, "prefill_overhead_ms": 67.0, "prefill_overhead_ms_per_token": 0.7049,
+#: usable memory of a MIG 1g.10gb server in the scattered setting, GB (its code's ``M(i) = 8.2``)
+MIG_MEMORY_GB = 8.2
+#: the paper's measured overheads per hop in the scattered setting (its code's ``overhead_delay = 100``)
+OVERHEADS = {"decode_overhead_ms": 100.0, "prefill_overhead_ms": 67.0, "prefill_overhead_ms_per_token": 0.7049,
              "chain_overhead_ms": 18.0, "include_bandwidth": False}
 
 
@@ -111,6 +116,9 @@ def topology_instance(network: str = "gts-ce", num_servers: int | None = None, *
     servers = [server_record(f"s{j:0{width}d}", "A100-80GB-BPRR" if high[j] else "A100-MIG-1g.10gb-BPRR",
                              "bloom-176b", "nf4", city=f"{network}:{ids[server_nodes[j]]}")
                for j in range(num_servers)]
+    for s in servers:  # the scattered setting's MIG memory (the profile has the clustered setting's 9.1 GB)
+        if s["gpu"] == "A100-MIG-1g.10gb-BPRR":
+            s["memory_gb"] = MIG_MEMORY_GB
     clients = [{"id": "proxy", "city": f"{network}:{ids[client_node]}", "arrival_rate_per_s": arrival_rate}]
     at = [client_node, *server_nodes]
     all_ids = ["proxy"] + [s["id"] for s in servers]
