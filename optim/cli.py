@@ -1290,6 +1290,9 @@ def generate_geo(region: str, output: str | None, name: str | None, **kw: Any) -
 @click.option("--client-clusters", default="0,1,2", show_default=True, help="Clusters holding a client.")
 @click.option("--arrival-rate", type=click.FloatRange(0, 1e6, min_open=True), default=0.3, show_default=True)
 @click.option("--concurrent-requests", type=click.IntRange(min=1), default=70, show_default=True)
+@click.option("--timing", type=click.Choice(["measured", "clustered-script"]), default="measured", show_default=True,
+              help="Per-block times: the paper's measured constants, or the authors' clustered script's (A100 decode "
+                   "2.2197 ms per block; its simulator's clustered figures).")
 @_with_common
 def generate_clustered(size: str, client_clusters: str, output: str | None, name: str | None, **kw: Any) -> None:
     """The BPRR paper's clustered scenario (BLOOM-176B, A100 + MIG, 5/100 ms RTT)."""

@@ -116,3 +116,23 @@ def test_setup_time_holds_the_cache_and_counts_everywhere():
     assert jf["waited_s"] == pytest.approx(expected, abs=1e-9) and max(expected) > 0
     with pytest.raises(InvalidOptionError, match="setup_s"):
         simulate(light, sol, policy="jffc", requests=5, setup_s=-1.0)
+
+
+def test_clustered_script_timing_gives_the_papers_simulator_figure():
+    """The authors' clustered script: a Cluster0 request on CG-BPRR's two A100s takes, by hand,
+    60 s of set-up + a prefill of 2 x (100 + 55) ms + 70 x 7.2197 ms + 127 decode steps of
+    2 x (100 + 50) ms + 70 x 2.2197 ms = 118.6485 s: 0.927 s per token (the paper's simulator: 0.92)."""
+    from optim import solve
+    from optim.generators import clustered_instance
+
+    inst = clustered_instance("small", client_clusters=(0,), arrival_rate=0.1, output_tokens=128,
+                              timing="clustered-script")
+    assert {s.gpu: s.decode_ms_per_block_per_token for s in inst.servers} == {
+        "A100-80GB-BPRR": 2.2197, "A100-MIG-1g.10gb-BPRR": 16.2488}
+    r = simulate(inst, solve(inst, "cg-bprr"), policy="ws-rr", requests=1, seed=0, setup_s=60.0).records
+    assert r["servers"][0].count("a100") == 2
+    hand = 60.0 + (2 * 155.0 + 70 * 7.2197) / 1e3 + 127 * (2 * 150.0 + 70 * 2.2197) / 1e3
+    assert r["response_s"][0] == pytest.approx(hand, rel=1e-9)
+    assert r["response_s"][0] / 128 == pytest.approx(0.92694, abs=1e-5)
+    with pytest.raises(InvalidOptionError, match="timing"):
+        clustered_instance("small", timing="fast")
