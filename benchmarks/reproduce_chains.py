@@ -7,7 +7,9 @@ Usage: ``python benchmarks/reproduce_chains.py [--requests 1000] [--replications
 Setting, as the paper's testbed (Sec. 5; its code's ``infra/``): LLaMA-2-7B in int8 (s_m = 0.20 GB,
 the paper's fixtures) on 9 A100 MIG slices (6 x 2g.20gb, 3 x 3g.40gb), KV cache for 4,096 tokens
 per session (s_c = 0.067 GB per block, the paper's 0.065 GB); the orchestrator's RTT to each server
-drawn uniformly from 20-120 ms (the range its ``ripe_atlas_rtts.py`` hard-codes) plus 18 ms per hop;
+as its ``infra/ripe_atlas_rtts.py`` hard-codes them (20, 35, 45, 55, 70, 80, 90, 100, 120 ms for
+server_0..8; ``infra/mig_setup.py`` creates each GPU's 3g.40gb before its two 2g.20gb, so the 3g.40gb
+slices are taken to be servers 0, 3 and 6, with 20, 55 and 90 ms: an inference) plus 18 ms per hop;
 the Azure code trace scaled to 2.57 req/s with its own lengths (mean 2,048 in, 28 out), 1,000
 requests. Every method runs on PETALS servers, which run one inference step at a time
 (``batching = "none"``). Methods: PETALS (its placement, and its client's routing with retries),
@@ -46,6 +48,8 @@ from optim.solution import Solution
 #: Table I: mean, median, P95, P99 response time, mean wait, mean service (s).
 PAPER = {"PETALS": (31.4, 27.8, 68.5, 89.3, 24.2, 7.2), "BPRR": (19.8, 16.9, 44.2, 61.7, 12.6, 7.2),
          "JFFC-only": (10.0, 8.5, 22.1, 29.6, 1.5, 8.5), "proposed": (7.3, 6.5, 15.2, 21.4, 0.6, 6.7)}
+#: the orchestrator's RTT to the 3g.40gb and the 2g.20gb servers, ms (see the module docstring)
+RTT_3G_MS, RTT_2G_MS = (20.0, 55.0, 90.0), (35.0, 45.0, 70.0, 80.0, 100.0, 120.0)
 POLICY = {"PETALS": "petals", "BPRR": "ws-rr", "JFFC-only": "jffc", "proposed": "jffc"}
 
 
@@ -57,21 +61,21 @@ def table1_instance(seed: int, batching: str, slowdown: float = 1.0, overhead_ms
                         input_tokens=2048, output_tokens=28, input_tokens_max=2048, output_tokens_max=2048,
                         concurrent_requests=16, seed=seed, name="reproduce-table-1")
     d = inst.model_dump(mode="json", exclude_none=True)
-    rng = np.random.default_rng(seed)
     ids = [c["id"] for c in d["clients"]] + [s["id"] for s in d["servers"]]
     n = len(ids)
     rtt = np.zeros((n, n))
-    rtt[0, 1:] = rtt[1:, 0] = rng.uniform(20.0, 120.0, n - 1)
+    three, two = iter(RTT_3G_MS), iter(RTT_2G_MS)
+    rtt[0, 1:] = rtt[1:, 0] = [next(three) if s["gpu"].endswith("3g.40gb") else next(two) for s in d["servers"]]
     d["rtt"] = {"ids": ids, "rtt_ms": rtt.round(3).tolist()}
     d["description"] = ("Table I testbed of arXiv 2604.14993: LLaMA-2-7B int8 on 6 x A100 MIG 2g.20gb + "
-                        "3 x 3g.40gb, RTT 20-120 ms + 18 ms/hop, 2.57 req/s")
+                        "3 x 3g.40gb, RTT 20-120 ms (the authors' list) + 18 ms/hop, 2.57 req/s")
     d["communication"].update(decode_overhead_ms=overhead_ms, prefill_overhead_ms=overhead_ms,
                               chain_overhead_ms=overhead_ms)
     for srv in d["servers"]:
         srv["batching"] = batching
         for key in ("prefill_ms_per_block", "prefill_ms_per_block_per_token", "decode_ms_per_block_per_token"):
             srv[key] *= slowdown
-    d["provenance"] = dict(d.get("provenance", {}), rtt="uniform 20-120 ms (arXiv 2604.14993 code, infra/ripe_atlas_rtts.py)",
+    d["provenance"] = dict(d.get("provenance", {}), rtt="arXiv 2604.14993 code, infra/ripe_atlas_rtts.py (3g.40gb: 20, 55, 90 ms)",
                            compute_slowdown=slowdown)
     from optim import instance_from_dict
 
