@@ -162,3 +162,28 @@ def test_simulate_help_lists_every_registered_policy():
     text = " ".join(run("simulate", "--help")[1].split())
     for name in POLICY_REGISTRY:
         assert name in text, name
+
+
+def test_clustered_script_timing_and_setup_from_the_command_line(tmp_path):
+    """`optim generate clustered --timing clustered-script` writes the script's constants and records
+    the flag; `optim simulate --setup-s` adds the set-up to every request and says so in the JSON;
+    trace lengths cut to BLOOM's 2,048-token context are counted on screen."""
+    inst = tmp_path / "c.json"
+    code, out = run("generate", "clustered", "--timing", "clustered-script", "--client-clusters", "0",
+                    "--arrival-rate", "0.1", "-o", inst)
+    assert code == 0, out
+    d = json.loads(inst.read_text())
+    assert d["servers"][0]["decode_ms_per_block_per_token"] == 2.2197
+    assert "--timing clustered-script" in d["provenance"]["command"]
+    sol = tmp_path / "s.json"
+    assert run("solve", inst, "--solver", "cg-bprr", "-o", sol)[0] == 0
+    code, out = run("simulate", inst, sol, "--policy", "ws-rr", "--requests", "20", "--replications", "1",
+                    "--setup-s", "60", "--json")
+    assert code == 0, out
+    summary = json.loads(out)["simulations"]["ws-rr"]
+    assert summary["setup_s"] == 60.0 and summary["service_s"]["mean"] > 60.0
+    code, out = run("simulate", inst, sol, "--policy", "ws-rr", "--arrivals", "trace", "--requests", "50",
+                    "--replications", "1")
+    assert code == 0 and "trace prompts were cut to fit the model's context of 2,048 tokens" in out
+    assert run("simulate", inst, sol, "--setup-s", "-1")[0] == 2
+    assert run("generate", "clustered", "--timing", "fast")[0] == 2
