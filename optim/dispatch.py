@@ -237,11 +237,14 @@ class WaitingShortestPath(PathPolicy):
         now = sim.env.now
         if need > sim.cap[j]:
             return 3600.0
-        events = [(max(t_end, now), sum(e - b for jj, b, e in hops if jj == j)) for t_end, hops in sim.running]
+
+        def held(k: int, hops: list) -> float:  # the slots request k holds on server j
+            return sum(e - b for jj, b, e in hops if jj == j) * sim.demand[k]
+
+        events = [(max(t_end, now), held(k, hops)) for t_end, hops, k in sim.running]
         for k, hops, t0, t1 in self.queue:
-            held = sum(e - b for jj, b, e in hops if jj == j) * sim.demand[k]
-            if held:
-                events += [(max(t0, now), -held), (max(t1, now), held)]
+            if h := held(k, hops):
+                events += [(max(t0, now), -h), (max(t1, now), h)]
         events = sorted((e for e in events if e[1]), key=lambda ev: (ev[0], -ev[1]))  # frees before takes
         times = [now] + [t for t, _ in events]
         free = np.cumsum([sim.free[j]] + [d for _, d in events])  # slots free from each event on
@@ -264,15 +267,19 @@ class WaitingShortestPath(PathPolicy):
         self.released(sim)
 
     def released(self, sim: Any) -> None:
+        import collections
+
         blocked: set = set()  # servers an earlier waiting request still waits on
-        for entry in list(self.queue):
+        waiting = collections.deque()
+        for entry in self.queue:
             i, hops = entry[0], entry[1]
             servers = {j for j, _, _ in hops}
             if not servers & blocked and sim.fits(i, hops):
-                self.queue.remove(entry)
                 sim.begin(i, hops)
             else:
                 blocked |= servers
+                waiting.append(entry)
+        self.queue = waiting
 
 
 class NSGA2Chains(PathPolicy):

@@ -400,7 +400,7 @@ class PathSimulation:
         self.comm = [hop_communication(inst, c) for c in range(inst.num_clients)]
         self.free = self.cap.astype(float)
         self.demand = np.ones(n)  #: slots per block request i holds (see the class docstring)
-        self.running: list[tuple[float, list]] = []  # (finish time, hops) of requests holding slots
+        self.running: list[tuple[float, list, int]] = []  # (finish time, hops, request) of requests holding slots
         self.start, self.first, self.done = (np.full(n, np.nan) for _ in range(3))
         self.hops_of = np.empty(n, dtype=object)
         self.env = simpy.Environment()
@@ -434,7 +434,7 @@ class PathSimulation:
             raise AssertionError("cache slots over-committed")
         _, dur = self.times(i, hops)
         self.start[i], self.hops_of[i] = self.env.now, hops
-        self.running.append((self.env.now + dur, hops))  # the finish time policies expect (no contention)
+        self.running.append((self.env.now + dur, hops, i))  # the finish time policies expect (no contention)
         self.env.process(self._serve(i, hops))
 
     def _serve(self, i: int, hops: list):
@@ -445,7 +445,7 @@ class PathSimulation:
         self.done[i] = self.env.now
         for j, b, e in hops:
             self.free[j] += (e - b) * self.demand[i]
-        self.running.remove(next(r for r in self.running if r[1] is hops))
+        self.running.remove(next(r for r in self.running if r[2] == i))
         self.policy.released(self)
 
     def route(self, A: np.ndarray, B: np.ndarray, penalty: np.ndarray, first_block: int = 0,

@@ -83,7 +83,7 @@ def test_ws_rr_wait_counts_the_slots_promised_to_waiting_requests():
     """Server 0 holds 2 slots, both busy until 10 s and 20 s. A request already waiting was
     promised one slot from 10 s to 30 s. A newcomer needing one slot gets it at 20 s, not 10 s."""
     sim = SimpleNamespace(env=SimpleNamespace(now=0.0), cap=np.array([2.0]), free=np.array([0.0]),
-                          demand=np.ones(3), running=[(10.0, [(0, 0, 1)]), (20.0, [(0, 0, 1)])])
+                          demand=np.ones(3), running=[(10.0, [(0, 0, 1)], 0), (20.0, [(0, 0, 1)], 1)])
     ws = WaitingShortestPath()
     assert ws._wait_until_free(sim, 0, 1.0) == 10.0
     ws.queue.append((2, [(0, 0, 1)], 10.0, 30.0))
