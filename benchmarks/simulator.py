@@ -33,7 +33,7 @@ def main() -> None:
     for solver, policy in (("gbp-cr", "jffc"), ("cg-bprr", "jffc"), ("cg-bprr", "sed"), ("cg-bprr", "ws-rr")):
         sol = solve(base, solver)
         chains = chains_of(base, sol)
-        nu = float(np.sum(chains.capacity / mean_service_s(chains, base, "model")))  # the simulator's own rate
+        nu = float(np.sum(chains.capacity / mean_service_s(chains, base, "model")[0]))  # the simulator's own rate (one client)
         d = base.model_dump(mode="json", exclude_none=True)
         d["clients"][0]["arrival_rate_per_s"] = 0.7 * nu
         inst = instance_from_dict(d)

@@ -275,11 +275,21 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
         maximise = sol.objective_name.startswith("throughput")
         lines.append(f"{'upper' if maximise else 'lower'} bound: {sol.bound:.6g}"
                      + (f", optimality gap {100 * sol.gap:.2f}%" if sol.gap is not None else ""))
+    q = ev.queueing
+    if "response_time_light_load_s" in q:
+        line = (f"mean response time (Poisson arrivals, JFFC on the chains): {q['response_time_light_load_s']:.3f} s "
+                "at light load")
+        if "response_time_lower_s" in q:
+            line += (f"; in [{q['response_time_lower_s']:.3f}, {q['response_time_upper_s']:.3f}] s at "
+                     f"lambda = {q['arrival_rate_per_s']:.4g}/s (Theorem 4"
+                     + (", with load-dependent job times" if q.get("contention") else "") + ")")
+        lines.append(line)
     if "mean_inference_time_s" in s:
-        lines += [f"mean inference time{' (no GPU contention)' if ev.queueing.get('contention') else ''}: "
+        lines += [f"mean inference time of the {s['requests']} concurrent requests on the paths (BPRR's view)"
+                  f"{' (no GPU contention)' if ev.queueing.get('contention') else ''}: "
                   f"{s['mean_inference_time_s']:.3f} s "
                   f"(no waiting: {s['mean_inference_time_no_wait_s']:.3f} s; "
-                  f"{s['requests_waiting']} of {s['requests']} concurrent requests wait, "
+                  f"{s['requests_waiting']} of {s['requests']} wait, "
                   f"mean wait {s['mean_waiting_time_s']:.3f} s)",
                   f"mean time to first token: {s['mean_prefill_time_s']:.3f} s, "
                   f"decode: {s['mean_decode_time_per_token_s'] * 1e3:.1f} ms/token"]
@@ -288,15 +298,10 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
     for p in ev.paths:
         hops = " -> ".join(f"{sv}[{b}]" for sv, b in zip(p["servers"], p["blocks"]))
         lines.append(f"path {p['client']} x{p['requests']}: {hops}  ({p['inference_s']:.3f} s)")
-    q = ev.queueing
     if q:
         line = (f"chains ({q['chains_from']}): {q['num_chains']}, total capacity {q['total_capacity']}, "
                 f"nu = {q['nu_per_s']:.4g}/s, lambda = {q['arrival_rate_per_s']:.4g}/s, rho = {q['rho']:.3f}")
-        if "response_time_lower_s" in q:
-            line += (f"; mean response time under JFFC in [{q['response_time_lower_s']:.3f}, "
-                     f"{q['response_time_upper_s']:.3f}] s (Theorem 4"
-                     + (", with load-dependent job times" if q.get("contention") else "") + ")")
-        elif "unstable" in q:
+        if "unstable" in q:
             line += "; unstable: " + q["unstable"]
         lines.append(line)
         if "assumptions" in q:

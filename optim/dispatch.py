@@ -1,11 +1,16 @@
 """Dispatch policies over server chains: JFFC, JSQ, SED (arXiv 2604.14993, Alg. 3 and its baselines).
 
 Each policy is a small state machine over K chains with service rates mu_k and capacities c_k:
-``arrive()`` places a job and returns ``(chain, started)``: the chain it starts on, or the chain
+``arrive(client)`` places a job and returns ``(chain, started)``: the chain it starts on, or the chain
 whose queue it joined (None for JFFC's central queue) with ``started`` False;
 ``complete(k)`` frees a slot on chain k and returns k if a waiting job (from the central queue, or
 chain k's own) starts there, else None.
 They hold counts only (no clock), so a simulator owns time and randomness.
+
+**Several clients.** A chain's job time depends on whose job it is (the client's RTTs to its
+servers), so the rates may be given per client, shape (C, K): each policy then judges a job of
+client c by ``mu[c]`` (JFFC: the free chain fastest *for that client*). With one row, or rates of
+shape (K,), this is the single-orchestrator policy of the paper.
 
 - **JFFC** (Join the Fastest Free Chain, Alg. 3): an arrival goes to the fastest chain with a free
   slot, else to one central FIFO queue; a completion on k starts the head of the queue on k.
@@ -28,11 +33,14 @@ class _Policy:
     central_queue = False  #: True when waiting jobs share one FIFO queue
 
     def __init__(self, rates: np.ndarray, capacities: np.ndarray):
-        self.mu = np.asarray(rates, dtype=float)
+        #: mu[c, k], jobs/s of chain k for a job of client c, shape (C, K)
+        self.mu_by_client = np.atleast_2d(np.asarray(rates, dtype=float))
         self.cap = np.asarray(capacities, dtype=np.int64)
-        if self.mu.shape != self.cap.shape or np.any(self.mu <= 0) or np.any(self.cap < 0):
-            raise ValueError("rates must be positive and capacities non-negative, of equal length")
-        self.busy = np.zeros(self.mu.size, dtype=np.int64)
+        if self.mu_by_client.shape[1:] != self.cap.shape or self.mu_by_client.ndim != 2 \
+                or np.any(~(self.mu_by_client > 0)) or np.any(self.cap < 0):
+            raise ValueError("rates (K,) or (C, K) must be positive and capacities (K,) non-negative")
+        self.mu = self.mu_by_client[0]  #: the first (or only) client's rates
+        self.busy = np.zeros(self.cap.size, dtype=np.int64)
 
     @property
     def waiting(self) -> int:
@@ -47,15 +55,17 @@ class JFFC(_Policy):
 
     def __init__(self, rates, capacities):
         super().__init__(rates, capacities)
-        self.order = np.argsort(-self.mu, kind="stable")
+        self.orders = np.argsort(-self.mu_by_client, axis=1, kind="stable")  #: per client, fastest first
+        self.order = self.orders[0]
         self.queue = 0
 
     @property
     def waiting(self) -> int:
         return self.queue
 
-    def arrive(self) -> tuple[int | None, bool]:
-        free = self.order[self.busy[self.order] < self.cap[self.order]]
+    def arrive(self, client: int = 0) -> tuple[int | None, bool]:
+        order = self.orders[client]
+        free = order[self.busy[order] < self.cap[order]]
         if free.size == 0:
             self.queue += 1
             return None, False
@@ -80,13 +90,14 @@ class _LocalQueues(_Policy):
     def waiting(self) -> int:
         return int(self.queued.sum())
 
-    def _score(self) -> np.ndarray:
+    def _score(self, mu: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def arrive(self) -> tuple[int | None, bool]:
-        score = self._score()
+    def arrive(self, client: int = 0) -> tuple[int | None, bool]:
+        mu = self.mu_by_client[client]
+        score = self._score(mu)
         score[self.cap == 0] = np.inf
-        k = int(np.lexsort((-self.mu, score))[0])
+        k = int(np.lexsort((-mu, score))[0])
         if self.busy[k] < self.cap[k]:
             self.busy[k] += 1
             return k, True
@@ -106,7 +117,7 @@ class JSQ(_LocalQueues):
 
     name = "jsq"
 
-    def _score(self) -> np.ndarray:
+    def _score(self, mu: np.ndarray) -> np.ndarray:
         return (self.busy + self.queued) / np.maximum(self.cap, 1)
 
 
@@ -115,9 +126,9 @@ class SED(_LocalQueues):
 
     name = "sed"
 
-    def _score(self) -> np.ndarray:
+    def _score(self, mu: np.ndarray) -> np.ndarray:
         n = self.busy + self.queued
-        return np.where(n < self.cap, 1.0 / self.mu, (n + 1) / (np.maximum(self.cap, 1) * self.mu))
+        return np.where(n < self.cap, 1.0 / mu, (n + 1) / (np.maximum(self.cap, 1) * mu))
 
 
 #: chain dispatch policies (classes over the chains' counts)

@@ -13,7 +13,9 @@ simpy meets the 100,000-requests-in-10-s target, so the library is used.
 **Service time** of request i on chain k (``service="model"``): the BPRR inference time of the
 chain's path with the request's own lengths (arXiv 2512.21884 Sec. 2: prefill
 ``sum_j t^I_j + m_ij tau^I_j(l_in,i)``, then ``l_out,i - 1`` decode steps of ``sum_j t_j + m_ij tau_j``),
-communication at the rate-weighted client RTT; the first token comes after the prefill.
+communication at the request's own client's RTTs; the first token comes after the prefill.
+**Several clients**: a chain's times are each client's own, and the policies judge a request by its
+client's (JFFC: the free chain fastest for that client; :mod:`optim.dispatch`).
 ``service="exponential"``: exponential with the chain's Eq. 2 time T_k of arXiv 2604.14993 (the
 CTMC's assumption, the T_k ``optim evaluate`` bounds with), to check Theorem 4; with GPU contention
 the means are the load-dependent T_k the bounds then use.
@@ -43,7 +45,7 @@ from .errors import InvalidOptionError, OptimError, UnstableSystemError
 from .options import MAX_COUNT
 from .instance import Instance
 from .perf.batching import ServerGPU, has_contention, jffc_equilibrium, server_gpus
-from .perf.chains import HopCommunication, hop_communication
+from .perf.chains import HopCommunication, chain_times_by_client, hop_communication
 from .perf.gca import chain_cost_coefficients, greedy_cache_allocation
 from .solution import Solution
 
@@ -98,24 +100,27 @@ def trace_lengths(inst: Instance, n: int) -> tuple[np.ndarray, np.ndarray, int]:
 
 @dataclass
 class ChainSet:
-    """Chains as arrays, fastest first: servers and blocks per hop, capacity c_k, and the parts of
-    the BPRR request time (prefill fixed and per input token, decode per token) and Eq. 2's T_k."""
+    """Chains as arrays, fastest first (at the rate-weighted client): servers and blocks per hop,
+    capacity c_k, and per client c the parts of the BPRR request time (prefill fixed and per input
+    token, decode per token) and Eq. 2's T_k, shapes (C, K): a chain's communication is its
+    client's own (:func:`optim.perf.chains.chain_times_by_client`)."""
 
     servers: list[np.ndarray]
     blocks: list[np.ndarray]
     capacity: np.ndarray
-    prefill_s: np.ndarray  #: sum_j prefill communication + m_ij t_o,j
-    prefill_s_per_token: np.ndarray  #: sum_j prefill communication per token + m_ij t^I_j
-    decode_s_per_token: np.ndarray  #: sum_j decode-step communication + m_ij tau_j
-    eq2_s: np.ndarray  #: T_k of Eq. 2 at the workload's mean lengths
-    comm: HopCommunication  #: per-hop communication, rate-weighted over the clients
+    prefill_s: np.ndarray  #: (C, K): sum_j prefill communication + m_ij t_o,j
+    prefill_s_per_token: np.ndarray  #: (C, K): sum_j prefill communication per token + m_ij t^I_j
+    decode_s_per_token: np.ndarray  #: (C, K): sum_j decode-step communication + m_ij tau_j
+    eq2_s: np.ndarray  #: (K,): T_k of Eq. 2 at the workload's mean lengths, rate-weighted over the clients
+    eq2_by_client: np.ndarray  #: (C, K): T_k of Eq. 2 for a job of each client
+    comm: list[HopCommunication]  #: per client, per-hop communication
     loaded_s: np.ndarray | None = None  #: T_k with GPU contention at lambda (what evaluate bounds with), if any
 
-    def first_token_s(self, k: int, l_in: float) -> float:
-        return float(self.prefill_s[k] + self.prefill_s_per_token[k] * l_in)
+    def first_token_s(self, k: int, l_in: float, client: int = 0) -> float:
+        return float(self.prefill_s[client, k] + self.prefill_s_per_token[client, k] * l_in)
 
-    def service_s(self, k: int, l_in: float, l_out: float) -> float:
-        return self.first_token_s(k, l_in) + float(self.decode_s_per_token[k]) * (l_out - 1)
+    def service_s(self, k: int, l_in: float, l_out: float, client: int = 0) -> float:
+        return self.first_token_s(k, l_in, client) + float(self.decode_s_per_token[client, k]) * (l_out - 1)
 
 
 def chains_of(inst: Instance, sol: Solution) -> ChainSet:
@@ -147,11 +152,13 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
     blocks = [blocks[k] for k in order]
     # the parts of the one request-time model (optim.perf.chains), per request's own lengths: at the
     # workload's mean lengths service_s equals T_k (eq2_s) in both communication models
-    comm = hop_communication(inst)
-    parts = [comm.hops(inst, s) for s in servers]
-    fixed = [np.sum(c[0] + pf[s] * b) for c, s, b in zip(parts, servers, blocks)]
-    per_input = [np.sum(c[1] + pt[s] * b) for c, s, b in zip(parts, servers, blocks)]
-    per_step = [np.sum(c[2] + inst.decode_s[s] * b) for c, s, b in zip(parts, servers, blocks)]
+    comm = [hop_communication(inst, c) for c in range(inst.num_clients)]
+    fixed, per_input, per_step = (np.zeros((inst.num_clients, len(servers))) for _ in range(3))
+    for c, com in enumerate(comm):
+        parts = [com.hops(inst, s) for s in servers]
+        fixed[c] = [np.sum(h[0] + pf[s] * b) for h, s, b in zip(parts, servers, blocks)]
+        per_input[c] = [np.sum(h[1] + pt[s] * b) for h, s, b in zip(parts, servers, blocks)]
+        per_step[c] = [np.sum(h[2] + inst.decode_s[s] * b) for h, s, b in zip(parts, servers, blocks)]
     capacity = np.array([raw[k][2] for k in order], dtype=np.int64)
     loaded = None
     if has_contention(inst):
@@ -159,8 +166,8 @@ def chains_of(inst: Instance, sol: Solution) -> ChainSet:
             loaded = jffc_equilibrium(inst, servers, blocks, eq2[order], capacity, inst.total_arrival_rate)[0]
         except UnstableSystemError:
             loaded = None
-    return ChainSet(servers, blocks, capacity, np.array(fixed), np.array(per_input), np.array(per_step), eq2[order],
-                    comm, loaded)
+    return ChainSet(servers, blocks, capacity, fixed, per_input, per_step, eq2[order],
+                    chain_times_by_client(inst, servers, blocks), comm, loaded)
 
 
 def job_parts_s(inst: Instance, comm: HopCommunication, servers, blocks, l_in: float) -> tuple[float, float]:
@@ -316,7 +323,7 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: tupl
 
     w = inst.workload
     t_arr, l_in, l_out, client = _draw_arrivals(inst, arrivals, n, rng)
-    mean_T = mean_service_s(chains, inst, service) + setup_s
+    mean_T = mean_service_s(chains, inst, service) + setup_s  # (C, K)
     pol = POLICY_REGISTRY[policy].factory(1.0 / mean_T, chains.capacity)
     start = np.full(n, np.nan)
     first = np.full(n, np.nan)
@@ -340,13 +347,14 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: tupl
         if debug:
             np.add.at(in_use, chains.servers[k], chains.blocks[k].astype(np.int64))
             check()
+        c = client[i]
         if service == "exponential":
-            dur = mean_T[k] * expo[i]
-            first[i] = env.now + dur * chains.first_token_s(k, w.input_tokens_mean) / chains.service_s(
-                k, w.input_tokens_mean, w.output_tokens_mean)
+            dur = mean_T[c, k] * expo[i]
+            first[i] = env.now + dur * chains.first_token_s(k, w.input_tokens_mean, c) / chains.service_s(
+                k, w.input_tokens_mean, w.output_tokens_mean, c)
             yield env.timeout(dur)
         else:
-            yield from jobs.run(chains.servers[k], chains.blocks[k], chains.comm, l_in[i], l_out[i],
+            yield from jobs.run(chains.servers[k], chains.blocks[k], chains.comm[c], l_in[i], l_out[i],
                                 lambda: first.__setitem__(i, env.now))
         done[i] = env.now
         if debug:
@@ -358,7 +366,7 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: tupl
     def source():
         for i in range(n):
             yield env.timeout(t_arr[i] - env.now)
-            k, started = pol.arrive()
+            k, started = pol.arrive(client[i])
             if started:
                 env.process(serve(i, k))
             elif k is None:
@@ -494,14 +502,17 @@ def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: tuple[
 
 
 def mean_service_s(chains: ChainSet, inst: Instance, service: str) -> np.ndarray:
-    """Mean service time per chain under the chosen service model (``model``: the BPRR request time
-    at the workload's mean lengths; ``exponential``: Eq. 2's T_k, or with GPU contention the
-    load-dependent T_k that ``optim evaluate`` bounds with), seconds, shape (K,). The chains'
-    total rate is ``sum(chains.capacity / mean_service_s(...))``."""
+    """Mean service time of a job of each client on each chain under the chosen service model
+    (``model``: the BPRR request time at the workload's mean lengths; ``exponential``: Eq. 2's T_k,
+    or with GPU contention the load-dependent T_k that ``optim evaluate`` bounds with, the same for
+    every client), seconds, shape (C, K). The chains' total rate at the clients' mix is
+    ``sum(chains.capacity / (p @ mean_service_s(...)))`` with p the clients' arrival shares."""
+    C = inst.num_clients
     if service == "exponential":
-        return chains.eq2_s if chains.loaded_s is None else chains.loaded_s
+        return chains.eq2_by_client if chains.loaded_s is None else np.tile(chains.loaded_s, (C, 1))
     w = inst.workload
-    return np.array([chains.service_s(k, w.input_tokens_mean, w.output_tokens_mean) for k in range(len(chains.servers))])
+    return np.array([[chains.service_s(k, w.input_tokens_mean, w.output_tokens_mean, c)
+                      for k in range(len(chains.servers))] for c in range(C)])
 
 
 def _stats(x: np.ndarray) -> dict[str, float]:
@@ -625,7 +636,8 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
                                  {"service": "model (per path)", "lengths": lengths, **cut, "setup_s": setup_s,
                                   "gpu_contention": has_contention(inst)})
     chains = chains_of(inst, sol)
-    nu = float(np.sum(chains.capacity / (mean_service_s(chains, inst, service) + setup_s)))
+    share = inst.arrival_rates / inst.total_arrival_rate
+    nu = float(np.sum(chains.capacity / (share @ mean_service_s(chains, inst, service) + setup_s)))
     if inst.total_arrival_rate >= nu:
         raise UnstableSystemError(f"arrival rate {inst.total_arrival_rate:g}/s is not below the chains' total rate "
                                   f"nu = {nu:g}/s: queues grow without bound")

@@ -32,10 +32,10 @@ import numpy as np
 from .instance import Instance
 from .errors import UnstableSystemError
 from .perf import admission_times, chain_service_time, path_times, request_shares
-from .perf.chains import chain_job_time
+from .perf.chains import chain_job_time, chain_times_by_client
 from .perf.capacity import servers_per_block
 from .perf.batching import has_contention, jffc_equilibrium, loaded_job_times
-from .perf.ctmc import jffc_chain_rates, theorem4_bounds
+from .perf.ctmc import jffc_chain_rates, multiclient_bounds, theorem4_bounds
 from .perf.gca import chain_cost_coefficients, greedy_cache_allocation
 from .solution import Chain, Path, Solution
 from .units import GB
@@ -101,6 +101,7 @@ class ChainRow(TypedDict, total=False):
     capacity: int
     service_time_s: float
     rate_per_s: float
+    service_time_s_by_client: dict[str, float]  #: T_k for a job of each client (several clients, no contention)
     loaded_service_time_s: float  #: T_k with GPU contention at the instance's load (optim.perf.batching)
     jobs_per_s: float  #: lambda_k, JFFC's split (optim.perf.ctmc.jffc_chain_rates)
 
@@ -133,6 +134,8 @@ class Queueing(TypedDict, total=False):
     rho: float
     response_time_lower_s: float
     response_time_upper_s: float
+    #: the limit as lambda -> 0: each client's jobs on the chain fastest for it, rate-weighted
+    response_time_light_load_s: float
     unstable: str  #: why no bound exists (lambda >= nu)
     gpu_utilisation: list[float]  #: per server, GPU time share of the chains' jobs (:func:`optim.perf.batching.loaded_job_times`)
     max_gpu_utilisation: float
@@ -540,9 +543,22 @@ def _queueing(inst: Instance, ck: Checked):
     else:
         q["assumptions"] = ("Theorem 4 assumes Poisson arrivals, exponential service and no GPU contention "
                             "(every server's batching is 'ideal')")
+    by_client = chain_times_by_client(inst, servers, blocks) if inst.num_clients > 1 else T[None, :]
+    share = inst.arrival_rates / lam
+    q["response_time_light_load_s"] = float(share[share > 0] @ by_client[share > 0][:, cap > 0].min(axis=1))
+    if inst.num_clients > 1:
+        for row, t in zip(rows, by_client.T):
+            row["service_time_s_by_client"] = {cl.id: float(x) for cl, x in zip(inst.clients, t)}
+    if contention or inst.num_clients == 1:
+        by_client = None
+    else:
+        q["assumptions"] += (f"; with {inst.num_clients} clients a chain's time is each client's own and JFFC "
+                             "sends a job to the chain fastest for its client: the bounds are Theorem 4's argument "
+                             "with every chain's fastest and slowest client rate (optim.perf.ctmc.multiclient_bounds)")
     if why is None:
         try:
-            b = theorem4_bounds(mu, cap, lam)
+            b = (theorem4_bounds(mu, cap, lam) if by_client is None
+                 else multiclient_bounds(by_client, cap, inst.arrival_rates))  # = client_aware_bounds
             q.update(response_time_lower_s=b.lower_s, response_time_upper_s=b.upper_s)
         except UnstableSystemError as err:
             why = str(err)

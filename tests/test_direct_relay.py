@@ -134,7 +134,7 @@ def test_simulated_service_equals_the_chain_times():
     sol = solve(d, "gbp-cr")
     chains = chains_of(d, sol)
     for k, (s, b) in enumerate(zip(chains.servers, chains.blocks)):
-        assert mean_service_s(chains, d, "model")[k] == pytest.approx(chain_job_time(d, s, b), rel=1e-9)
+        assert mean_service_s(chains, d, "model")[0, k] == pytest.approx(chain_job_time(d, s, b), rel=1e-9)
     res = simulate(d, sol, requests=2000, replications=2, seed=1)
     ev = evaluate(d, sol)
     assert ev.queueing["response_time_lower_s"] * 0.99 <= res.summary["response_s"]["mean"]

@@ -145,3 +145,47 @@ def chain_job_time(inst: Instance, servers, blocks, client: int | None = None) -
     A, _ = job_cost_coefficients(inst)
     a = client_weights(inst, client) @ A
     return float(np.sum(a[servers] + B[servers] * b))
+
+
+def chain_times_by_client(inst: Instance, servers: list, blocks: list) -> np.ndarray:
+    """T_k of Eq. 2 (arXiv 2604.14993) for a job of each client on each chain, seconds, shape (C, K).
+
+    The paper has one orchestrator; with several clients a chain's communication term is the
+    client's own (its RTTs to the chain's servers), so the same chain is faster for a nearby client.
+
+    Parameters
+    ----------
+    servers, blocks : lists of K arrays of int, shapes (H_k,)
+        Each chain's servers and the blocks each runs.
+    """
+    K = len(servers)
+    out = np.zeros((inst.num_clients, K))
+    if inst.communication.relay == "direct":
+        for c in range(inst.num_clients):
+            out[c] = [chain_job_time(inst, s, b, c) for s, b in zip(servers, blocks)]
+        return out
+    A, B = job_cost_coefficients(inst)
+    for k, (s, b) in enumerate(zip(servers, blocks)):
+        s = np.asarray(s, dtype=int)
+        out[:, k] = A[:, s].sum(axis=1) + float(np.sum(B[s] * np.asarray(b, dtype=float)))
+    return out
+
+
+def client_aware_bounds(inst: Instance, servers: list, blocks: list, caps: np.ndarray):
+    """Bounds on the mean response time of client-aware JFFC over these chains, seconds
+    (:func:`optim.perf.ctmc.multiclient_bounds` on :func:`chain_times_by_client`; Theorem 4 of
+    arXiv 2604.14993 with one client). Assumes Poisson arrivals, exponential service and no GPU
+    contention.
+
+    Returns
+    -------
+    ResponseTimeBounds
+
+    Raises
+    ------
+    UnstableSystemError
+        lambda is not below the chains' total rate at every chain's slowest client rate.
+    """
+    from .ctmc import multiclient_bounds
+
+    return multiclient_bounds(chain_times_by_client(inst, servers, blocks), caps, inst.arrival_rates)

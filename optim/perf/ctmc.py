@@ -139,6 +139,87 @@ def theorem4_bounds(rates: np.ndarray, caps: np.ndarray, arrival_rate: float) ->
     return ResponseTimeBounds(float(lower), float(upper), float(arrival_rate / nu), float(nu), int(c.sum()))
 
 
+def multiclient_bounds(times: np.ndarray, caps: np.ndarray, arrival_rates: np.ndarray) -> ResponseTimeBounds:
+    """Bounds on the mean response time under client-aware JFFC, seconds: Theorem 4 generalised to
+    clients whose chain times differ.
+
+    With several clients (orchestrators) a chain's job time depends on whose job it is (its RTTs):
+    ``T[c, k]``. Client-aware JFFC sends a job of client c to the free chain of least ``T[c, k]``,
+    else to the central FIFO queue. Assuming Poisson arrivals and exponential service:
+
+    - **upper**: Theorem 4's slowest-first chain (arXiv 2604.14993, Sec. 4, Eq. 18) at every chain's
+      slowest client rate ``mu_min[k] = min_c 1 / T[c, k]``: JFFC never leaves a slot idle while a
+      job waits, so with n jobs at least the n slowest slots' rates complete. Infinite when
+      lambda >= nu_min (the argument then gives no bound).
+    - **lower**, the largest of: Theorem 4's fastest-first chain (Eq. 17) at the fastest client rate
+      ``mu_max[k] = max_c 1 / T[c, k]``; and the least mean service time any split of the jobs over
+      the chains allows, ``min sum_ck x_ck T[c, k] / lambda`` over ``x >= 0`` with
+      ``sum_k x_ck = lambda_c`` and, by Little's law per chain, ``sum_c x_ck T[c, k] <= c_k`` (a
+      linear program, HiGHS through scipy; as lambda -> 0 it is ``sum_c lambda_c min_k T[c, k] /
+      lambda``, the exact limit).
+
+    With one client the upper and the first lower bound are Theorem 4's, and the second lower bound
+    is below it.
+
+    Parameters
+    ----------
+    times : array, shape (C, K)
+        T[c, k], seconds, positive.
+    caps : array of int, shape (K,)
+        c_k, concurrent jobs of each chain.
+    arrival_rates : array, shape (C,)
+        lambda_c, jobs/s of each client.
+
+    Returns
+    -------
+    ResponseTimeBounds
+        ``total_rate_per_s`` is nu at the clients' mix (``sum_k c_k / sum_c (lambda_c / lambda) T[c, k]``)
+        and ``rho = lambda / nu``.
+
+    Raises
+    ------
+    UnstableSystemError
+        No split of the jobs keeps every chain within its capacity (lambda beyond what the chains serve).
+    ValueError
+        Shapes disagree or a time is not positive.
+    """
+    from scipy.optimize import linprog
+
+    T = np.atleast_2d(np.asarray(times, dtype=float))
+    lam_c = np.asarray(arrival_rates, dtype=float).ravel()
+    c = np.asarray(caps, dtype=np.int64)
+    if (T.shape[0] != lam_c.size or T.shape[1:] != c.shape or np.any(~(T > 0)) or np.any(lam_c < 0)
+            or not lam_c.sum() > 0 or np.any(c < 0) or not c.sum() > 0):
+        raise ValueError(f"times must be (C, K) positive with C = {lam_c.size} non-negative client rates of positive "
+                         f"total and K = {c.size} non-negative capacities; got {T.shape}")
+    T, lam_c = T[lam_c > 0], lam_c[lam_c > 0]
+    lam = float(lam_c.sum())
+    C, K = T.shape
+    nu_mix = float(np.sum(c / (lam_c @ T / lam)))
+    if C == 1:
+        b = theorem4_bounds(1.0 / T[0], c, lam)
+        return ResponseTimeBounds(b.lower_s, b.upper_s, b.rho, b.total_rate_per_s, b.total_capacity)
+    # the least mean service time of any split (x[c, k] flattened row-major)
+    eq = np.kron(np.eye(C), np.ones(K))
+    ub = np.zeros((K, C * K))
+    for k in range(K):
+        ub[k, k::K] = T[:, k]
+    lp = linprog(T.ravel(), A_ub=ub, b_ub=c.astype(float), A_eq=eq, b_eq=lam_c, bounds=(0, None), method="highs")
+    if lp.status == 2:
+        raise UnstableSystemError(f"arrival rate lambda = {lam:g}/s: no split of the clients' jobs over the chains keeps "
+                                  "every chain within its capacity (Little's law): no steady state exists")
+    if lp.status != 0:
+        raise ValueError(f"the split LP failed: {lp.message}")
+    service = float(lp.fun) / lam
+    mu_max, mu_min = (1.0 / T).max(axis=0), (1.0 / T).min(axis=0)
+    nu_max, nu_min = float(np.sum(mu_max * c)), float(np.sum(mu_min * c))
+    lower = service
+    if lam < nu_max:
+        lower = max(lower, _mean_jobs(slot_rates(mu_max, c, True), lam, nu_max) / lam)
+    upper = _mean_jobs(slot_rates(mu_min, c, False), lam, nu_min) / lam if lam < nu_min else float("inf")
+    return ResponseTimeBounds(float(lower), float(upper), lam / nu_mix, nu_mix, int(c.sum()))
+
+
 def erlang_c_response_time(servers: int, rate: float, arrival_rate: float) -> float:
     """Mean response time of M/M/c (c servers of rate mu), seconds: 1/mu + P_wait / (c mu - lambda).
 

@@ -18,8 +18,10 @@ where plain Python took 230 us); above, Dijkstra (scipy) on a graph where only t
 server with room counts between two boundaries (:class:`CondensedBoundaryGraph`). The chains and
 capacities are the same (ties between equally fast chains aside).
 
-With several clients, the communication time of a hop is the arrival-rate-weighted mean over
-clients of ``rtt_cj + chain_overhead`` (exact for the paper's single orchestrator).
+With several clients, GCA ranks chains with the communication time of a hop at the
+arrival-rate-weighted mean over clients (exact for the paper's single orchestrator); the chains it
+returns are then judged with each client's own times (:func:`optim.perf.chains.chain_times_by_client`:
+``optim evaluate``'s bounds, the simulator's client-aware JFFC).
 """
 from __future__ import annotations
 

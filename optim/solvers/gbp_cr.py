@@ -10,6 +10,10 @@ get no blocks; those of an unfinished last chain keep theirs, for GCA to use). G
 c is chosen by running GBP-CR + GCA for each candidate and minimising the Theorem-4 lower bound on
 the mean response time (the paper's recommended rule, Sec. 3.2.3), among c in 1..c_max,
 ``c_max = floor((max_j M_j - s_m) / s_c)``; above 256 candidates, a geometric grid of 256 values.
+With several clients the rule is kept at the paper's single orchestrator (each chain's time at the
+clients' rate-weighted RTTs), while the objective and bounds reported are those of client-aware JFFC
+(:func:`optim.perf.chains.client_aware_bounds`: every client's own chain times, as ``optim evaluate``
+and the simulator have them); each client's path is the chain fastest for it.
 
 With GPU contention (servers with ``batching`` none or continuous) the bound is taken at the chains'
 load-dependent times (:func:`optim.perf.batching.jffc_equilibrium`), and for each c the placements
@@ -29,6 +33,7 @@ from ..instance import Instance
 from ..perf import free_cache_slots, request_shares
 from ..perf.batching import has_contention, jffc_equilibrium
 from ..perf.ctmc import theorem4_bounds
+from ..perf.chains import chain_times_by_client, client_aware_bounds
 from ..perf.gca import chain_cost_coefficients, chain_rates, greedy_cache_allocation
 from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
 from ..options import MAX_COUNT
@@ -106,16 +111,19 @@ def _evaluate_placement(inst: Instance, start: np.ndarray, end: np.ndarray):
     if not chains:
         return None
     mu, cap = chain_rates(chains)
+    servers = [np.array([j for j, _, _ in ch.hops]) for ch in chains]
+    blocks = [np.array([e - b for _, b, e in ch.hops], dtype=float) for ch in chains]
     try:
         if has_contention(inst):
-            servers = [np.array([j for j, _, _ in ch.hops]) for ch in chains]
-            blocks = [np.array([e - b for _, b, e in ch.hops], dtype=float) for ch in chains]
             loaded, _ = jffc_equilibrium(inst, servers, blocks, 1.0 / mu, cap, inst.total_arrival_rate, rtol=1e-4)
             mu = 1.0 / loaded
         b = theorem4_bounds(mu, cap, inst.total_arrival_rate)
+        score = b.lower_s
+        if inst.num_clients > 1 and not has_contention(inst):  # the bounds of each client's own chain times
+            b = client_aware_bounds(inst, servers, blocks, cap)
     except UnstableSystemError:
         return None
-    return b.lower_s, start, end, chains, b
+    return score, start, end, chains, b
 
 
 def candidate_cs(inst: Instance) -> np.ndarray:
@@ -144,7 +152,7 @@ def gbp_cr(inst: Instance, *, c: Annotated[int | None, Field(ge=1, le=MAX_COUNT,
     Returns
     -------
     Solution
-        ``chains`` (hops, capacity, service time), the placement, client paths on the fastest chain
+        ``chains`` (hops, capacity, service time), the placement, each client's path on the chain fastest for it
         (BPRR view, for the latency metrics), and ``details`` with c, nu, rho and both bounds;
         ``infeasible`` when no c gives a stable system (lambda >= nu for all).
 
@@ -180,9 +188,10 @@ def _gbp_cr(inst: Instance, c: int | None) -> Solution:
                  for j, s in enumerate(inst.servers)]
     chain_out = [Chain(hops=[Hop(server=inst.servers[j].id, start=b, end=e) for j, b, e in ch.hops],
                        capacity=ch.capacity, service_time_s=ch.service_time_s) for ch in chains]
-    fastest = chain_out[0].hops
-    paths = [Path(client=cl.id, requests=int(n), hops=fastest) for cl, n in zip(inst.clients, request_shares(inst))
-             if n > 0 or cl.arrival_rate_per_s > 0]
+    times = chain_times_by_client(inst, [np.array([j for j, _, _ in ch.hops]) for ch in chains],
+                                  [np.array([e - b for _, b, e in ch.hops]) for ch in chains])
+    paths = [Path(client=cl.id, requests=int(n), hops=chain_out[int(np.argmin(times[c]))].hops)
+             for c, (cl, n) in enumerate(zip(inst.clients, request_shares(inst))) if n > 0 or cl.arrival_rate_per_s > 0]
     details = {"c": cc, "candidates_tried": tried, "distinct_placements": len(cache), "nu_per_s": bounds.total_rate_per_s, "rho": bounds.rho,
                "response_time_lower_s": bounds.lower_s, "response_time_upper_s": bounds.upper_s}
     return Solution(instance=inst.name, solver="gbp-cr", status=Status.FEASIBLE, placement=placement, paths=paths,
