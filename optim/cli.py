@@ -280,7 +280,8 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
         line = (f"mean response time (Poisson arrivals, JFFC on the chains): {q['response_time_light_load_s']:.3f} s "
                 "at light load")
         if "response_time_lower_s" in q:
-            line += (f"; in [{q['response_time_lower_s']:.3f}, {q['response_time_upper_s']:.3f}] s at "
+            up = q["response_time_upper_s"]
+            line += (f"; in [{q['response_time_lower_s']:.3f}, {f'{up:.3f}' if up < float('inf') else 'no bound'}] s at "
                      f"lambda = {q['arrival_rate_per_s']:.4g}/s (Theorem 4"
                      + (", with load-dependent job times" if q.get("contention") else "") + ")")
         lines.append(line)
