@@ -88,7 +88,7 @@ def brute_force(inst, objective: str):
 # the optimum exists (6), needs the enumerated chains for the proof (20), or the LP relaxation
 # reaches lambda / rho-bar while no integer allocation does (4)
 CASES = ([(seed, 3, obj) for seed in range(8) for obj in ("slots", "rate")]
-         + [(seed, 4, "slots") for seed in (4, 6, 20, 31, 37)] + [(seed, 4, "rate") for seed in (4, 20)])
+         + [(seed, 4, "slots") for seed in (4, 6, 20, 31, 37, 58, 78)] + [(seed, 4, "rate") for seed in (4, 20)])
 
 
 @pytest.mark.parametrize("seed, servers, objective", CASES)
@@ -207,3 +207,59 @@ def test_a_time_limited_solve_keeps_its_incumbent_with_a_valid_bound_and_reports
     assert caps == sol.objective
     assert sum(c.capacity / c.service_time_s for c in sol.chains) >= inst.total_arrival_rate / inst.workload.target_load
     assert any(e["incumbent"] is not None and e["bound"] is not None for e in events)
+
+
+@pytest.mark.parametrize("seed", [20, 58, 70, 73, 78, 100])  # seeds whose root LP leaves a gap
+def test_branch_and_price_alone_holds_against_brute_force(seed, monkeypatch):
+    """No node may close by listing its chains: the search must branch down to integral LP optima or
+    fixed placements. Whatever it proves holds: bound <= brute force <= objective, equal when optimal."""
+    monkeypatch.setattr(cm, "NODE_LIST_MAX_CHAINS", 0)
+    inst = tiny_instance(seed, num_servers=4)
+    expected = brute_force(inst, "slots")
+    sol = solve(inst, "chain-milp", objective="slots", time_limit=None)
+    if expected is None:
+        assert sol.status is Status.INFEASIBLE
+        return
+    assert sol.bound <= expected + 1e-9 <= sol.objective + 2e-9, (sol.bound, expected, sol.objective, sol.details)
+    if sol.status is Status.OPTIMAL:
+        assert sol.objective == expected
+    assert evaluate(inst, sol).feasible
+
+
+def test_usable_hops_need_a_span_ending_there_and_starting_no_later():
+    inst = tiny_instance(0, num_servers=3)
+    model = cm.build_joint_model(inst, "slots")
+    ok = np.zeros(model.num_spans, dtype=bool)
+    ok[model.span_index[0, 1, 3]] = True  # server 0 may hold only [1, 3)
+    hops = cm.usable_hops(model, ok)
+    got = {(int(model.hop_server[h]), int(model.hop_start[h]), int(model.hop_end[h])) for h in np.flatnonzero(hops)}
+    assert got == {(0, b, 3) for b in (1, 2) if (b, 3, 0) in model.hop_index}
+
+
+def test_branching_children_split_the_node_and_keep_every_placement():
+    inst = tiny_instance(20, num_servers=4)
+    model = cm.build_joint_model(inst, "slots")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        parent = rng.random(model.num_spans) < 0.8
+        x = np.where(parent, rng.random(model.num_spans), 0.0)
+        for j in range(model.slots.shape[0]):  # one unit of span mass per server at most
+            on = model.span_server == j
+            x[on] /= max(x[on].sum(), 1.0)
+        none = np.zeros(model.num_spans, dtype=bool)
+        if rng.random() < 0.5:  # one span per server: the forcing branch
+            keep = np.zeros(model.num_spans, dtype=bool)
+            for j in range(model.slots.shape[0]):
+                on = np.flatnonzero(parent & (model.span_server == j))
+                keep[rng.choice(on)] = True
+            x = np.where(keep, rng.uniform(0.1, 1.0, model.num_spans), 0.0)
+        children = cm.branching_children(model, parent, none, x)
+        assert children is not None
+        (a, fa), (b, fb) = children
+        assert np.array_equal(a | b, parent)  # every span the parent allows, one child allows
+        # both children are smaller: a span less, or one forced
+        assert (parent & ~a).any() or fa.any()
+        assert (parent & ~b).any() or fb.any()
+        if fb.any():  # forcing s: the other child drops s, so "s used" and "s unused" split the node
+            s = int(np.flatnonzero(fb)[0])
+            assert not a[s] and b[s] and not (b & (model.span_server == model.span_server[s]) & ~fb).any()
