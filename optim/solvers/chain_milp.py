@@ -716,7 +716,7 @@ def branching_children(model: JointChainModel, span_ok: np.ndarray, forced: np.n
 #: most chains a node's listing of improving chains may return for a MILP over them to close the node
 NODE_LIST_MAX_CHAINS = 20_000
 #: most labels that listing may hold (beyond, the node is branched on)
-NODE_LIST_MAX_LABELS = 400_000
+NODE_LIST_MAX_LABELS = 50_000
 
 
 @dataclass
@@ -793,6 +793,7 @@ class BranchAndPrice:
             self.master.restrict(span_ok, hop_ok, forced)
             res = self.node_lp(hop_ok)
             if res is None:  # out of time inside the node
+                count += 1
                 heapq.heappush(heap, (bound, -depth, count, depth, span_ok, forced))
                 break
             z, weight, beta, node_bound = res
