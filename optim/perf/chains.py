@@ -184,7 +184,7 @@ def client_aware_bounds(inst: Instance, servers: list, blocks: list, caps: np.nd
     Raises
     ------
     UnstableSystemError
-        lambda is not below the chains' total rate at every chain's slowest client rate.
+        No split of the clients' jobs over the chains keeps every chain within its capacity.
     """
     from .ctmc import multiclient_bounds
 
