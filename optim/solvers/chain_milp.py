@@ -32,7 +32,7 @@ Chains are exponentially many, hence:
    fix_by_reduced_costs`, here applied to columns not yet generated). The same label search
    without dominance enumerates exactly those chains (visiting each server once); the MILP over
    them is then exact, so its finish proves the optimum. When they are too many, the answer keeps
-   the LP bound and its gap (``rate``).
+   the LP bound and its gap (``rate``), or goes on to step 4 (``slots``).
 4. **Branch and price** (``slots``; :class:`BranchAndPrice`): the proof of step 3 at every node
    of a search that splits the span variables: a server's span ends at or before e* or after it
    (or it holds none), then its start, then one span (forced) against the rest, until a node's LP bound
@@ -713,6 +713,8 @@ def branching_children(model: JointChainModel, span_ok: np.ndarray, forced: np.n
     return (without, forced), (span_ok & ~others, fix)
 
 
+#: most labels the root's listing may hold when branch and price follows (slots)
+ROOT_LIST_MAX_LABELS = 500_000
 #: most chains a node's listing of improving chains may return for a MILP over them to close the node
 NODE_LIST_MAX_CHAINS = 20_000
 #: most labels that listing may hold (beyond, the node is branched on)
@@ -982,25 +984,29 @@ def chain_milp(inst: Instance, *,
     if not closed():
         milp(master.columns, 0.3 if converged else 1.0)
         details["generated_chains_milp"] = None if incumbent is None else sign * incumbent.value
-    branch = objective == "slots" and incumbent is not None  # the proof by branch and price, below
-    if not closed() and converged and not deadline.expired() and not branch:
+    if not closed() and converged and not deadline.expired():
         # any solution below the incumbent uses only chains of reduced cost <= target - LP bound;
         # without one, any solution at all: sum c_k <= kappa
         if incumbent is None:
             target = kappa
         else:
             target = incumbent.value - 1.0 if objective == "slots" else incumbent.value
+        # with branch and price to follow (slots), a listing that would not fit stops early
+        limit = min(max_labels, ROOT_LIST_MAX_LABELS) if objective == "slots" and incumbent is not None else max_labels
         listed = chain_labels(model, weight, alpha, beta, target - last_bound + 1e-9 * max(1.0, abs(target)),
-                              dominance=False, limit=max_labels, stop=deadline.expired)
+                              dominance=False, limit=limit, stop=deadline.expired)
         details["proof_chains_enumerated"] = None if listed is None else len(listed)
-        if listed is not None and len(listed) > PROOF_MAX_CHAINS:
+        if listed is not None and len(listed) > PROOF_MAX_CHAINS and objective == "slots" and incumbent is not None:
+            details["proof"] = (f"{len(listed)} chains could improve, more than the {PROOF_MAX_CHAINS} a MILP over "
+                                "them takes here: branch and price")
+        elif listed is not None and len(listed) > PROOF_MAX_CHAINS:
             details["proof"] = (f"{len(listed)} chains could improve, more than the {PROOF_MAX_CHAINS} a MILP over "
                                 "them takes here; the MILP over those of least reduced cost looked for a better "
                                 "solution in the time left")
             milp(list(dict.fromkeys(master.columns + [c for _, c in listed[:PROOF_MAX_CHAINS // 4]])), 1.0)
         elif listed is None:
             details["proof"] = ("the time limit passed while listing the chains that could improve" if deadline.expired()
-                                else f"the chains that could improve need more than max_labels = {max_labels} labels")
+                                else f"the chains that could improve need more than {limit} labels")
         else:
             res = milp(list(dict.fromkeys(master.columns + [c for _, c in listed])), 1.0)
             if res.status is Status.INFEASIBLE and incumbent is None:
@@ -1017,7 +1023,7 @@ def chain_milp(inst: Instance, *,
                 if res.bound is not None and incumbent is not None:  # the optimum is the incumbent or in this model
                     b = min(incumbent.value, float(res.bound))
                     lower = max(lower, math.ceil(b - 1e-6 * max(1.0, abs(b))) if objective == "slots" else b)
-    if branch and not closed() and converged and not deadline.expired():
+    if objective == "slots" and incumbent is not None and not closed() and converged and not deadline.expired():
         def offer(candidate: _Incumbent) -> None:
             nonlocal incumbent
             if candidate.value < incumbent.value - 1e-9:
