@@ -57,7 +57,7 @@ def main() -> None:
     args = ap.parse_args()
     table = Table(title=f"chain-milp (limit {args.time_limit:g} s) against gbp-cr")
     for col in ("instance", "objective", "status", "wall s", "chain-milp", "bound", "gap", "gbp-cr", "gbp-cr gap",
-                "LP rounds", "cuts", "proof chains"):
+                "LP rounds", "cuts", "proof chains", "B&P nodes (open)"):
         table.add_column(col)
     for name, inst in instances(args.quick):
         g = solve(inst, "gbp-cr")
@@ -73,7 +73,8 @@ def main() -> None:
             d = s.details
             table.add_row(name, objective, s.status.value, f"{wall:.1f}", fmt(s.objective), fmt(s.bound), fmt(s.gap, 3),
                           fmt(gv), fmt(gap(gv, s.bound), 3), str(d.get("lp_rounds", "-")), str(d.get("cuts", "-")),
-                          str(d.get("proof_chains_enumerated", "-")))
+                          str(d.get("proof_chains_enumerated", "-")),
+                          f"{d['bp_nodes']} ({d['bp_nodes_open']})" if "bp_nodes" in d else "-")
             print(name, objective, s.status.value, f"{wall:.1f}s", s.objective, s.bound, s.gap, "gbp-cr", gv, flush=True)
     Console(width=200).print(table)
 
