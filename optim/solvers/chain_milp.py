@@ -715,6 +715,8 @@ def branching_children(model: JointChainModel, span_ok: np.ndarray, forced: np.n
     return (without, forced), (span_ok & ~others, fix)
 
 
+#: branch and price dives again, from the node it branched on, after this many nodes
+DIVE_EVERY_NODES = 8
 #: most labels the root's listing may hold when branch and price follows (slots)
 ROOT_LIST_MAX_LABELS = 500_000
 #: most chains a node's listing of improving chains may return for a MILP over them to close the node
@@ -744,7 +746,8 @@ class BranchAndPrice:
     nodes: int = 0  #: nodes whose LP was solved
     listed_nodes: int = 0  #: nodes closed or tried by a MILP over their improving chains
     open_nodes: int = 0  #: nodes left open when the search stopped
-    dive_steps: int = 0  #: spans the dive forced
+    dive_steps: int = 0  #: spans the dives forced
+    dives: int = 0
 
     def _ceil(self, z: float) -> float:
         return math.ceil(z - 1e-6 * max(1.0, abs(z)))
@@ -777,15 +780,16 @@ class BranchAndPrice:
                 continue
             return z, weight, beta, z
 
-    def dive(self) -> None:
+    def dive(self, span_ok: np.ndarray | None = None, forced: np.ndarray | None = None) -> None:
         """A primal heuristic before the search: force the unforced span of largest LP value (and
         forbid its server's others), solve the node again, until the LP optimum is integral, the
         node cannot beat the incumbent, or every server the LP uses is fixed; then the MILP over the
         node's improving chains. A better placement found here closes every node whose rounded
         bound it meets."""
         m = self.model
-        span_ok = np.ones(m.num_spans, dtype=bool)
-        forced = np.zeros(m.num_spans, dtype=bool)
+        span_ok = np.ones(m.num_spans, dtype=bool) if span_ok is None else span_ok.copy()
+        forced = np.zeros(m.num_spans, dtype=bool) if forced is None else forced.copy()
+        self.dives += 1
         while not self.deadline.expired():
             hop_ok = usable_hops(m, span_ok)
             self.master.restrict(span_ok, hop_ok, forced)
@@ -867,6 +871,8 @@ class BranchAndPrice:
             for allowed, fixed in children:
                 count += 1
                 heapq.heappush(heap, (node_bound, -(depth + 1), count, depth + 1, allowed, fixed))
+            if self.nodes % DIVE_EVERY_NODES == 0:  # dive again, from this node
+                self.dive(span_ok, forced)
         self.master.restrict(~none, np.ones(m.hop_server.size, dtype=bool), none)
         inc = self.incumbent()
         left = [b for b, *_ in heap if not self._closes(b)] + stuck
@@ -1075,7 +1081,7 @@ def chain_milp(inst: Instance, *,
                                 min(max_labels, NODE_LIST_MAX_LABELS))
         lower = max(lower, search.run(lower))
         details.update(bp_nodes=search.nodes, bp_nodes_listed=search.listed_nodes, bp_nodes_open=search.open_nodes,
-                       bp_dive_steps=search.dive_steps)
+                       bp_dives=search.dives, bp_dive_steps=search.dive_steps)
         details["proof"] = ((f"branch and price: the dive's placement ({search.dive_steps} spans forced) meets the "
                              "rounded LP bound" if search.nodes == 0 else
                              f"branch and price: {search.nodes} nodes ({search.listed_nodes} closed or tried by a MILP "
