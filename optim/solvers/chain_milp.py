@@ -37,8 +37,9 @@ Chains are exponentially many, hence:
    of a search that splits the span variables: a server's span ends at or before e* or after it
    (or it holds none), then its start, then one span (forced) against the rest, until a node's LP bound
    rounds up to the incumbent, its LP optimum is integral, or its improving chains are few enough
-   for the MILP over them. Before the search a dive (:meth:`BranchAndPrice.dive`) forces the span of
-   largest LP value, server after server, for a better placement: with the incumbent one slot lower,
+   for the MILP over them. Before the search, and every 8 nodes from the node just branched on, a
+   dive (:meth:`BranchAndPrice.dive`) forces the span of largest LP value, server after server, for
+   a better placement: with the incumbent one slot lower,
    every node whose rounded bound meets it closes at once. The LP relaxation alone is weak where
    few slots serve the load (J = 10, eta = 0.2: 4.64-4.97), and there the optimum was 5 slots
    where GBP-CR + GCA and the MILP over the generated chains had 6: the dive found it.
