@@ -781,6 +781,19 @@ class BranchAndPrice:
                 continue
             return z, weight, beta, z
 
+    def _offer_if_integral(self) -> np.ndarray | None:
+        """The master's span values x (shape (X,)), or None after offering its optimum as an
+        incumbent when spans and capacities are all integral."""
+        m = self.model
+        x, _ = self.master.primal()
+        c = self.master.chain_values()
+        if np.all(np.abs(x - np.round(x)) < 1e-6) and np.all(np.abs(c - np.round(c)) < 1e-6):
+            spans = {int(m.span_server[sp]): int(sp) for sp in np.flatnonzero(x > 0.5)}
+            caps = {self.master.columns[k]: int(round(c[k])) for k in np.flatnonzero(c > 0.5)}
+            self.offer(_Incumbent(spans, caps, float(sum(caps.values()))))
+            return None
+        return x
+
     def dive(self, span_ok: np.ndarray | None = None, forced: np.ndarray | None = None) -> None:
         """A primal heuristic before the search: force the unforced span of largest LP value (and
         forbid its server's others), solve the node again, until the LP optimum is integral, the
@@ -798,12 +811,8 @@ class BranchAndPrice:
             if res is None or self.master.artificial_value() > 1e-9 or self._closes(res[3]):
                 return
             z, weight, beta, _ = res
-            x, _ = self.master.primal()
-            c = self.master.chain_values()
-            if np.all(np.abs(x - np.round(x)) < 1e-6) and np.all(np.abs(c - np.round(c)) < 1e-6):
-                spans = {int(m.span_server[sp]): int(sp) for sp in np.flatnonzero(x > 0.5)}
-                caps = {self.master.columns[k]: int(round(c[k])) for k in np.flatnonzero(c > 0.5)}
-                self.offer(_Incumbent(spans, caps, float(sum(caps.values()))))
+            x = self._offer_if_integral()
+            if x is None:
                 return
             free = np.flatnonzero((x > 1e-9) & ~forced)
             if free.size == 0:
@@ -849,12 +858,8 @@ class BranchAndPrice:
             node_bound = max(bound, node_bound)
             if self.master.artificial_value() > 1e-9 or self._closes(node_bound):
                 continue  # no placement here reaches the rate, or none beats the incumbent
-            x, _ = self.master.primal()
-            c = self.master.chain_values()
-            if np.all(np.abs(x - np.round(x)) < 1e-6) and np.all(np.abs(c - np.round(c)) < 1e-6):
-                spans = {int(m.span_server[sp]): int(sp) for sp in np.flatnonzero(x > 0.5)}
-                caps = {self.master.columns[k]: int(round(c[k])) for k in np.flatnonzero(c > 0.5)}
-                self.offer(_Incumbent(spans, caps, float(sum(caps.values()))))
+            x = self._offer_if_integral()
+            if x is None:
                 continue  # the LP optimum is integral: the node's best
             inc = self.incumbent()
             target = (inc.value - 1.0) if inc is not None else self.kappa
