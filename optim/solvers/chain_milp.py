@@ -781,6 +781,15 @@ class BranchAndPrice:
                 continue
             return z, weight, beta, z
 
+    def _improving_chains(self, weight: np.ndarray, beta: float, z: float):
+        """The node's chains whose reduced cost could improve on the incumbent (at most ``incumbent
+        - 1 - z``, the argument of step 3; without an incumbent, any of at most kappa slots), sorted,
+        or None beyond ``max_labels`` labels or the time limit."""
+        inc = self.incumbent()
+        target = (inc.value - 1.0) if inc is not None else self.kappa
+        return chain_labels(self.model, weight, 1.0, beta, target - z + 1e-9 * max(1.0, abs(target)),
+                            dominance=False, limit=self.max_labels, stop=self.deadline.expired)
+
     def _offer_if_integral(self) -> np.ndarray | None:
         """The master's span values x (shape (X,)), or None after offering its optimum as an
         incumbent when spans and capacities are all integral."""
@@ -795,7 +804,8 @@ class BranchAndPrice:
         return x
 
     def dive(self, span_ok: np.ndarray | None = None, forced: np.ndarray | None = None) -> None:
-        """A primal heuristic before the search: force the unforced span of largest LP value (and
+        """A primal heuristic, from the root before the search (or from ``span_ok`` and ``forced``,
+        a node's masks, every :data:`DIVE_EVERY_NODES` nodes): force the unforced span of largest LP value (and
         forbid its server's others), solve the node again, until the LP optimum is integral, the
         node cannot beat the incumbent, or every server the LP uses is fixed; then the MILP over the
         node's improving chains. A better placement found here closes every node whose rounded
@@ -816,10 +826,7 @@ class BranchAndPrice:
                 return
             free = np.flatnonzero((x > 1e-9) & ~forced)
             if free.size == 0:
-                inc = self.incumbent()
-                target = (inc.value - 1.0) if inc is not None else self.kappa
-                listed = chain_labels(m, weight, 1.0, beta, target - z + 1e-9 * max(1.0, abs(target)),
-                                      dominance=False, limit=self.max_labels, stop=self.deadline.expired)
+                listed = self._improving_chains(weight, beta, z)
                 if listed and NODE_LIST_MAX_CHAINS > 0:  # a heuristic here: the list may be cut short
                     self.milp([ch for _, ch in listed[:NODE_LIST_MAX_CHAINS]], 0.25)
                 return
@@ -861,10 +868,7 @@ class BranchAndPrice:
             x = self._offer_if_integral()
             if x is None:
                 continue  # the LP optimum is integral: the node's best
-            inc = self.incumbent()
-            target = (inc.value - 1.0) if inc is not None else self.kappa
-            listed = chain_labels(m, weight, 1.0, beta, target - z + 1e-9 * max(1.0, abs(target)),
-                                  dominance=False, limit=self.max_labels, stop=self.deadline.expired)
+            listed = self._improving_chains(weight, beta, z)
             if listed is not None and len(listed) <= NODE_LIST_MAX_CHAINS:
                 self.listed_nodes += 1
                 out = self.milp([ch for _, ch in listed], 0.5)
