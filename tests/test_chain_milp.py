@@ -134,6 +134,60 @@ def test_pricing_finds_the_least_reduced_cost_chain():
         assert [x for x, _ in listed] == pytest.approx(below, abs=1e-12)
 
 
+def test_decremental_pricing_is_exact_where_the_relaxation_would_repeat_servers():
+    """price_chains (servers tracked only once some chain repeats them) returns the least reduced
+    cost over every chain of distinct servers, brute-forced; weights of mixed sign make repeating a
+    cheap server attractive, so the relaxation must learn to forbid it."""
+    rng = np.random.default_rng(11)
+    inst = tiny_instance(7, num_servers=5, num_blocks=6)
+    for _ in range(15):
+        model = cm.build_joint_model(inst, "slots")
+        model.pricing_tracked = np.zeros(inst.num_servers, dtype=bool)  # as after the full search outgrew its labels
+        w = rng.uniform(-0.2, 0.3, model.hop_server.size)
+        beta = float(rng.uniform(0.5, 20.0))
+        everything = cm.chain_labels(model, w, 1.0, beta, np.inf, dominance=False)
+        rc = sorted(1.0 + w[list(c)].sum() - beta / model.chain_time(c) for _, c in everything)
+        found = cm.price_chains(model, w, 1.0, beta, np.inf, 10)
+        assert found[0][0] == pytest.approx(rc[0], abs=1e-12)
+        assert all(len(set(model.hop_server[list(c)].tolist())) == len(c) for _, c in found)
+        assert cm.price_chains(model, w, 1.0, beta, rc[0] - 1e-6, 10) == []
+    assert model.pricing_tracked.any()  # some relaxed chain repeated a server
+
+
+def test_pricing_relaxes_once_the_full_search_outgrows_its_labels():
+    inst = tiny_instance(7, num_servers=5, num_blocks=6)
+    model = cm.build_joint_model(inst, "slots")
+    w = np.random.default_rng(0).uniform(0, 0.3, model.hop_server.size)
+    exact = cm.price_chains(model, w, 1.0, 10.0, np.inf, 5)
+    assert model.pricing_tracked is None
+    relaxed = cm.price_chains(model, w, 1.0, 10.0, np.inf, 5, limit=3)
+    assert relaxed is None or relaxed[0][0] == pytest.approx(exact[0][0], abs=1e-12)
+    assert model.pricing_tracked is not None
+
+
+def test_subset_dominance_keeps_exactly_the_labels_no_subset_beats():
+    from optim.perf.boundary_dp import pareto_by_submask
+
+    rng = np.random.default_rng(4)
+    servers = np.array([1, 3, 4])
+    for _ in range(30):
+        n = 40
+        T = rng.integers(0, 8, n).astype(float)
+        W = rng.integers(0, 8, n).astype(float)
+        mask = np.zeros(n, dtype=np.int64)
+        for j in servers:
+            mask |= rng.integers(0, 2, n).astype(np.int64) << j
+        kept = set(pareto_by_submask(T, W, mask, servers).tolist())
+        # every dropped label has a kept one at least as good with a subset of its servers, and no
+        # kept label has one before it (in T, then index order) that is
+        before = lambda k, i: T[k] < T[i] or (T[k] == T[i] and k < i)  # noqa: E731
+        for i in range(n):
+            if i not in kept:
+                assert any(T[k] <= T[i] and W[k] <= W[i] and (mask[k] & ~mask[i]) == 0 for k in kept)
+            else:
+                assert not any(before(k, i) and W[k] <= W[i] and (mask[k] & ~mask[i]) == 0 for k in kept)
+
+
 def test_rounding_cuts_hold_for_every_integer_solution():
     """Each rounding cut is satisfied by the brute-force optimum's placement and capacities."""
     inst = tiny_instance(2)

@@ -200,6 +200,33 @@ def _kernels() -> dict:
         return keep[:k]
 
     @numba.njit(cache=True)
+    def pareto_subset(T, W, cmask, nbits):  # pragma: no cover - compiled
+        # in increasing T, keep a label when its W is below that of every earlier kept label whose
+        # servers are a subset of its own (best[s]: least W kept with servers exactly s)
+        order = np.argsort(T, kind="mergesort")
+        best = np.full(1 << nbits, np.inf)
+        keep = np.empty(T.size, dtype=np.int64)
+        k = 0
+        for i in order:
+            m = cmask[i]
+            w = W[i] + 1e-12 * max(1.0, abs(W[i]))
+            s = m
+            dominated = False
+            while True:
+                if best[s] <= w:
+                    dominated = True
+                    break
+                if s == 0:
+                    break
+                s = (s - 1) & m
+            if not dominated:
+                if W[i] < best[m]:
+                    best[m] = W[i]
+                keep[k] = i
+                k += 1
+        return keep[:k]
+
+    @numba.njit(cache=True)
     def server_sets(A, B, K, L):  # pragma: no cover - compiled
         # 0/1 knapsack over servers: best[k] = least cost of running k blocks on distinct servers,
         # server j taking 1..K[j] blocks at A[j] + B[j] x; take[j, k] = blocks j runs in it
@@ -227,7 +254,8 @@ def _kernels() -> dict:
         return best[L], blocks
 
     return {"hops": hops, "path_costs": path_costs, "by_cost": by_cost, "gca": gca, "population": population,
-            "extend": extend, "pareto": pareto, "server_sets": server_sets}
+            "extend": extend, "pareto": pareto, "pareto_subset": pareto_subset,
+            "server_sets": server_sets}
 
 
 def cheapest_server_set(A: np.ndarray, B: np.ndarray, K: np.ndarray, num_blocks: int) -> tuple[float, np.ndarray]:
@@ -276,6 +304,35 @@ def pareto_by_mask(T: np.ndarray, W: np.ndarray, mask: np.ndarray) -> np.ndarray
     groups, group = np.unique(np.asarray(mask, dtype=np.int64), return_inverse=True)
     return _kernels()["pareto"](np.ascontiguousarray(T, dtype=float), np.ascontiguousarray(W, dtype=float),
                                 np.ascontiguousarray(group.ravel(), dtype=np.int64), int(groups.size))
+
+
+def pareto_by_submask(T: np.ndarray, W: np.ndarray, mask: np.ndarray, servers: np.ndarray) -> np.ndarray:
+    """Indices of the labels that no other with a subset of their servers beats in both T and W, in
+    increasing T (the dominance rule of the elementary shortest path: a label using fewer servers
+    can be extended wherever one using more can).
+
+    Parameters
+    ----------
+    T, W : ndarray of float, shape (n,)
+    mask : ndarray of int64, shape (n,)
+        Bits of the servers used; only the bits of ``servers`` may be set.
+    servers : ndarray of int, shape (t,)
+        The servers the masks track, t <= 20 (the rule visits every subset of a label's servers).
+
+    Raises
+    ------
+    ValueError
+        More than 20 servers tracked.
+    """
+    servers = np.asarray(servers, dtype=np.int64)
+    if servers.size > 20:
+        raise ValueError(f"servers: {servers.size} tracked; at most 20")
+    mask = np.asarray(mask, dtype=np.int64)
+    cmask = np.zeros(mask.shape, dtype=np.int64)
+    for p, j in enumerate(servers):
+        cmask |= ((mask >> j) & 1) << p
+    return _kernels()["pareto_subset"](np.ascontiguousarray(T, dtype=float), np.ascontiguousarray(W, dtype=float),
+                                       np.ascontiguousarray(cmask.ravel()), int(servers.size))
 
 
 def extend_labels(T: np.ndarray, W: np.ndarray, mask: np.ndarray, t: np.ndarray, w: np.ndarray, srv: np.ndarray,

@@ -24,7 +24,11 @@ Chains are exponentially many, hence:
 1. **Column generation** of the LP relaxation. A chain's reduced cost is ``alpha - beta / T + W``
    (W the dual weights of its hops' slot rows; ``alpha, beta`` from the objective and the rate
    row), increasing in both T and W, so pricing is exact label setting over block boundaries with
-   Pareto (T, W) labels. Every round gives the Lagrangian bound ``z_RMP + kappa min_k rc_k``
+   Pareto (T, W) labels: a heuristic search first (dominance blind to the servers used), then the
+   exact one (:func:`price_chains`), keyed by the servers each label has used; where that needs
+   more than 2 million labels (nine servers on one GPU type, J = 10, eta = 0.1), by decremental
+   state-space relaxation: only servers some least-cost chain repeated are kept from repeating.
+   Every round gives the Lagrangian bound ``z_RMP + kappa min_k rc_k``
    (kappa bounds sum c_k), valid before convergence.
 2. **An incumbent** from the MILP over the chains generated.
 3. **The proof**: a solution better than the incumbent uses only chains whose reduced cost is at
@@ -64,7 +68,7 @@ from ..milp_arrays import MILPBuilder
 from ..options import MAX_COUNT, MipGap, Threads, TimeLimit
 from ..perf import free_cache_slots, request_shares
 from ..perf.capacity import free_cache_slot_table, hop_block_limits
-from ..perf.boundary_dp import extend_labels, pareto_by_mask
+from ..perf.boundary_dp import extend_labels, pareto_by_mask, pareto_by_submask
 from ..perf.gca import chain_cost_coefficients
 from ..solution import Chain, Hop, Path, ServerPlacement, Solution, Status
 from .base import register
@@ -73,6 +77,9 @@ from .base import register
 PRICING_TOL = 1e-9
 #: most chains the proof's MILP takes (beyond, HiGHS's presolve alone outlasts minutes)
 PROOF_MAX_CHAINS = 100_000
+#: the label search's dominance compares server sets by inclusion when at most this many servers
+#: are tracked (it visits every subset of a label's), by equality beyond
+SUBSET_DOMINANCE_MAX_SERVERS = 14
 #: most priced chains added to the master per round
 COLUMNS_PER_ROUND = 300
 
@@ -121,6 +128,9 @@ class JointChainModel:
     span_index: dict = field(default_factory=dict)  #: (server, start, end) -> span
     hops_at: dict = field(default_factory=dict)  #: (server, end) -> hops
     spans_at: dict = field(default_factory=dict)  #: (server, end) -> spans
+    #: None while the exact pricing keys labels by every server used; then the servers the relaxed
+    #: pricing keeps from repeating (:func:`price_chains`; grows as it learns)
+    pricing_tracked: np.ndarray | None = None
     cuts: list = field(default_factory=list)  #: (server, end, entry, divisor) of each rounding cut
     cuts_at: dict = field(default_factory=dict)  #: (server, end) -> cut numbers
 
@@ -322,7 +332,8 @@ def completion_bounds(model: JointChainModel, weight: np.ndarray) -> tuple[np.nd
 def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta: float, threshold: float,
                  dominance: bool, limit: int = 2_000_000, product: bool = False,
                  stop: Callable[[], bool] | None = None, max_out: int | None = None,
-                 exact: bool = True, elementary: bool = True) -> list[tuple[float, tuple[int, ...]]] | None:
+                 exact: bool = True, elementary: bool = True,
+                 tracked: np.ndarray | None = None) -> list[tuple[float, tuple[int, ...]]] | None:
     """Chains whose reduced cost ``alpha - beta / T + W`` may be at most ``threshold``, by label setting.
 
     With ``product`` the score is ``T W`` instead (weights clipped at 0), for Farley's bound.
@@ -354,6 +365,11 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
     elementary : bool
         False: servers may repeat (a relaxation: the least score over more chains, which is what
         a valid bound needs when the exact search is too slow).
+    tracked : ndarray of bool, shape (J,), optional
+        With ``elementary``, only these servers are kept from repeating, and a label is dominated by
+        one with a subset of its tracked servers (at most :data:`SUBSET_DOMINANCE_MAX_SERVERS`
+        tracked; by one with the same beyond): the state-space relaxation of :func:`price_chains`.
+        Default: every server, dominance among labels with the same servers.
 
     Returns
     -------
@@ -368,6 +384,14 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
     t_rest, w_rest = completion_bounds(model, weight)
     if not np.isfinite(t_rest[0]):
         return []
+    if not elementary:
+        bit = np.zeros(model.slots.shape[0], dtype=np.int64)
+    else:
+        bit = np.int64(1) << np.arange(model.slots.shape[0], dtype=np.int64)
+        if tracked is not None:
+            bit = np.where(tracked, bit, np.int64(0))
+    tracked_servers = np.flatnonzero(bit)
+    subset_rule = tracked is not None and elementary and tracked_servers.size <= SUBSET_DOMINANCE_MAX_SERVERS
     pending: list[list] = [[] for _ in range(L + 1)]
     pending[0].append((np.zeros(1), np.zeros(1), np.full(1, -1), np.full(1, -1), np.zeros(1, dtype=np.int64)))
     kept: list[Any] = [None] * (L + 1)
@@ -381,7 +405,10 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
         waiting -= T.size
         if dominance and b < L and T.size > 1:
             # among labels with the same servers used, keep those no other beats in both T and W
-            order = pareto_by_mask(T, W, mask if exact else np.zeros_like(mask))
+            if exact and subset_rule:
+                order = pareto_by_submask(T, W, mask, tracked_servers)
+            else:
+                order = pareto_by_mask(T, W, mask if exact else np.zeros_like(mask))
             T, W, hop, pred, mask = T[order], W[order], hop[order], pred[order], mask[order]
         kept[b] = (T, W, hop, pred, mask)
         total += T.size
@@ -405,8 +432,7 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
         for part_l, part_h, pT, pW in zip(np.split(li, cuts), np.split(hi, cuts), np.split(nT, cuts),
                                           np.split(nW, cuts)):
             e = int(ends[part_h[0]])
-            pending[e].append((pT, pW, first[b] + part_h, part_l,
-                               mask[part_l] | (np.int64(1) << s[part_h]) if elementary else mask[part_l]))
+            pending[e].append((pT, pW, first[b] + part_h, part_l, mask[part_l] | bit[s[part_h]]))
     if kept[L] is None:
         return []
     T, W, hop, pred, _ = kept[L]
@@ -422,6 +448,54 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
             h, p = int(kept[b][2][p]), int(kept[b][3][p])
         out.append((float(rc[i]), tuple(reversed(hops))))
     return out
+
+
+def price_chains(model: JointChainModel, weight: np.ndarray, alpha: float, beta: float, threshold: float,
+                 max_out: int, stop: Callable[[], bool] | None = None,
+                 limit: int = 2_000_000) -> list[tuple[float, tuple[int, ...]]] | None:
+    """Exact pricing: chains of distinct servers whose reduced cost is at most ``threshold``, the
+    least first.
+
+    The label search keyed by the full set of servers each label has used (:func:`chain_labels`)
+    runs first. Where several servers are alike it can need millions of labels (J = 10 with nine
+    servers on one GPU type: over 2 million); once it outgrows ``limit``, this model is priced
+    from then on by decremental state-space relaxation (Righini and Salani, Networks 51(3), 2008,
+    for the elementary shortest path): the search lets every server repeat except a tracked set,
+    which alone keys the dominance (a label is dominated by one with a subset of its tracked
+    servers); when the least-cost chain found repeats a server, that server joins the set (kept on
+    the model for the next rounds) and the search runs again. The relaxation covers every chain
+    of distinct servers, so when its least chain has distinct servers (or is above the threshold)
+    none is cheaper: exact.
+
+    Parameters
+    ----------
+    weight, alpha, beta, threshold, max_out, stop, limit
+        As :func:`chain_labels` (``dominance`` on).
+
+    Returns
+    -------
+    list of (reduced cost, hops) or None
+        The chains found, sorted (the first is the least over every chain of distinct servers
+        when it is below the threshold; an empty list means none is); None once ``stop`` says so or
+        a relaxed search needs more than ``limit`` labels.
+    """
+    if model.pricing_tracked is None:
+        found = chain_labels(model, weight, alpha, beta, threshold, dominance=True, max_out=max_out, stop=stop,
+                             limit=limit)
+        if found is not None or (stop is not None and stop()):
+            return found
+        model.pricing_tracked = np.zeros(model.slots.shape[0], dtype=bool)  # outgrew its labels: relax
+    tracked = model.pricing_tracked
+    while True:
+        found = chain_labels(model, weight, alpha, beta, threshold, dominance=True, max_out=4 * max_out, stop=stop,
+                             limit=limit, tracked=tracked)
+        if not found:
+            return found
+        servers = [model.hop_server[list(hops)] for _, hops in found]
+        repeats = np.bincount(servers[0], minlength=tracked.size) > 1
+        if not repeats.any():
+            return [f for f, srv in zip(found, servers) if np.unique(srv).size == srv.size][:max_out]
+        tracked |= repeats
 
 
 def _farley_bound(model: JointChainModel, weight: np.ndarray, z_lp: float,
@@ -770,8 +844,7 @@ class BranchAndPrice:
                                  stop=stop, exact=False)
             if found and self.master.add([c for _, c in found]):
                 continue
-            found = chain_labels(m, weight, 1.0, beta, -PRICING_TOL, dominance=True, max_out=COLUMNS_PER_ROUND,
-                                 stop=stop)
+            found = price_chains(m, weight, 1.0, beta, -PRICING_TOL, COLUMNS_PER_ROUND, stop)
             if found is None:
                 return None
             bound = z + self.kappa * min(0.0, found[0][0] if found else 0.0)
@@ -983,8 +1056,7 @@ def chain_milp(inst: Instance, *,
         if found and not cg_over() and master.add([c for _, c in found]):
             heuristic_rounds += 1
             continue
-        found = chain_labels(model, weight, alpha, beta, -PRICING_TOL, dominance=True, max_out=COLUMNS_PER_ROUND,
-                             stop=cg_over)
+        found = price_chains(model, weight, alpha, beta, -PRICING_TOL, COLUMNS_PER_ROUND, cg_over)
         if found is None:  # pricing stopped at the column-generation budget: no bound from this round
             break
         rc_min = found[0][0] if found else 0.0
