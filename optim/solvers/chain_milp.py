@@ -1040,6 +1040,7 @@ def chain_milp(inst: Instance, *,
     master = _Master(model, objective)
     master.add(columns)
     lp_bound, rounds, converged, z_lp = trivial, 0, False, math.inf
+    lagrangian: tuple | None = None  # (bound, hop weights, beta) of the last round whose pricing finished
     alpha = 1.0 if objective == "slots" else 0.0
     cg_until = None if time_limit is None else 0.5 * time_limit
     inc = lambda: None if incumbent is None else incumbent.value  # noqa: E731
@@ -1061,6 +1062,9 @@ def chain_milp(inst: Instance, *,
             break
         rc_min = found[0][0] if found else 0.0
         last_bound = z_lp + kappa * min(0.0, rc_min)  # the Lagrangian bound (exact pricing), valid every round
+        # the duals this bound belongs to: the listing's reduced-cost argument needs the pair (a later
+        # round that stops before its pricing ends has new duals and no bound of its own)
+        lagrangian = (last_bound, weight, beta)
         if objective == "rate" and found:
             last_bound = max(last_bound, _farley_bound(model, weight, z_lp, cg_over))
         if master.artificial_value() <= 1e-9:
@@ -1114,7 +1118,7 @@ def chain_milp(inst: Instance, *,
     if not closed():
         milp(master.columns, 0.3 if converged else 1.0)
         details["generated_chains_milp"] = None if incumbent is None else sign * incumbent.value
-    if not closed() and converged and not deadline.expired():
+    if not closed() and converged and lagrangian is not None and not deadline.expired():
         # any solution below the incumbent uses only chains of reduced cost <= target - LP bound;
         # without one, any solution at all: sum c_k <= kappa
         if incumbent is None:
@@ -1123,7 +1127,8 @@ def chain_milp(inst: Instance, *,
             target = incumbent.value - 1.0 if objective == "slots" else incumbent.value
         # with branch and price to follow (slots), a listing that would not fit stops early
         limit = min(max_labels, ROOT_LIST_MAX_LABELS) if objective == "slots" and incumbent is not None else max_labels
-        listed = chain_labels(model, weight, alpha, beta, target - last_bound + 1e-9 * max(1.0, abs(target)),
+        l_bound, l_weight, l_beta = lagrangian
+        listed = chain_labels(model, l_weight, alpha, l_beta, target - l_bound + 1e-9 * max(1.0, abs(target)),
                               dominance=False, limit=limit, stop=deadline.expired)
         details["proof_chains_enumerated"] = None if listed is None else len(listed)
         if listed is not None and len(listed) > PROOF_MAX_CHAINS and objective == "slots" and incumbent is not None:
