@@ -404,7 +404,8 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
         pending[b] = []
         waiting -= T.size
         if dominance and b < L and T.size > 1:
-            # among labels with the same servers used, keep those no other beats in both T and W
+            # keep the labels no other beats in both T and W among those with the same servers used
+            # (or, relaxed, with a subset of the tracked ones)
             if exact and subset_rule:
                 order = pareto_by_submask(T, W, mask, tracked_servers)
             else:
