@@ -332,8 +332,7 @@ def completion_bounds(model: JointChainModel, weight: np.ndarray) -> tuple[np.nd
 def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta: float, threshold: float,
                  dominance: bool, limit: int = 2_000_000, product: bool = False,
                  stop: Callable[[], bool] | None = None, max_out: int | None = None,
-                 exact: bool = True, elementary: bool = True,
-                 tracked: np.ndarray | None = None) -> list[tuple[float, tuple[int, ...]]] | None:
+                 exact: bool = True, tracked: np.ndarray | None = None) -> list[tuple[float, tuple[int, ...]]] | None:
     """Chains whose reduced cost ``alpha - beta / T + W`` may be at most ``threshold``, by label setting.
 
     With ``product`` the score is ``T W`` instead (weights clipped at 0), for Farley's bound.
@@ -362,14 +361,12 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
     exact : bool
         False: dominance ignores which servers a label has used (every chain returned still uses
         each server once, but one below the threshold may be missed): a fast heuristic pricing.
-    elementary : bool
-        False: servers may repeat (a relaxation: the least score over more chains, which is what
-        a valid bound needs when the exact search is too slow).
     tracked : ndarray of bool, shape (J,), optional
-        With ``elementary``, only these servers are kept from repeating, and a label is dominated by
-        one with a subset of its tracked servers (at most :data:`SUBSET_DOMINANCE_MAX_SERVERS`
-        tracked; by one with the same beyond): the state-space relaxation of :func:`price_chains`.
-        Default: every server, dominance among labels with the same servers.
+        Only these servers are kept from repeating, and a label is dominated by one with a subset of
+        its tracked servers (at most :data:`SUBSET_DOMINANCE_MAX_SERVERS` tracked; by one with the
+        same beyond): a relaxation, the least score over more chains. All False lets every server
+        repeat (what a valid bound needs when the exact search is too slow); :func:`price_chains`
+        grows the set. Default: every server, dominance among labels with the same servers.
 
     Returns
     -------
@@ -384,14 +381,11 @@ def chain_labels(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
     t_rest, w_rest = completion_bounds(model, weight)
     if not np.isfinite(t_rest[0]):
         return []
-    if not elementary:
-        bit = np.zeros(model.slots.shape[0], dtype=np.int64)
-    else:
-        bit = np.int64(1) << np.arange(model.slots.shape[0], dtype=np.int64)
-        if tracked is not None:
-            bit = np.where(tracked, bit, np.int64(0))
+    bit = np.int64(1) << np.arange(model.slots.shape[0], dtype=np.int64)
+    if tracked is not None:
+        bit = np.where(tracked, bit, np.int64(0))
     tracked_servers = np.flatnonzero(bit)
-    subset_rule = tracked is not None and elementary and tracked_servers.size <= SUBSET_DOMINANCE_MAX_SERVERS
+    subset_rule = tracked is not None and tracked_servers.size <= SUBSET_DOMINANCE_MAX_SERVERS
     pending: list[list] = [[] for _ in range(L + 1)]
     pending[0].append((np.zeros(1), np.zeros(1), np.full(1, -1), np.full(1, -1), np.zeros(1, dtype=np.int64)))
     kept: list[Any] = [None] * (L + 1)
@@ -510,7 +504,7 @@ def _farley_bound(model: JointChainModel, weight: np.ndarray, z_lp: float,
     """
     # servers may repeat here: the least T W over more chains only raises theta (still a bound), and fast
     best = chain_labels(model, weight, 0.0, 0.0, np.inf, dominance=True, product=True, max_out=1, stop=stop,
-                        elementary=False)
+                        tracked=np.zeros(model.slots.shape[0], dtype=bool))
     if not best or best[0][0] <= 0:
         return -math.inf
     return z_lp * max(1.0, 1.0 / best[0][0])  # z_lp = -nu_RMP <= 0
