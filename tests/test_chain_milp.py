@@ -241,6 +241,37 @@ def test_farley_bound_holds_before_convergence():
         assert -bound >= expected - 1e-9
 
 
+@pytest.mark.parametrize("seed", [6, 20, 31, 37, 58, 70, 73, 78, 100])
+def test_slot_bound_and_its_listing_hold_before_convergence(seed):
+    """From one of the heuristic's chains (the rate row met by the artificial column) and from all of
+    them (the master far from converged), slot_bound is at most the brute-force optimum, and every
+    chain of an optimal solution has, with the duals scaled as it says, a reduced cost of at most
+    optimum - bound: the listing of improving chains misses none."""
+    inst = tiny_instance(seed, num_servers=4)
+    expected = brute_force(inst, "slots")
+    model = cm.build_joint_model(inst, "slots")
+    sol = solve(inst, "chain-milp", objective="slots", time_limit=None)
+    assert sol.status is Status.OPTIMAL and sol.objective == expected
+    optimal_chains = [tuple(model.hop_index[h.start, h.end, inst.server_index[h.server]] for h in chain.hops)
+                      for chain in sol.chains]
+    kappa = float(np.floor(model.slots[:, 1].sum() / model.num_blocks + 1e-9))
+    columns, _ = cm._heuristic(inst, model, "slots")
+    for some in (columns[:1], columns):
+        master = cm._Master(model, "slots")
+        master.add(some)
+        z, duals = master.solve()
+        beta, weight = float(duals[model.rate_row]), model.hop_weights(duals)
+        found = cm.price_chains(model, weight, 1.0, beta, -cm.PRICING_TOL, 10)
+        rc_min = found[0][0] if found else 0.0
+        bound, scale = cm.slot_bound(z, rc_min, kappa)
+        assert z + kappa * min(rc_min, 0.0) - 1e-12 <= bound <= expected + 1e-9
+        if bound > z + kappa * min(rc_min, 0.0) + 1e-9:  # Farley's: the scaled duals price every chain at >= 0
+            assert not cm.price_chains(model, scale * weight, 1.0, scale * beta, -1e-7, 1)
+        for hops in optimal_chains:
+            rc = 1.0 - scale * beta / model.chain_time(hops) + scale * weight[list(hops)].sum()
+            assert rc <= expected - bound + 1e-9
+
+
 def test_refuses_more_servers_than_its_masks_hold():
     with pytest.raises(InvalidOptionError, match="62 servers"):
         cm.build_joint_model(tiny_instance(0, num_servers=63, num_blocks=2), "slots")

@@ -29,7 +29,12 @@ Chains are exponentially many, hence:
    more than 2 million labels (nine servers on one GPU type, J = 10, eta = 0.1), by decremental
    state-space relaxation: only servers some least-cost chain repeated are kept from repeating.
    Every round gives the Lagrangian bound ``z_RMP + kappa min_k rc_k``
-   (kappa bounds sum c_k), valid before convergence.
+   (kappa bounds sum c_k), valid before convergence; for ``slots``, where every chain costs 1,
+   also Farley's ``z_RMP / (1 - min_k rc_k)`` (:func:`slot_bound`). As that objective is an
+   integer, a bound that rounds up to z_RMP's ceiling is final (more columns would lower z_RMP,
+   not the rounded bound): at the root such a bound counts as converged when the column-generation
+   budget (half the time limit) runs out, and the nodes of step 4 stop at it at once (early
+   termination).
 2. **An incumbent** from the MILP over the chains generated.
 3. **The proof**: a solution better than the incumbent uses only chains whose reduced cost is at
    most (incumbent - LP bound) (the reduced-cost argument of :meth:`optim.milp_arrays.ArrayMILP.
@@ -41,7 +46,8 @@ Chains are exponentially many, hence:
    of a search that splits the span variables: a server's span ends at or before e* or after it
    (or it holds none), then its start, then one span (forced) against the rest, until a node's LP bound
    rounds up to the incumbent, its LP optimum is integral, or its improving chains are few enough
-   for the MILP over them. Before the search, and every 8 nodes from the node just branched on, a
+   for the MILP over them. A node whose master value already rounds no higher than its parent's
+   bound is branched on without converging (its rounded bound cannot rise). Before the search, and every 8 nodes from the node just branched on, a
    dive (:meth:`BranchAndPrice.dive`) forces the span of largest LP value, server after server, for
    a better placement: with the incumbent one slot lower,
    every node whose rounded bound meets it closes at once. The LP relaxation alone is weak where
@@ -170,6 +176,15 @@ class JointChainModel:
         j, e, b, d = self.cuts[i]
         on = self.hop_server[h] == j and self.hop_end[h] == e and self.hop_start[h] <= b
         return float((self.hop_end[h] - self.hop_start[h]) // d) if on else 0.0
+
+    def cut_hop_coefficients(self, i: int) -> np.ndarray:
+        """Cut i's coefficient on every hop, shape (H,) (:meth:`cut_coefficient` for all at once)."""
+        j, e, b, d = self.cuts[i]
+        out = np.zeros(self.hop_server.size)
+        hs = self.hops_at.get((j, e), np.zeros(0, dtype=np.int64))
+        hs = hs[self.hop_start[hs] <= b]
+        out[hs] = (self.hop_end[hs] - self.hop_start[hs]) // d
+        return out
 
     @property
     def num_spans(self) -> int:
@@ -493,6 +508,39 @@ def price_chains(model: JointChainModel, weight: np.ndarray, alpha: float, beta:
         tracked |= repeats
 
 
+def _ceil(z: float) -> float:
+    """The least integer at or above z, forgiving LP round-off (the slots objective is an integer)."""
+    return math.ceil(z - 1e-6 * max(1.0, abs(z)))
+
+
+def slot_bound(z: float, rc_min: float, kappa: float) -> tuple[float, float]:
+    """A lower bound on the ``slots`` optimum from one column-generation round, valid before
+    convergence, and the factor its duals are scaled by.
+
+    Two bounds from the restricted master's optimum z and duals, whose least chain reduced cost
+    over every chain (exact pricing) is ``rc_min <= 0``:
+
+    - Lagrangian: ``z + kappa rc_min``, as every solution has ``sum_k c_k <= kappa``;
+    - Farley (Oper. Res. 38(5), 1990): every chain costs 1, so the duals divided by ``1 - rc_min``
+      are feasible for every chain, and still for the spans and the artificial column (cost >= 0,
+      reduced costs >= 0 at the master's optimum): ``z / (1 - rc_min)``.
+
+    Returns
+    -------
+    bound : float
+        The larger of the two (``z`` when ``rc_min = 0``).
+    scale : float
+        1, or ``1 / (1 - rc_min)`` when Farley's bound is the larger. With the duals scaled by it,
+        a solution of at most t slots uses only chains of reduced cost at most ``t - bound``
+        (Farley: every scaled reduced cost is >= 0 and ``sum_k c_k >= bound + sum_k rc_k c_k``;
+        Lagrangian: ``rc_k - rc_min <= t - bound``, a fortiori ``rc_k <= t - bound``): the
+        listing of improving chains keeps its argument.
+    """
+    rc = min(0.0, rc_min)
+    lagrangian, farley = z + kappa * rc, z / (1.0 - rc)
+    return (farley, 1.0 / (1.0 - rc)) if farley > lagrangian else (lagrangian, 1.0)
+
+
 def _farley_bound(model: JointChainModel, weight: np.ndarray, z_lp: float,
                   stop: Callable[[], bool] | None = None) -> float:
     """Farley's bound for the rate objective (internal form ``min -nu``), valid before convergence.
@@ -519,6 +567,9 @@ class _Master:
     columns: list[tuple[int, ...]] = field(default_factory=list)
     known: set = field(default_factory=set)
     h: Any = None
+    #: every column's hops in one array, and the column (0-based among the chains) of each
+    _hops: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _hop_column: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         import highspy
@@ -549,6 +600,10 @@ class _Master:
         if not new:
             return 0
         costs, starts, idx, vals = [], [], [], []
+        first = len(self.columns)
+        self._hops = np.concatenate([self._hops, np.fromiter((h for c in new for h in c), dtype=np.int64)])
+        self._hop_column = np.concatenate([self._hop_column, np.repeat(np.arange(first, first + len(new)),
+                                                                       [len(c) for c in new])])
         for c in new:
             self.known.add(c)
             self.columns.append(c)
@@ -571,6 +626,15 @@ class _Master:
         info = self.h.getInfo()
         return float(info.objective_function_value), np.asarray(self.h.getSolution().row_dual)
 
+    def column_hops(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every column's hops in one array, and the column (0-based among the chains) of each."""
+        return self._hops, self._hop_column
+
+    def per_column(self, hop_values: np.ndarray) -> np.ndarray:
+        """Sum over each column's hops of ``hop_values`` (shape (H,)), shape (columns,)."""
+        hops, col = self.column_hops()
+        return np.bincount(col, weights=hop_values[hops], minlength=len(self.columns))
+
     def restrict(self, span_ok: np.ndarray, hop_ok: np.ndarray, forced: np.ndarray | None = None) -> None:
         """Bounds of a branch-and-price node: spans not in ``span_ok`` and chains through a hop not
         in ``hop_ok`` fixed at 0, the spans in ``forced`` at 1, every other column free again."""
@@ -580,7 +644,7 @@ class _Master:
         self.h.changeColsBounds(n, np.arange(n, dtype=np.int32), low, np.where(span_ok, np.inf, 0.0))
         k = len(self.columns)
         if k:
-            ok = np.array([bool(hop_ok[list(c)].all()) for c in self.columns])
+            ok = self.per_column((~hop_ok).astype(float)) == 0  # no hop of the chain forbidden
             off = self.first_chain_column
             self.h.changeColsBounds(k, np.arange(off, off + k, dtype=np.int32), np.zeros(k), np.where(ok, np.inf, 0.0))
 
@@ -603,21 +667,19 @@ class _Master:
         off = self.first_chain_column
         for i in range(start, len(m.cuts)):
             sp, v = m.cut_span_entries(i)
-            idx, val = sp.tolist(), v.tolist()
-            for k, c in enumerate(self.columns):
-                coef = sum(m.cut_coefficient(i, h) for h in c)
-                if coef:
-                    idx.append(off + k), val.append(coef)
-            self.h.addRow(-np.inf, 0.0, len(idx), np.array(idx, dtype=np.int32), np.array(val))
+            coef = self.per_column(m.cut_hop_coefficients(i)) if self.columns else np.zeros(0)
+            k = np.flatnonzero(coef)
+            idx = np.concatenate([sp, off + k]).astype(np.int32)
+            self.h.addRow(-np.inf, 0.0, idx.size, idx, np.concatenate([v, coef[k]]))
 
     def primal(self) -> tuple[np.ndarray, np.ndarray]:
         """x (X,) and the flow sum c_k through each hop (H,) of the LP optimum."""
         v = np.asarray(self.h.getSolution().col_value)
         flow = np.zeros(self.model.hop_server.size)
-        off = self.first_chain_column
-        for k, c in enumerate(self.columns):
-            if v[off + k] > 1e-12:
-                flow[list(c)] += v[off + k]
+        if self.columns:
+            hops, col = self.column_hops()
+            c = v[self.first_chain_column:]
+            flow = np.bincount(hops, weights=np.where(c > 1e-12, c, 0.0)[col], minlength=flow.size)
         return v[:self.model.num_spans], flow
 
 
@@ -802,7 +864,8 @@ class BranchAndPrice:
     chains its spans allow (pricing with the disallowed hops left out), then either the node closes
     (its rounded bound reaches the incumbent; its LP optimum is integral; or the chains whose reduced
     cost could still improve on the incumbent are few enough for a MILP over them, which is then
-    exact for the node) or it branches (:func:`branching_children`). Best bound first."""
+    exact for the node) or it branches (:func:`branching_children`); column generation at a node
+    stops early where its rounded bound is settled (:meth:`node_lp`). Best bound first."""
 
     model: JointChainModel
     master: _Master
@@ -819,43 +882,53 @@ class BranchAndPrice:
     dive_steps: int = 0  #: spans the dives forced
     dives: int = 0
 
-    def _ceil(self, z: float) -> float:
-        return math.ceil(z - 1e-6 * max(1.0, abs(z)))
-
     def _closes(self, bound: float) -> bool:
         inc = self.incumbent()
-        return inc is not None and self._ceil(bound) >= inc.value - 1e-9
+        return inc is not None and _ceil(bound) >= inc.value - 1e-9
 
-    def node_lp(self, hop_ok: np.ndarray):
-        """Column generation at a node: (z, weight, beta, bound), or None when the time ran out; the
-        bound is the Lagrangian one of the last round (z at convergence)."""
+    def node_lp(self, hop_ok: np.ndarray, known_bound: float = -math.inf):
+        """Column generation at a node: (z, weight, beta, bound), or None when the time ran out.
+
+        ``known_bound`` holds for the node already (its parent's). Column generation stops at
+        convergence (bound = z); as soon as a round's bound (:func:`slot_bound`) closes the node or
+        rounds up to z's ceiling (early termination: further columns lower z but not the rounded
+        bound below it); or, before pricing, once z rounds up no higher than ``known_bound`` does:
+        z only falls as columns come in, so the node's rounded bound cannot rise above what is
+        known, and it is branched on at once (one exact pricing then pairs a bound with the duals).
+        weight and beta are the duals that bound belongs to, scaled as it says, for the listing of
+        improving chains."""
         m, stop = self.model, self.deadline.expired
         while True:
             z, duals = self.master.solve()
             beta = float(duals[m.rate_row])
             weight = m.hop_weights(duals)
             weight[~hop_ok] = np.inf
-            found = chain_labels(m, weight, 1.0, beta, -PRICING_TOL, dominance=True, max_out=COLUMNS_PER_ROUND,
-                                 stop=stop, exact=False)
-            if found and self.master.add([c for _, c in found]):
-                continue
+            settled = (math.isfinite(known_bound) and _ceil(z) <= _ceil(known_bound)
+                       and self.master.artificial_value() <= 1e-9)
+            if not settled:
+                found = chain_labels(m, weight, 1.0, beta, -PRICING_TOL, dominance=True, max_out=COLUMNS_PER_ROUND,
+                                     stop=stop, exact=False)
+                if found and self.master.add([c for _, c in found]):
+                    continue
             found = price_chains(m, weight, 1.0, beta, -PRICING_TOL, COLUMNS_PER_ROUND, stop)
             if found is None:
                 return None
-            bound = z + self.kappa * min(0.0, found[0][0] if found else 0.0)
-            if self._closes(bound):
-                return z, weight, beta, bound
+            bound, scale = slot_bound(z, found[0][0] if found else 0.0, self.kappa)
+            # closed, or the bound rounds up to where z does: more columns cannot change the node's fate
+            if found and (settled or self._closes(bound) or _ceil(bound) >= _ceil(z)):
+                return z, scale * weight, scale * beta, bound
             if found and self.master.add([c for _, c in found]):
                 continue
-            return z, weight, beta, z
+            return z, weight, beta, z  # nothing new to add: converged (to the LP's tolerance)
 
-    def _improving_chains(self, weight: np.ndarray, beta: float, z: float):
+    def _improving_chains(self, weight: np.ndarray, beta: float, bound: float):
         """The node's chains whose reduced cost could improve on the incumbent (at most ``incumbent
-        - 1 - z``, the argument of step 3; without an incumbent, any of at most kappa slots), sorted,
-        or None beyond ``max_labels`` labels or the time limit."""
+        - 1 - bound``, the argument of step 3 with the bound ``node_lp`` paired with these duals;
+        without an incumbent, any of at most kappa slots), sorted, or None beyond ``max_labels``
+        labels or the time limit."""
         inc = self.incumbent()
         target = (inc.value - 1.0) if inc is not None else self.kappa
-        return chain_labels(self.model, weight, 1.0, beta, target - z + 1e-9 * max(1.0, abs(target)),
+        return chain_labels(self.model, weight, 1.0, beta, target - bound + 1e-9 * max(1.0, abs(target)),
                             dominance=False, limit=self.max_labels, stop=self.deadline.expired)
 
     def _offer_if_integral(self) -> np.ndarray | None:
@@ -888,13 +961,13 @@ class BranchAndPrice:
             res = self.node_lp(hop_ok)
             if res is None or self.master.artificial_value() > 1e-9 or self._closes(res[3]):
                 return
-            z, weight, beta, _ = res
+            z, weight, beta, own_bound = res
             x = self._offer_if_integral()
             if x is None:
                 return
             free = np.flatnonzero((x > 1e-9) & ~forced)
             if free.size == 0:
-                listed = self._improving_chains(weight, beta, z)
+                listed = self._improving_chains(weight, beta, own_bound)
                 if listed and NODE_LIST_MAX_CHAINS > 0:  # a heuristic here: the list may be cut short
                     self.milp([ch for _, ch in listed[:NODE_LIST_MAX_CHAINS]], 0.25)
                 return
@@ -924,19 +997,19 @@ class BranchAndPrice:
             self.nodes += 1
             hop_ok = usable_hops(m, span_ok)
             self.master.restrict(span_ok, hop_ok, forced)
-            res = self.node_lp(hop_ok)
+            res = self.node_lp(hop_ok, bound)
             if res is None:  # out of time inside the node
                 count += 1
                 heapq.heappush(heap, (bound, -depth, count, depth, span_ok, forced))
                 break
-            z, weight, beta, node_bound = res
-            node_bound = max(bound, node_bound)
+            z, weight, beta, own_bound = res
+            node_bound = max(bound, own_bound)
             if self.master.artificial_value() > 1e-9 or self._closes(node_bound):
                 continue  # no placement here reaches the rate, or none beats the incumbent
             x = self._offer_if_integral()
             if x is None:
                 continue  # the LP optimum is integral: the node's best
-            listed = self._improving_chains(weight, beta, z)
+            listed = self._improving_chains(weight, beta, own_bound)
             if listed is not None and len(listed) <= NODE_LIST_MAX_CHAINS:
                 self.listed_nodes += 1
                 out = self.milp([ch for _, ch in listed], 0.5)
@@ -957,7 +1030,7 @@ class BranchAndPrice:
         self.open_nodes = len(left)
         if inc is None:
             return min(left, default=root_bound)
-        return min(inc.value, self._ceil(min(left))) if left else inc.value
+        return min(inc.value, _ceil(min(left))) if left else inc.value
 
 
 @register("chain-milp", "Exact joint block placement and cache allocation for server chains (BPCA of arXiv "
@@ -1039,7 +1112,7 @@ def chain_milp(inst: Instance, *,
     alpha = 1.0 if objective == "slots" else 0.0
     cg_until = None if time_limit is None else 0.5 * time_limit
     inc = lambda: None if incumbent is None else incumbent.value  # noqa: E731
-    cut_rounds, lp_feasible, heuristic_rounds = 0, False, 0
+    cut_rounds, lp_feasible, heuristic_rounds, stopped_early, settled = 0, False, 0, False, False
     cg_over = (lambda: False) if cg_until is None else (lambda: deadline.elapsed_s > cg_until)  # noqa: E731
     while True:
         z_lp, duals = master.solve()
@@ -1054,12 +1127,16 @@ def chain_milp(inst: Instance, *,
             continue
         found = price_chains(model, weight, alpha, beta, -PRICING_TOL, COLUMNS_PER_ROUND, cg_over)
         if found is None:  # pricing stopped at the column-generation budget: no bound from this round
+            stopped_early = settled and not converged
+            converged = converged or settled  # the last finished round's rounded bound was final
             break
         rc_min = found[0][0] if found else 0.0
-        last_bound = z_lp + kappa * min(0.0, rc_min)  # the Lagrangian bound (exact pricing), valid every round
+        # a bound valid every round (exact pricing): Lagrangian, or for slots the better of it and Farley's
+        last_bound, scale = (slot_bound(z_lp, rc_min, kappa) if objective == "slots"
+                             else (z_lp + kappa * min(0.0, rc_min), 1.0))
         # the duals this bound belongs to: the listing's reduced-cost argument needs the pair (a later
         # round that stops before its pricing ends has new duals and no bound of its own)
-        lagrangian = (last_bound, weight, beta)
+        lagrangian = (last_bound, scale * weight, scale * beta)
         if objective == "rate" and found:
             last_bound = max(last_bound, _farley_bound(model, weight, z_lp, cg_over))
         if master.artificial_value() <= 1e-9:
@@ -1067,9 +1144,15 @@ def chain_milp(inst: Instance, *,
             lp_bound = max(lp_bound, last_bound)
         report(inc(), lp_bound if math.isfinite(lp_bound) else None)
         out_of_time = cg_over()
+        # slots is an integer: once the bound rounds up to where the master's value does, more
+        # columns cannot raise the rounded bound, so at the budget it is final (early termination;
+        # within the budget pricing goes on, as the converged duals serve the listing and the dives)
+        settled = objective == "slots" and lp_feasible and _ceil(lp_bound) >= _ceil(z_lp)
         if found and not out_of_time and master.add([c for _, c in found]):
             continue
-        converged = not found or not out_of_time  # what pricing finds is already in: LP tolerance, converged
+        stopped_early = bool(found) and out_of_time and settled
+        # what pricing finds is already in: LP tolerance, converged
+        converged = not found or not out_of_time or settled
         if converged and not out_of_time and cut_rounds < max_cut_rounds:
             n0 = len(model.cuts)
             if separate_cuts(model, *master.primal()):
@@ -1080,6 +1163,7 @@ def chain_milp(inst: Instance, *,
     details.update(lp_rounds=rounds, heuristic_pricing_rounds=heuristic_rounds, cut_rounds=cut_rounds,
                    cuts=len(model.cuts),
                    columns_generated=len(master.columns), lp_converged=converged,
+                   lp_stopped_early=stopped_early, lp_value=sign * z_lp if math.isfinite(z_lp) else None,
                    lp_bound=sign * lp_bound if math.isfinite(lp_bound) else None,
                    column_generation_s=deadline.elapsed_s)
     if not lp_feasible and incumbent is None:
@@ -1091,7 +1175,7 @@ def chain_milp(inst: Instance, *,
                         message="the time limit passed before column generation found chains reaching lambda / rho-bar")
     lower = lp_bound
     if objective == "slots" and math.isfinite(lower):
-        lower = math.ceil(lower - 1e-6 * max(1.0, abs(lower)))  # the objective is an integer
+        lower = _ceil(lower)  # the objective is an integer
 
     def closed() -> bool:
         return incumbent is not None and incumbent.value - lower <= mip_gap * max(abs(incumbent.value), 1e-12) + 1e-9
@@ -1111,7 +1195,8 @@ def chain_milp(inst: Instance, *,
         return res
 
     if not closed():
-        milp(master.columns, 0.3 if converged else 1.0)
+        # with branch and price to follow (slots), its dives look for better placements: less time here
+        milp(master.columns, (0.1 if objective == "slots" else 0.3) if converged else 1.0)
         details["generated_chains_milp"] = None if incumbent is None else sign * incumbent.value
     if not closed() and converged and lagrangian is not None and not deadline.expired():
         # any solution below the incumbent uses only chains of reduced cost <= target - LP bound;
@@ -1152,7 +1237,7 @@ def chain_milp(inst: Instance, *,
                                     f"{res.message}")
                 if res.bound is not None and incumbent is not None:  # the optimum is the incumbent or in this model
                     b = min(incumbent.value, float(res.bound))
-                    lower = max(lower, math.ceil(b - 1e-6 * max(1.0, abs(b))) if objective == "slots" else b)
+                    lower = max(lower, _ceil(b) if objective == "slots" else b)
     if objective == "slots" and incumbent is not None and not closed() and converged and not deadline.expired():
         def offer(candidate: _Incumbent) -> None:
             nonlocal incumbent
