@@ -855,6 +855,9 @@ ROOT_LIST_MAX_LABELS = 500_000
 NODE_LIST_MAX_CHAINS = 20_000
 #: most labels that listing may hold (beyond, the node is branched on)
 NODE_LIST_MAX_LABELS = 50_000
+#: share of the time left a node's MILP over its improving chains may take (one that runs out is
+#: wasted: the node is branched on anyway)
+NODE_MILP_SHARE = 0.1
 
 
 @dataclass
@@ -1012,7 +1015,7 @@ class BranchAndPrice:
             listed = self._improving_chains(weight, beta, own_bound)
             if listed is not None and len(listed) <= NODE_LIST_MAX_CHAINS:
                 self.listed_nodes += 1
-                out = self.milp([ch for _, ch in listed], 0.5)
+                out = self.milp([ch for _, ch in listed], NODE_MILP_SHARE)
                 if out.status in (Status.OPTIMAL, Status.INFEASIBLE):
                     continue  # exact for the node: its best is now the incumbent, or it has none better
             children = branching_children(m, span_ok, forced, x)
