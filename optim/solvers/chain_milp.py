@@ -47,12 +47,13 @@ Chains are exponentially many, hence:
    (or it holds none), then its start, then one span (forced) against the rest, until a node's LP bound
    rounds up to the incumbent, its LP optimum is integral, or its improving chains are few enough
    for the MILP over them. A node whose master value already rounds no higher than its parent's
-   bound is branched on without converging (its rounded bound cannot rise). Before the search, and every 8 nodes from the node just branched on, a
-   dive (:meth:`BranchAndPrice.dive`) forces the span of largest LP value, server after server, for
-   a better placement: with the incumbent one slot lower,
-   every node whose rounded bound meets it closes at once. The LP relaxation alone is weak where
-   few slots serve the load (J = 10, eta = 0.2: 4.64-4.97), and there the optimum was 5 slots
-   where GBP-CR + GCA and the MILP over the generated chains had 6: the dive found it.
+   bound is branched on without converging (its rounded bound cannot rise). Before the search,
+   and every 8 nodes from the node just branched on, a dive (:meth:`BranchAndPrice.dive`) forces
+   the span of largest LP value, server after server, for a better placement: with the incumbent
+   one slot lower, every node whose rounded bound meets it closes at once. The LP relaxation
+   alone is weak where few slots serve the load (J = 10, eta = 0.2: 4.64-4.97), and there the
+   optimum was 5 slots where GBP-CR + GCA and the MILP over the generated chains had 6: the dive
+   found it.
 
 The model has the paper's assumptions: fixed chain rates (no GPU contention) and the
 orchestrator relaying between hops (``communication.relay = "client"``).
