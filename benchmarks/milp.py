@@ -20,20 +20,25 @@ from optim import solve
 from optim.generators import clustered_instance, geo_instance, random_instance
 
 
-def instances(quick: bool, geo_100: str):
+def instances(quick: bool, geo_100: list[int]):
     yield "clustered-9", clustered_instance("small")
     yield "clustered-26", clustered_instance("large")
     for n in ((10, 20) if quick else (10, 20, 40)):
         yield f"geo-europe-{n}", geo_instance(n, region="europe", seed=0)
     for n in ((5, 10) if quick else (5, 10, 20, 40)):
         yield f"random-{n}", random_instance(n, seed=0, model="llama-2-13b", concurrent_requests=8)
-    for seed in (int(x) for x in geo_100.split(",") if x):
+    for seed in geo_100:
         # `optim generate geo --servers 100 --seed S` and the world with 3 clients, as geo-world-40
         yield f"geo-europe-100 seed {seed}", geo_instance(100, region="europe", seed=seed)
         yield f"geo-world-100 (3 clients) seed {seed}", geo_instance(100, num_clients=3, region="world", seed=seed)
         # ten clients competing for ten A100s (issue 14's large-and-scarce generator at 100 servers)
         yield f"geo-world-100 scarce seed {seed}", geo_instance(100, num_clients=10, region="world",
                                                                model="bloom-176b", eta=0.1, seed=seed)
+
+
+def seed_list(text: str) -> list[int]:
+    """``0,1,2`` -> [0, 1, 2] (argparse names this function when a value is not one)."""
+    return [int(x) for x in text.split(",") if x]
 
 
 def ms(x):
@@ -48,7 +53,7 @@ def main() -> None:
     ap.add_argument("--helix-sizes", default="24,42",
                     help="server counts for throughput-milp alone on LLaMA-2-70B (Helix: 10-50 min on Gurobi)")
     ap.add_argument("--skip-bprr", action="store_true", help="only the Helix-size throughput-milp runs")
-    ap.add_argument("--geo-100", default="", metavar="SEEDS",
+    ap.add_argument("--geo-100", default=[], metavar="SEEDS", type=seed_list,
                     help="also bprr-milp on generated 100-server geo instances of these seeds (e.g. 0,1,2)")
     ap.add_argument("--only", default="", metavar="TEXT", help="only the instances whose name contains TEXT")
     args = ap.parse_args()
