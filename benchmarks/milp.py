@@ -1,6 +1,7 @@
 """Exact MILPs against the heuristics: time to proven optimum, or the gap at the time limit.
 
-Usage: ``python benchmarks/milp.py [--time-limits 60,300] [--backends highs,ortools] [--quick]``
+Usage: ``python benchmarks/milp.py [--time-limits 60,300] [--backends highs,ortools] [--quick]
+[--geo-100 0,1,2] [--only TEXT]``
 
 For each instance (clustered 9 and 26, geo 10/20/40, random 5/10/20/40 servers, and with
 ``--geo-100`` generated 100-server geo instances) and backend: bprr-milp status, time, objective

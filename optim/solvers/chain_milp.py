@@ -178,14 +178,13 @@ class JointChainModel:
         on = self.hop_server[h] == j and self.hop_end[h] == e and self.hop_start[h] <= b
         return float((self.hop_end[h] - self.hop_start[h]) // d) if on else 0.0
 
-    def cut_hop_coefficients(self, i: int) -> np.ndarray:
-        """Cut i's coefficient on every hop, shape (H,) (:meth:`cut_coefficient` for all at once)."""
+    def cut_hops(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """The hops cut i covers and its coefficients on them (:meth:`cut_coefficient` for all at
+        once): the hops on its server and end entering at or before b, ``floor(m_h / d)`` each."""
         j, e, b, d = self.cuts[i]
-        out = np.zeros(self.hop_server.size)
         hs = self.hops_at.get((j, e), np.zeros(0, dtype=np.int64))
         hs = hs[self.hop_start[hs] <= b]
-        out[hs] = (self.hop_end[hs] - self.hop_start[hs]) // d
-        return out
+        return hs, (self.hop_end[hs] - self.hop_start[hs]) // d
 
     @property
     def num_spans(self) -> int:
@@ -215,12 +214,11 @@ class JointChainModel:
         """W of each hop: minus the duals of the rows it enters times its coefficients, shape (H,)."""
         sums = np.add.reduceat(duals[self.hop_rows], self.hop_row_ptr[:-1]) if self.hop_rows.size else np.zeros(0)
         w = -(self.hop_end - self.hop_start) * sums
-        for i, (j, e, b, d) in enumerate(self.cuts):
+        for i in range(len(self.cuts)):
             y = duals[self.base_rows + i]
             if y:
-                hs = self.hops_at[j, e]
-                hs = hs[self.hop_start[hs] <= b]
-                w[hs] -= ((self.hop_end[hs] - self.hop_start[hs]) // d) * y
+                hs, coef = self.cut_hops(i)
+                w[hs] -= coef * y
         return w
 
     def capacity_bound(self, hops: tuple[int, ...]) -> int:
@@ -668,7 +666,10 @@ class _Master:
         off = self.first_chain_column
         for i in range(start, len(m.cuts)):
             sp, v = m.cut_span_entries(i)
-            coef = self.per_column(m.cut_hop_coefficients(i)) if self.columns else np.zeros(0)
+            hs, on_hs = m.cut_hops(i)
+            on_hop = np.zeros(m.hop_server.size)
+            on_hop[hs] = on_hs
+            coef = self.per_column(on_hop)
             k = np.flatnonzero(coef)
             idx = np.concatenate([sp, off + k]).astype(np.int32)
             self.h.addRow(-np.inf, 0.0, idx.size, idx, np.concatenate([v, coef[k]]))
@@ -1112,7 +1113,7 @@ def chain_milp(inst: Instance, *,
     master = _Master(model, objective)
     master.add(columns)
     lp_bound, rounds, converged, z_lp = trivial, 0, False, math.inf
-    lagrangian: tuple | None = None  # (bound, hop weights, beta) of the last round whose pricing finished
+    priced: tuple | None = None  # (bound, hop weights, beta) of the last round whose pricing finished
     alpha = 1.0 if objective == "slots" else 0.0
     cg_until = None if time_limit is None else 0.5 * time_limit
     inc = lambda: None if incumbent is None else incumbent.value  # noqa: E731
@@ -1140,7 +1141,7 @@ def chain_milp(inst: Instance, *,
                              else (z_lp + kappa * min(0.0, rc_min), 1.0))
         # the duals this bound belongs to: the listing's reduced-cost argument needs the pair (a later
         # round that stops before its pricing ends has new duals and no bound of its own)
-        lagrangian = (last_bound, scale * weight, scale * beta)
+        priced = (last_bound, scale * weight, scale * beta)
         if objective == "rate" and found:
             last_bound = max(last_bound, _farley_bound(model, weight, z_lp, cg_over))
         if master.artificial_value() <= 1e-9:
@@ -1202,7 +1203,7 @@ def chain_milp(inst: Instance, *,
         # with branch and price to follow (slots), its dives look for better placements: less time here
         milp(master.columns, (0.1 if objective == "slots" else 0.3) if converged else 1.0)
         details["generated_chains_milp"] = None if incumbent is None else sign * incumbent.value
-    if not closed() and converged and lagrangian is not None and not deadline.expired():
+    if not closed() and converged and priced is not None and not deadline.expired():
         # any solution below the incumbent uses only chains of reduced cost <= target - LP bound;
         # without one, any solution at all: sum c_k <= kappa
         if incumbent is None:
@@ -1211,7 +1212,7 @@ def chain_milp(inst: Instance, *,
             target = incumbent.value - 1.0 if objective == "slots" else incumbent.value
         # with branch and price to follow (slots), a listing that would not fit stops early
         limit = min(max_labels, ROOT_LIST_MAX_LABELS) if objective == "slots" and incumbent is not None else max_labels
-        l_bound, l_weight, l_beta = lagrangian
+        l_bound, l_weight, l_beta = priced
         listed = chain_labels(model, l_weight, alpha, l_beta, target - l_bound + 1e-9 * max(1.0, abs(target)),
                               dominance=False, limit=limit, stop=deadline.expired)
         details["proof_chains_enumerated"] = None if listed is None else len(listed)
