@@ -35,7 +35,15 @@ Chains are exponentially many, hence:
    not the rounded bound): at the root such a bound counts as converged when the column-generation
    budget (half the time limit) runs out, and the nodes of step 4 stop at it at once (early
    termination).
-2. **An incumbent** from the MILP over the chains generated.
+   The master keeps at most a few thousand chains (:meth:`_Master.purge`); pricing searches
+   every chain, so one dropped comes back when it prices out again.
+2. **Incumbents**: for ``slots``, before column generation, placements in aligned segments
+   (:func:`aligned_segments`: every server holds one whole segment of consecutive blocks, every
+   segment carries all jobs; a small MILP made linear by the inequality of arithmetic and harmonic
+   means), one slot fewer at a time; then the MILP over the chains generated. Where the rounded
+   bound meets the incumbent, column generation stops: optimal. On J = 10, eta = 0.1 (nine
+   2g.20gb slices) the optimum spreads six jobs over every server, two or three each; neither the
+   MILP over the generated chains nor the dives of step 4 found it, aligned segments did.
 3. **The proof**: a solution better than the incumbent uses only chains whose reduced cost is at
    most (incumbent - LP bound) (the reduced-cost argument of :meth:`optim.milp_arrays.ArrayMILP.
    fix_by_reduced_costs`, here applied to columns not yet generated). The same label search
@@ -49,8 +57,9 @@ Chains are exponentially many, hence:
    for the MILP over them. A node whose master value already rounds no higher than its parent's
    bound is branched on without converging (its rounded bound cannot rise). Before the search,
    and every 8 nodes from the node just branched on, a dive (:meth:`BranchAndPrice.dive`) forces
-   the span of largest LP value, server after server, for a better placement: with the incumbent
-   one slot lower, every node whose rounded bound meets it closes at once. The LP relaxation
+   the span of largest LP value, server after server, for a better placement (a forced span after
+   which the node cannot beat the incumbent is undone and forbidden instead, up to
+   :data:`DIVE_BACKTRACKS` times): with the incumbent one slot lower, every node whose rounded bound meets it closes at once. The LP relaxation
    alone is weak where few slots serve the load (J = 10, eta = 0.2: 4.64-4.97), and there the
    optimum was 5 slots where GBP-CR + GCA and the MILP over the generated chains had 6: the dive
    found it.
@@ -89,6 +98,11 @@ PROOF_MAX_CHAINS = 100_000
 SUBSET_DOMINANCE_MAX_SERVERS = 14
 #: most priced chains added to the master per round
 COLUMNS_PER_ROUND = 300
+#: chain columns past which the master LP drops the least promising (:meth:`_Master.purge`), and
+#: how many it keeps: at 40,000 columns a re-solve took 0.08 s, at 5,000 0.011 s, at 2,000 0.004 s
+#: (J = 10, eta = 0.1)
+POOL_MAX_COLUMNS = 6000
+POOL_KEEP_COLUMNS = 2000
 
 
 @dataclass
@@ -559,13 +573,23 @@ def _farley_bound(model: JointChainModel, weight: np.ndarray, z_lp: float,
 
 @dataclass
 class _Master:
-    """The restricted master LP in highspy, chain columns added as they are priced."""
+    """The restricted master LP in highspy, chain columns added as they are priced.
+
+    ``columns`` are the chains in the LP now, in its column order; ``generated`` every chain ever
+    added (the MILPs over generated chains take these). Past :data:`POOL_MAX_COLUMNS` columns,
+    :meth:`purge` drops the least promising ones from the LP (each LP solve costs time in
+    proportion to the columns it holds): pricing searches every chain, not the pool, so a dropped
+    chain comes back when its reduced cost is negative again, and no bound depends on the pool.
+    """
 
     model: JointChainModel
     objective: str
     columns: list[tuple[int, ...]] = field(default_factory=list)
     known: set = field(default_factory=set)
+    generated: dict = field(default_factory=dict)
     h: Any = None
+    #: columns (0-based among the chains) the last ``restrict`` left free; None: all of them
+    _free: np.ndarray | None = None
     #: every column's hops in one array, and the column (0-based among the chains) of each
     _hops: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     _hop_column: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -606,12 +630,15 @@ class _Master:
         for c in new:
             self.known.add(c)
             self.columns.append(c)
+            self.generated[c] = None
             r, v = self.model.column(c)
             starts.append(len(idx))
             idx.extend(r.tolist())
             vals.extend(v.tolist())
             costs.append(1.0 if self.objective == "slots" else -1.0 / self.model.chain_time(c))
         n = len(new)
+        if self._free is not None:
+            self._free = np.concatenate([self._free, np.ones(n, dtype=bool)])
         self.h.addCols(n, np.array(costs), np.zeros(n), np.full(n, np.inf), len(idx), np.array(starts, dtype=np.int32),
                        np.array(idx, dtype=np.int32), np.array(vals))
         return n
@@ -646,6 +673,47 @@ class _Master:
             ok = self.per_column((~hop_ok).astype(float)) == 0  # no hop of the chain forbidden
             off = self.first_chain_column
             self.h.changeColsBounds(k, np.arange(off, off + k, dtype=np.int32), np.zeros(k), np.where(ok, np.inf, 0.0))
+            self._free = ok
+
+    def purge(self, keep: int = 0) -> int:
+        """Past :data:`POOL_MAX_COLUMNS` chain columns (or with ``keep`` given), drop from the LP all
+        but the ``keep`` (default :data:`POOL_KEEP_COLUMNS`) of least reduced cost at its last
+        optimum, every basic one kept (so the basis stays valid) and every one the last
+        ``restrict`` fixed at 0 counted last. Dropped chains leave ``known``: pricing may bring them
+        back. Returns how many were dropped."""
+        import highspy
+
+        k = len(self.columns)
+        if not keep and k <= POOL_MAX_COLUMNS:
+            return 0
+        keep = keep or POOL_KEEP_COLUMNS
+        if k <= keep:
+            return 0
+        off = self.first_chain_column
+        basic = np.fromiter((st == highspy.HighsBasisStatus.kBasic for st in self.h.getBasis().col_status[off:]),
+                            dtype=bool, count=k)
+        rc = np.asarray(self.h.getSolution().col_dual)[off:].copy()
+        if self._free is not None and self._free.size == k:
+            rc[~self._free] = np.inf
+        stay = basic.copy()
+        stay[np.argsort(rc, kind="stable")[:keep]] = True
+        drop = np.flatnonzero(~stay)
+        if drop.size == 0:
+            return 0
+        self.h.deleteCols(drop.size, (drop + off).astype(np.int32))
+        for i in drop:
+            self.known.discard(self.columns[i])
+        self.columns = [c for c, s in zip(self.columns, stay) if s]
+        if self._free is not None and self._free.size == k:
+            self._free = self._free[stay]
+        lengths = np.fromiter((len(c) for c in self.columns), dtype=np.int64, count=len(self.columns))
+        self._hops = np.fromiter((h for c in self.columns for h in c), dtype=np.int64, count=int(lengths.sum()))
+        self._hop_column = np.repeat(np.arange(len(self.columns)), lengths)
+        from ..backends import native_stdout_silenced
+
+        with native_stdout_silenced():  # the same optimum (its basis kept): solution and duals valid again
+            self.h.run()
+        return int(drop.size)
 
     def chain_values(self) -> np.ndarray:
         """c_k of the LP optimum, one per column in ``columns``."""
@@ -794,6 +862,76 @@ def _heuristic(inst: Instance, model: JointChainModel, objective: str) -> tuple[
     return columns, best
 
 
+def aligned_segments(model: JointChainModel, slots: int, deadline: Deadline, threads: int | None = None
+                     ) -> _Incumbent | None:
+    """A placement of ``slots`` jobs in aligned segments, found by a small MILP, or None.
+
+    A primal heuristic for ``objective = "slots"`` where memory is scarce and the optimum spreads
+    its jobs over many servers (J = 10, eta = 0.1: nine 2g.20gb slices, each holding 2-5 jobs
+    beside 11-13 blocks, where the MILP over the generated chains and the dives stopped one slot
+    above the optimum). The blocks are cut into consecutive segments ``[a, e)``; each server holds
+    at most one segment whole and takes ``n_j <= floor(M~_j(e - a) / (e - a))`` jobs through it
+    (its slot row, Eq. 3, with every job entering at a); every segment carries all ``slots`` jobs.
+    Any such assignment splits into ``slots`` chains (one server per segment each), and by the
+    inequality of arithmetic and harmonic means their rate ``sum_q 1 / T_q`` is at least
+    ``slots^2 / sum_q T_q``, where ``sum_q T_q = sum_j n_j t_j`` is linear (Eq. 2's hop times). So
+    the MILP asks ``sum_j n_j t_j <= slots^2 / (lambda / rho-bar)``, minimising that total; its
+    solution becomes chains by giving the q-th job the q-th fastest visit of every segment.
+
+    Returns
+    -------
+    _Incumbent or None
+        Spans and chain capacities with ``sum c_k = slots`` reaching ``lambda / rho-bar``; None when
+        the MILP finds no such assignment within the deadline.
+    """
+    from ..backends import solve_milp
+
+    L, J = model.num_blocks, model.slots.shape[0]
+    length = model.hop_end - model.hop_start
+    cap = model.slots[model.hop_server, length] // length
+    use = np.flatnonzero(cap >= 1)
+    if use.size == 0:
+        return None
+    seg_key = model.hop_start[use] * (L + 1) + model.hop_end[use]
+    segs, seg_of = np.unique(seg_key, return_inverse=True)
+    G, k = segs.size, use.size
+    ga, ge = segs // (L + 1), segs % (L + 1)
+    t = model.hop_time[use]
+    b = MILPBuilder()
+    seg = b.add_columns(G, lower=0, upper=1, integer=True)
+    jobs = b.add_columns(k, lower=0, upper=np.minimum(cap[use], slots), integer=True, cost=t)
+    held = b.add_columns(k, lower=0, upper=1, integer=True)
+    rhs = np.zeros(L + 1)
+    rhs[0], rhs[L] = 1.0, -1.0  # the segments chosen run from boundary 0 to L
+    b.add_rows(np.concatenate([ga, ge]), np.concatenate([seg, seg]), np.concatenate([np.ones(G), -np.ones(G)]),
+               lower=rhs, upper=rhs, num_rows=L + 1)
+    b.add_rows(np.concatenate([seg_of, np.arange(G)]), np.concatenate([jobs, seg]),
+               np.concatenate([np.ones(k), np.full(G, -float(slots))]), lower=0.0, upper=0.0, num_rows=G)
+    b.add_rows(np.concatenate([np.arange(k), np.arange(k)]), np.concatenate([jobs, held]),
+               np.concatenate([np.ones(k), -cap[use].astype(float)]), upper=0.0, num_rows=k)
+    b.add_rows(model.hop_server[use], held, np.ones(k), upper=1.0, num_rows=J)
+    b.add_rows(np.zeros(k, dtype=np.int64), jobs, t, upper=slots * slots / model.target_rate, num_rows=1)
+    res = solve_milp("highs", b.build(), {}, deadline, 1e-4, threads)
+    if not res.values:
+        return None
+    n = np.array([round(res.values.get(f"x{G + i}", 0.0)) for i in range(k)], dtype=np.int64)
+    visits: dict[int, list[int]] = {}  # segment start -> the hops of its jobs, fastest first
+    for i in np.flatnonzero(n > 0):
+        visits.setdefault(int(model.hop_start[use[i]]), []).extend([int(use[i])] * int(n[i]))
+    lists = [sorted(v, key=lambda h: model.hop_time[h]) for _, v in sorted(visits.items())]
+    if not lists or any(len(v) != slots for v in lists):
+        return None
+    capacity: dict[tuple[int, ...], int] = {}
+    for q in range(slots):
+        chain = tuple(v[q] for v in lists)
+        capacity[chain] = capacity.get(chain, 0) + 1
+    if sum(c / model.chain_time(ch) for ch, c in capacity.items()) < model.target_rate * (1 - 1e-9):
+        return None
+    spans = {int(model.hop_server[h]): model.span_index[int(model.hop_server[h]), int(model.hop_start[h]),
+                                                         int(model.hop_end[h])] for v in lists for h in v}
+    return _Incumbent(spans, capacity, float(slots))
+
+
 def usable_hops(model: JointChainModel, span_ok: np.ndarray) -> np.ndarray:
     """Hops a chain may use when only the spans in ``span_ok`` may be chosen, shape (H,) of bool: a
     hop ``(j, b, e)`` needs an allowed span of j ending at e and starting at or before b."""
@@ -851,6 +989,9 @@ def branching_children(model: JointChainModel, span_ok: np.ndarray, forced: np.n
 
 #: branch and price dives again, from the node it branched on, after this many nodes
 DIVE_EVERY_NODES = 8
+#: times a dive may undo a forced span that left it nothing better than the incumbent, and
+#: forbid that span instead
+DIVE_BACKTRACKS = 3
 #: most labels the root's listing may hold when branch and price follows (slots)
 ROOT_LIST_MAX_LABELS = 500_000
 #: most chains a node's listing of improving chains may return for a MILP over them to close the node
@@ -905,6 +1046,7 @@ class BranchAndPrice:
         m, stop = self.model, self.deadline.expired
         while True:
             z, duals = self.master.solve()
+            self.master.purge()
             beta = float(duals[m.rate_row])
             weight = m.hop_weights(duals)
             weight[~hop_ok] = np.inf
@@ -960,12 +1102,21 @@ class BranchAndPrice:
         span_ok = np.ones(m.num_spans, dtype=bool) if span_ok is None else span_ok.copy()
         forced = np.zeros(m.num_spans, dtype=bool) if forced is None else forced.copy()
         self.dives += 1
+        undo, backtracks = None, 0  # (masks before the last forced span, that span)
         while not self.deadline.expired():
             hop_ok = usable_hops(m, span_ok)
             self.master.restrict(span_ok, hop_ok, forced)
             res = self.node_lp(hop_ok)
-            if res is None or self.master.artificial_value() > 1e-9 or self._closes(res[3]):
+            if res is None:
                 return
+            if self.master.artificial_value() > 1e-9 or self._closes(res[3]):
+                if undo is None or backtracks >= DIVE_BACKTRACKS:
+                    return
+                # the last forced span leads nowhere: back to before it, that span forbidden
+                (span_ok, forced), sp = undo
+                span_ok[sp] = False
+                undo, backtracks = None, backtracks + 1
+                continue
             z, weight, beta, own_bound = res
             x = self._offer_if_integral()
             if x is None:
@@ -977,6 +1128,7 @@ class BranchAndPrice:
                     self.milp([ch for _, ch in listed[:NODE_LIST_MAX_CHAINS]], 0.25)
                 return
             sp = int(free[np.argmax(x[free])])
+            undo = ((span_ok.copy(), forced.copy()), sp)
             span_ok &= ~(m.span_server == m.span_server[sp])
             span_ok[sp] = True
             forced[sp] = True
@@ -1110,6 +1262,30 @@ def chain_milp(inst: Instance, *,
     # bounds without any LP: every slot serves at most 1 / t_fastest jobs per second
     trivial = (model.target_rate * t_fastest if objective == "slots" else -kappa / t_fastest)
     columns, incumbent = _heuristic(inst, model, objective)
+    details["aligned_segments"] = {"tried": [], "found": None}
+
+    def segments(bound: float, share: float) -> bool:
+        """Aligned segments (:func:`aligned_segments`), one slot fewer than the incumbent at a time,
+        down to the rounded ``bound``, in ``share`` of the time left; True when its time ran out."""
+        nonlocal incumbent
+        left = deadline.remaining()
+        budget = Deadline(None if left is None else share * left)
+        log = details["aligned_segments"]
+        for slots in range(int(round(incumbent.value)) - 1, max(_ceil(bound), 1) - 1, -1):
+            found = aligned_segments(model, slots, budget, threads)
+            if found is None:
+                if budget.expired():
+                    return True
+                log["tried"].append(slots)
+                return False
+            log["tried"].append(slots)
+            log["found"] = slots
+            incumbent = found
+            report(incumbent.value, bound)
+        return False
+
+    # before column generation, so that a bound meeting the incumbent ends it
+    segments_cut_short = objective == "slots" and incumbent is not None and segments(trivial, 0.2)
     master = _Master(model, objective)
     master.add(columns)
     lp_bound, rounds, converged, z_lp = trivial, 0, False, math.inf
@@ -1121,6 +1297,7 @@ def chain_milp(inst: Instance, *,
     cg_over = (lambda: False) if cg_until is None else (lambda: deadline.elapsed_s > cg_until)  # noqa: E731
     while True:
         z_lp, duals = master.solve()
+        master.purge()
         rounds += 1
         beta = float(duals[model.rate_row]) if model.rate_row >= 0 else 1.0
         weight = model.hop_weights(duals)
@@ -1148,6 +1325,10 @@ def chain_milp(inst: Instance, *,
             lp_feasible = True
             lp_bound = max(lp_bound, last_bound)
         report(inc(), lp_bound if math.isfinite(lp_bound) else None)
+        if (objective == "slots" and lp_feasible and incumbent is not None
+                and _ceil(lp_bound) >= incumbent.value - 1e-9):
+            stopped_early = True  # the bound meets the incumbent: optimal, whatever more columns do
+            break
         out_of_time = cg_over()
         # slots is an integer: once the bound rounds up to where the master's value does, more
         # columns cannot raise the rounded bound, so at the budget it is final (early termination;
@@ -1167,7 +1348,7 @@ def chain_milp(inst: Instance, *,
         break
     details.update(lp_rounds=rounds, heuristic_pricing_rounds=heuristic_rounds, cut_rounds=cut_rounds,
                    cuts=len(model.cuts),
-                   columns_generated=len(master.columns), lp_converged=converged,
+                   columns_generated=len(master.generated), lp_converged=converged,
                    lp_stopped_early=stopped_early, lp_value=sign * z_lp if math.isfinite(z_lp) else None,
                    lp_bound=sign * lp_bound if math.isfinite(lp_bound) else None,
                    column_generation_s=deadline.elapsed_s)
@@ -1199,9 +1380,11 @@ def chain_milp(inst: Instance, *,
             incumbent = _Incumbent.from_milp(model, res.values, span_ids, chains, float(res.objective))
         return res
 
+    if segments_cut_short and incumbent is not None and not closed():
+        segments(lower, 0.25)  # it ran out of its share before CG: on, in a quarter of the time left
     if not closed():
         # with branch and price to follow (slots), its dives look for better placements: less time here
-        milp(master.columns, (0.1 if objective == "slots" else 0.3) if converged else 1.0)
+        milp(list(master.generated), (0.1 if objective == "slots" else 0.3) if converged else 1.0)
         details["generated_chains_milp"] = None if incumbent is None else sign * incumbent.value
     if not closed() and converged and priced is not None and not deadline.expired():
         # any solution below the incumbent uses only chains of reduced cost <= target - LP bound;
@@ -1223,12 +1406,12 @@ def chain_milp(inst: Instance, *,
             details["proof"] = (f"{len(listed)} chains could improve, more than the {PROOF_MAX_CHAINS} a MILP over "
                                 "them takes here; the MILP over those of least reduced cost looked for a better "
                                 "solution in the time left")
-            milp(list(dict.fromkeys(master.columns + [c for _, c in listed[:PROOF_MAX_CHAINS // 4]])), 1.0)
+            milp(list(dict.fromkeys(list(master.generated) + [c for _, c in listed[:PROOF_MAX_CHAINS // 4]])), 1.0)
         elif listed is None:
             details["proof"] = ("the time limit passed while listing the chains that could improve" if deadline.expired()
                                 else f"the chains that could improve need more than {limit} labels")
         else:
-            res = milp(list(dict.fromkeys(master.columns + [c for _, c in listed])), 1.0)
+            res = milp(list(dict.fromkeys(list(master.generated) + [c for _, c in listed])), 1.0)
             if res.status is Status.INFEASIBLE and incumbent is None:
                 return Solution(instance=inst.name, solver="chain-milp", status=Status.INFEASIBLE, details=details,
                                 message=(f"no placement with integer capacities reaches lambda / rho-bar = "
