@@ -148,8 +148,10 @@ def _finite(x: float) -> float | None:
 
 
 def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip_gap: float,
-                threads: int | None, progress: MilpProgress | None = None) -> MilpResult:
+                threads: int | None, progress: MilpProgress | None = None,
+                options: dict[str, Any] | None = None) -> MilpResult:
     """Solve a model file (LP or MPS) with highspy, warm-started, within what is left of ``deadline``.
+    ``options``: further HiGHS options by name (e.g. ``mip_heuristic_effort``).
 
     The search runs in highspy's solver thread; this thread polls it, reports the incumbent, bound
     and gap to ``progress`` every half second, and on Ctrl-C asks HiGHS to stop and keeps its
@@ -172,6 +174,8 @@ def solve_highs(model_file: str, warm: dict[str, float], deadline: Deadline, mip
         h.setOptionValue("time_limit", max(0.98 * float(remaining) - 0.05, 1e-3))
     if threads is not None:
         h.setOptionValue("threads", int(threads))
+    for name, value in (options or {}).items():
+        h.setOptionValue(name, value)
     names = list(h.getLp().col_names_)
     if warm:
         sol = highspy.HighsSolution()
@@ -398,8 +402,10 @@ BACKENDS: dict[str, Backend] = {
 
 
 def solve_milp(backend: str, model_file: Any, warm: dict[str, float], deadline: Deadline, mip_gap: float,
-               threads: int | None, progress: MilpProgress | None = None) -> MilpResult:
+               threads: int | None, progress: MilpProgress | None = None,
+               highs_options: dict[str, Any] | None = None) -> MilpResult:
     """Solve a model (a file path, or an :class:`optim.milp_arrays.ArrayMILP`) with the named backend.
+    ``highs_options`` (HiGHS option names and values) apply to the ``highs`` backend only.
 
     Raises
     ------
@@ -411,4 +417,6 @@ def solve_milp(backend: str, model_file: Any, warm: dict[str, float], deadline: 
     b = BACKENDS[backend]
     if not b.is_available():
         raise SolverUnavailableError(f"MILP backend {backend!r} is not available: cannot import {b.module}")
+    if highs_options and backend == "highs":
+        return b.solve(model_file, warm, deadline, mip_gap, threads, progress, options=highs_options)
     return b.solve(model_file, warm, deadline, mip_gap, threads, progress)
