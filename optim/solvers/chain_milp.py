@@ -61,10 +61,10 @@ Chains are exponentially many, hence:
    and every 8 nodes from the node just branched on, a dive (:meth:`BranchAndPrice.dive`) forces
    the span of largest LP value, server after server, for a better placement (a forced span after
    which the node cannot beat the incumbent is undone and forbidden instead, up to
-   :data:`DIVE_BACKTRACKS` times): with the incumbent one slot lower, every node whose rounded bound meets it closes at once. The LP relaxation
-   alone is weak where few slots serve the load (J = 10, eta = 0.2: 4.64-4.97), and there the
-   optimum was 5 slots where GBP-CR + GCA and the MILP over the generated chains had 6: the dive
-   found it.
+   :data:`DIVE_BACKTRACKS` times): with the incumbent one slot lower, every node whose rounded
+   bound meets it closes at once. The LP relaxation alone is weak where few slots serve the load
+   (J = 10, eta = 0.2: 4.64-4.97), and there the optimum was 5 slots where GBP-CR + GCA and the
+   MILP over the generated chains had 6: dives found it, and now aligned segments do first.
 
 The model has the paper's assumptions: fixed chain rates (no GPU contention) and the
 orchestrator relaying between hops (``communication.relay = "client"``).
@@ -1473,12 +1473,12 @@ def chain_milp(inst: Instance, *,
             details["proof"] = (f"{len(listed)} chains could improve, more than the {PROOF_MAX_CHAINS} a MILP over "
                                 "them takes here; the MILP over those of least reduced cost looked for a better "
                                 "solution in the time left")
-            milp(list(dict.fromkeys(list(master.generated) + [c for _, c in listed[:PROOF_MAX_CHAINS // 4]])), 1.0)
+            milp(list(dict.fromkeys([*master.generated, *(c for _, c in listed[:PROOF_MAX_CHAINS // 4])])), 1.0)
         elif listed is None:
             details["proof"] = ("the time limit passed while listing the chains that could improve" if deadline.expired()
                                 else f"the chains that could improve need more than {limit} labels")
         else:
-            res = milp(list(dict.fromkeys(list(master.generated) + [c for _, c in listed])), 1.0)
+            res = milp(list(dict.fromkeys([*master.generated, *(c for _, c in listed)])), 1.0)
             if res.status is Status.INFEASIBLE and incumbent is None:
                 return Solution(instance=inst.name, solver="chain-milp", status=Status.INFEASIBLE, details=details,
                                 message=(f"no placement with integer capacities reaches lambda / rho-bar = "
