@@ -1053,9 +1053,14 @@ def branching_children(model: JointChainModel, span_ok: np.ndarray, forced: np.n
 
 #: branch and price dives again, from the node it branched on, after this many nodes
 DIVE_EVERY_NODES = 8
-#: seconds left after the root below which the compact flow heuristic (:func:`compact_flow`) is not tried
-#: (it took 64-82 s to find its placement on J = 10, eta = 0.3, seed 2)
+#: seconds left after the root below which the compact flow heuristic (:func:`compact_flow`) is not
+#: tried, and the most it may take (it found its placement on J = 10, eta = 0.3, seed 2 in 64-82 s,
+#: seed 1 in 15 s)
 COMPACT_FLOW_MIN_S = 100.0
+COMPACT_FLOW_MAX_S = 150.0
+#: most seconds for the aligned segments before column generation (they found their placements in
+#: 5-13 s on J = 10; where none exists HiGHS either proves it in about 3 s or searches on)
+ALIGNED_SEGMENTS_MAX_S = 30.0
 #: times a dive may undo a forced span that left it nothing better than the incumbent, and
 #: forbid that span instead
 DIVE_BACKTRACKS = 3
@@ -1201,12 +1206,14 @@ class BranchAndPrice:
             forced[sp] = True
             self.dive_steps += 1
 
-    def run(self, root_bound: float) -> float:
-        """Search until every node closes or the time runs out; return the proven lower bound."""
+    def run(self, root_bound: float, dive: bool = True) -> float:
+        """Search until every node closes or the time runs out (after a dive from the root unless
+        ``dive`` is False: the caller dived); return the proven lower bound."""
         import heapq
 
         m = self.model
-        self.dive()
+        if dive:
+            self.dive()
         none = np.zeros(m.num_spans, dtype=bool)
         heap = [(root_bound, 0, 0, 0, ~none, none)]  # bound, -depth, tie, depth, spans allowed, spans forced
         stuck: list[float] = []  # bounds of fixed placements whose improving chains were too many to list
@@ -1336,7 +1343,7 @@ def chain_milp(inst: Instance, *,
         down to the rounded ``bound``, in ``share`` of the time left; True when its time ran out."""
         nonlocal incumbent
         left = deadline.remaining()
-        budget = Deadline(None if left is None else share * left)
+        budget = Deadline(None if left is None else min(share * left, ALIGNED_SEGMENTS_MAX_S))
         log = details["aligned_segments"]
         for slots in range(int(round(incumbent.value)) - 1, max(_ceil(bound), 1) - 1, -1):
             found = aligned_segments(model, slots, budget, threads)
@@ -1493,18 +1500,6 @@ def chain_milp(inst: Instance, *,
                 if res.bound is not None and incumbent is not None:  # the optimum is the incumbent or in this model
                     b = min(incumbent.value, float(res.bound))
                     lower = max(lower, _ceil(b) if objective == "slots" else b)
-    left = deadline.remaining()
-    if (objective == "slots" and incumbent is not None and not closed() and converged
-            and (left is None or left >= COMPACT_FLOW_MIN_S) and incumbent.value - 1 >= lower):
-        # the compact flow model, unaligned, for one slot fewer: minutes where aligned segments take seconds
-        found = compact_flow(model, int(round(incumbent.value)) - 1, Deadline(None if left is None else 0.4 * left),
-                             threads)
-        details["compact_flow"] = {"tried": int(round(incumbent.value)) - 1, "found": found is not None}
-        if found is not None:
-            incumbent = found
-            report(incumbent.value, lower)
-            if closed():
-                details["proof"] = "the compact flow model's placement meets the rounded LP bound"
     if objective == "slots" and incumbent is not None and not closed() and converged and not deadline.expired():
         def offer(candidate: _Incumbent) -> None:
             nonlocal incumbent
@@ -1513,10 +1508,23 @@ def chain_milp(inst: Instance, *,
 
         search = BranchAndPrice(model, master, kappa, deadline, milp, lambda: incumbent, offer, report,
                                 min(max_labels, NODE_LIST_MAX_LABELS))
-        lower = max(lower, search.run(lower))
+        search.dive()  # seconds: before the compact flow model, which takes minutes
+        left = deadline.remaining()
+        if not closed() and (left is None or left >= COMPACT_FLOW_MIN_S) and incumbent.value - 1 >= lower:
+            # the compact flow model, unaligned, for one slot fewer
+            tried = int(round(incumbent.value)) - 1
+            found = compact_flow(model, tried, Deadline(None if left is None else min(0.4 * left, COMPACT_FLOW_MAX_S)),
+                                 threads)
+            details["compact_flow"] = {"tried": tried, "found": found is not None}
+            if found is not None:
+                offer(found)
+                report(incumbent.value, lower)
+        lower = max(lower, search.run(lower, dive=False))
         details.update(bp_nodes=search.nodes, bp_nodes_listed=search.listed_nodes, bp_nodes_open=search.open_nodes,
                        bp_dives=search.dives, bp_dive_steps=search.dive_steps)
-        details["proof"] = ((f"branch and price: the dive's placement ({search.dive_steps} spans forced) meets the "
+        flow_closed = details.get("compact_flow", {}).get("found") and search.nodes == 0
+        details["proof"] = (("the compact flow model's placement meets the rounded LP bound" if flow_closed else
+                             f"branch and price: the dive's placement ({search.dive_steps} spans forced) meets the "
                              "rounded LP bound" if search.nodes == 0 else
                              f"branch and price: {search.nodes} nodes ({search.listed_nodes} closed or tried by a MILP "
                              "over their improving chains)") if closed() else
