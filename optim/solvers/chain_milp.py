@@ -1216,7 +1216,8 @@ class BranchAndPrice:
             self.dive()
         none = np.zeros(m.num_spans, dtype=bool)
         heap = [(root_bound, 0, 0, 0, ~none, none)]  # bound, -depth, tie, depth, spans allowed, spans forced
-        stuck: list[float] = []  # bounds of fixed placements whose improving chains were too many to list
+        stuck: list[float] = []  # bounds of nodes left open: fixed placements whose improving chains were too
+        # many to list, and nodes whose exact pricing outgrew its labels
         count = 0
         while heap:
             lower = min([heap[0][0]] + stuck)
@@ -1229,10 +1230,13 @@ class BranchAndPrice:
             hop_ok = usable_hops(m, span_ok)
             self.master.restrict(span_ok, hop_ok, forced)
             res = self.node_lp(hop_ok, bound)
-            if res is None:  # out of time inside the node
-                count += 1
-                heapq.heappush(heap, (bound, -depth, count, depth, span_ok, forced))
-                break
+            if res is None:
+                if self.deadline.expired():  # out of time inside the node
+                    count += 1
+                    heapq.heappush(heap, (bound, -depth, count, depth, span_ok, forced))
+                    break
+                stuck.append(bound)  # its pricing outgrew its labels: left open, the search goes on
+                continue
             z, weight, beta, own_bound = res
             node_bound = max(bound, own_bound)
             if self.master.artificial_value() > 1e-9 or self._closes(node_bound):
