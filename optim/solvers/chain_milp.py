@@ -677,25 +677,26 @@ class _Master:
             self.h.changeColsBounds(k, np.arange(off, off + k, dtype=np.int32), np.zeros(k), np.where(ok, np.inf, 0.0))
             self._free = ok
 
-    def purge(self, keep: int = 0) -> int:
-        """Past :data:`POOL_MAX_COLUMNS` chain columns (or with ``keep`` given), drop from the LP all
-        but the ``keep`` (default :data:`POOL_KEEP_COLUMNS`) of least reduced cost at its last
+    def purge(self, keep: int | None = None) -> int:
+        """Past :data:`POOL_MAX_COLUMNS` chain columns (or whenever ``keep`` is given), drop from the
+        LP all but the ``keep`` (default :data:`POOL_KEEP_COLUMNS`) of least reduced cost at its last
         optimum, every basic one kept (so the basis stays valid) and every one the last
         ``restrict`` fixed at 0 counted last. Dropped chains leave ``known``: pricing may bring them
         back. Returns how many were dropped."""
         import highspy
 
         k = len(self.columns)
-        if not keep and k <= POOL_MAX_COLUMNS:
-            return 0
-        keep = keep or POOL_KEEP_COLUMNS
+        if keep is None:
+            if k <= POOL_MAX_COLUMNS:
+                return 0
+            keep = POOL_KEEP_COLUMNS
         if k <= keep:
             return 0
         off = self.first_chain_column
         basic = np.fromiter((st == highspy.HighsBasisStatus.kBasic for st in self.h.getBasis().col_status[off:]),
                             dtype=bool, count=k)
         rc = np.asarray(self.h.getSolution().col_dual)[off:].copy()
-        if self._free is not None and self._free.size == k:
+        if self._free is not None:  # kept the length of columns by add and here
             rc[~self._free] = np.inf
         stay = basic.copy()
         stay[np.argsort(rc, kind="stable")[:keep]] = True
@@ -706,15 +707,12 @@ class _Master:
         for i in drop:
             self.known.discard(self.columns[i])
         self.columns = [c for c, s in zip(self.columns, stay) if s]
-        if self._free is not None and self._free.size == k:
+        if self._free is not None:
             self._free = self._free[stay]
-        lengths = np.fromiter((len(c) for c in self.columns), dtype=np.int64, count=len(self.columns))
-        self._hops = np.fromiter((h for c in self.columns for h in c), dtype=np.int64, count=int(lengths.sum()))
-        self._hop_column = np.repeat(np.arange(len(self.columns)), lengths)
-        from ..backends import native_stdout_silenced
-
-        with native_stdout_silenced():  # the same optimum (its basis kept): solution and duals valid again
-            self.h.run()
+        kept_hop = stay[self._hop_column]
+        self._hops = self._hops[kept_hop]
+        self._hop_column = (np.cumsum(stay) - 1)[self._hop_column[kept_hop]]  # renumbered
+        self.solve()  # the same optimum (its basis kept): solution and duals valid again
         return int(drop.size)
 
     def chain_values(self) -> np.ndarray:
@@ -1351,12 +1349,11 @@ def chain_milp(inst: Instance, *,
         log = details["aligned_segments"]
         for slots in range(int(round(incumbent.value)) - 1, max(_ceil(bound), 1) - 1, -1):
             found = aligned_segments(model, slots, budget, threads)
-            if found is None:
-                if budget.expired():
-                    return True
-                log["tried"].append(slots)
-                return False
+            if found is None and budget.expired():
+                return True
             log["tried"].append(slots)
+            if found is None:
+                return False
             log["found"] = slots
             incumbent = found
             report(incumbent.value, bound)
