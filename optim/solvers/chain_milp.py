@@ -878,11 +878,22 @@ def aligned_segments(model: JointChainModel, slots: int, deadline: Deadline, thr
     the MILP asks ``sum_j n_j t_j <= slots^2 / (lambda / rho-bar)``, minimising that total; its
     solution becomes chains by giving the q-th job the q-th fastest visit of every segment.
 
+    Parameters
+    ----------
+    model : JointChainModel
+        Index sets and coefficients (slots ``M~_j(m)``, hop times in seconds).
+    slots : int
+        S, the number of concurrent jobs (``sum_k c_k``) asked for.
+    deadline : Deadline
+        Wall-clock budget of the MILP (HiGHS); without a solution by then, None.
+    threads : int, optional
+        HiGHS threads.
+
     Returns
     -------
     _Incumbent or None
         Spans and chain capacities with ``sum c_k = slots`` reaching ``lambda / rho-bar``; None when
-        the MILP finds no such assignment within the deadline.
+        the MILP finds no such assignment within the deadline (it raises nothing).
     """
     from ..backends import solve_milp
 
@@ -936,6 +947,11 @@ def compact_flow(model: JointChainModel, slots: int, deadline: Deadline, threads
     cannot express. It has as many columns as spans and hops (about 20,000 at J = 10), so HiGHS
     takes minutes where the aligned MILP takes seconds: the search stops at its first solution
     within half of its bound (it only needs one) with more primal heuristics than by default.
+
+    Parameters
+    ----------
+    model, slots, deadline, threads
+        As :func:`aligned_segments`.
 
     Returns
     -------
