@@ -33,10 +33,20 @@ in the table is a prediction. ``--slowdown X`` skips the fit and uses X.
 **A difference no calibration removes.** Table I measures the proposed method's mean service time
 below JFFC-only's (6.7 s against 8.5 s). The simulation puts it above in every cell of a grid of
 compute factors 0.5-1.4 and per-step overheads 18-120 ms (``table1_instance``'s ``slowdown`` and
-``overhead_ms``): 5.5-18.3 s against 2.9-8.7 s. With the client relaying, gbp-cr's chain of two
-16-block hops on 3g.40gb slices costs a job more than one 32-block hop on one of them, as the
-paper's Eq. 2 also says, and under PETALS' one-step-at-a-time servers its two GPUs carry most of
-the load.
+``overhead_ms``): 5.5-18.3 s against 2.9-8.7 s. With the client relaying, every decode token
+crosses every hop of a chain: gbp-cr's chains here are 2-4 hops (contention-free job times 4.4-14.8 s
+at the workload's mean lengths) against JFFC-only's one (2.1-5.5 s). Measured at compute x1.86,
+seed 0: with ``--batching ideal`` (no contention) the proposed method's mean service is 5.5 s
+against JFFC-only's 2.4 s; under PETALS' one-step-at-a-time servers 14.4 s against 8.5 s, its
+c = 35 sessions per chain sharing the chain's GPUs in the trace's bursts.
+
+**Why BPRR's row misses** (measured, 1,000 requests, seed 0, compute x1.86): WS-RR plans each
+request's path with the contention-free times, so it sends 65% of them to s1, the fastest server
+alone (``RTT`` 20 ms); under PETALS' one-step-at-a-time servers s1's GPU is busy 79% of the run
+(the busiest GPU under JFFC-only: 40%), its sessions' steps queue behind each other, the jobs
+outlast the ends WS-RR planned, and the requests committed to s1 wait: 91 s on average. With
+``--batching ideal`` the same placement and routing give 2.3 s (wait 0.1 s). The "busiest GPU"
+column shows each method's.
 """
 from __future__ import annotations
 
@@ -109,6 +119,15 @@ def run(inst, name: str, sol: Solution, args) -> dict:
                     replications=args.replications, seed=args.seed, warmup_fraction=0.0).summary
 
 
+def busiest(summary: dict) -> str:
+    """The server whose GPU was busy for the largest share of the run, and that share."""
+    util = summary.get("gpu_utilisation")
+    if not util:
+        return "-"
+    j = max(util, key=util.get)
+    return f"{j} {util[j]:.0%}"
+
+
 def fit_slowdown(args) -> tuple[float, int]:
     """The compute factor at which ``args.calibrate_on``'s simulated mean service time is the paper's."""
     from scipy.optimize import brentq
@@ -152,7 +171,7 @@ def main() -> None:
     t = Table(title=f"Table I reproduction: {inst.description}; Azure code trace, {args.replications} x "
                     f"{args.requests} requests; batching {args.batching}; compute x{slowdown:.2f} ({how})")
     for col in ("method", "policy", "mean RT s", "paper", "diff", "median", "P95", "P99", "wait s", "paper wait",
-                "service s", "paper service"):
+                "service s", "paper service", "busiest GPU"):
         t.add_column(col, justify="left" if col in ("method", "policy") else "right")
     means = {}
     for name, sol in solutions(inst).items():
@@ -163,7 +182,7 @@ def main() -> None:
         t.add_row(name + (" (calibration)" if name == args.calibrate_on and args.slowdown is None else ""),
                   POLICY[name], f"{rs['mean']:.1f}", f"{p[0]:g}", f"{100 * (rs['mean'] / p[0] - 1):+.0f}%",
                   f"{rs['median']:.1f} ({p[1]:g})", f"{rs['p95']:.1f} ({p[2]:g})", f"{rs['p99']:.1f} ({p[3]:g})",
-                  f"{ws['mean']:.1f}", f"{p[4]:g}", f"{ss['mean']:.1f}", f"{p[5]:g}")
+                  f"{ws['mean']:.1f}", f"{p[4]:g}", f"{ss['mean']:.1f}", f"{p[5]:g}", busiest(s))
     out = Console(highlight=False, width=200)
     out.print(t)
     ours = 100 * (1 - means["proposed"] / means["PETALS"])

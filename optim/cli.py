@@ -842,6 +842,12 @@ def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: 
         if first.get("prompts_cut_to_context"):
             out.print(f"{first['prompts_cut_to_context']} of {first['requests']} trace prompts were cut to fit the "
                       f"model's context of {inst.model.context_tokens:,} tokens (prompt plus output)", markup=False)
+    for p, r in results.items():
+        if util := r.summary.get("gpu_utilisation"):
+            used = sorted(((s, u) for s, u in util.items() if u > 0), key=lambda kv: -kv[1])
+            out.print(f"{p}: GPU busy, share of the run: " + ", ".join(f"{s} {u:.0%}" for s, u in used[:5])
+                      + (f" (the 5 busiest of {len(used)} servers that ran steps)" if len(used) > 5 else ""),
+                      markup=False)
     if "response_time_lower_s" in q and "jffc" in results:
         rs = results["jffc"].summary["response_s"]
         slack = (rs["mean_ci95"] or 0.0) + 1e-9 * rs["mean"]  # the CI, and float round-off

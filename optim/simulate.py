@@ -231,6 +231,8 @@ class _IdealGPU:
     def step(self, blocks: float, tokens: float, prefill: bool):
         return self.env.timeout(self.gpu.pass_time_s(np.array([blocks]), np.array([tokens]), np.array([prefill])))
 
+    busy_s = None  #: an ideal server runs its sessions side by side: no busy time to report
+
 
 class JobRunner:
     """Runs one request's job over its hops in simulated time, with the one request-time model.
@@ -272,6 +274,13 @@ class JobRunner:
                 if dec[h] > 0:
                     yield env.timeout(dec[h])
                 yield self.gpus[j].step(m, 1.0, False)
+
+    def busy_s(self) -> np.ndarray | None:
+        """Seconds each server's GPU has been running steps so far, shape (J,); NaN for an ``ideal``
+        server (its sessions run side by side); None when no server shares its GPU."""
+        if self.gpus is None:
+            return None
+        return np.array([np.nan if g.busy_s is None else g.busy_s for g in self.gpus])
 
 
 @dataclass
@@ -318,7 +327,10 @@ def _records(inst: Instance, client, t_arr, start, first, done, chain, servers, 
 
 def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: tuple[str, str], n: int,
                    rng: np.random.Generator,
-                   service: str, debug: bool, slots: np.ndarray | None, setup_s: float = 0.0) -> dict[str, np.ndarray]:
+                   service: str, debug: bool, slots: np.ndarray | None,
+                   setup_s: float = 0.0) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """One replication over the chains: the per-request records and each server's GPU busy seconds
+    (:meth:`JobRunner.busy_s`)."""
     import simpy
 
     w = inst.workload
@@ -379,7 +391,8 @@ def _simulate_once(inst: Instance, chains: ChainSet, policy: str, arrivals: tupl
     if debug and (np.isnan(done).any() or in_use.any()):
         raise AssertionError("requests lost or slots not released at the end of the run")
     return _records(inst, client, t_arr, start, first, done, chain_of,
-                    np.array(["->".join(inst.servers[j].id for j in chains.servers[k]) for k in chain_of]), l_in, l_out)
+                    np.array(["->".join(inst.servers[j].id for j in chains.servers[k]) for k in chain_of]), l_in,
+                    l_out), (jobs.busy_s() if service == "model" else None)
 
 
 class PathSimulation:
@@ -488,6 +501,7 @@ class PathSimulation:
         self.env.run()
         if self.debug and (np.isnan(self.done).any() or not np.allclose(self.free, self.cap)):
             raise AssertionError("requests lost or slots not released at the end of the run")
+        self.gpu_busy_s = self.jobs.busy_s()  #: each server's GPU busy seconds (JobRunner.busy_s)
         names = np.array(["->".join(self.inst.servers[j].id for j, _, _ in h) for h in self.hops_of])
         return _records(self.inst, self.client, self.t_arr, self.start, self.first, self.done, np.full(self.n, -1),
                         names, self.l_in, self.l_out)
@@ -495,10 +509,12 @@ class PathSimulation:
 
 def _simulate_paths(inst: Instance, sol: Solution, policy: str, arrivals: tuple[str, str], n: int,
                     rng: np.random.Generator,
-                    debug: bool, setup_s: float = 0.0) -> dict[str, np.ndarray]:
+                    debug: bool, setup_s: float = 0.0) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Path-based routing on the placement's cache slots, request by request (no chains), with the
-    path policy registered as ``policy`` (:data:`optim.dispatch.POLICY_REGISTRY`)."""
-    return PathSimulation(inst, sol, arrivals, n, rng, debug, setup_s).run(POLICY_REGISTRY[policy].factory())
+    path policy registered as ``policy`` (:data:`optim.dispatch.POLICY_REGISTRY`): the records and
+    each server's GPU busy seconds."""
+    sim = PathSimulation(inst, sol, arrivals, n, rng, debug, setup_s)
+    return sim.run(POLICY_REGISTRY[policy].factory()), sim.gpu_busy_s
 
 
 def mean_service_s(chains: ChainSet, inst: Instance, service: str) -> np.ndarray:
@@ -591,6 +607,10 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
         Records of the first replication; ``summary`` with ``response_s``, ``waiting_s``,
         ``service_s`` statistics (mean, median, p95, p99), each averaged over replications with its
         95% confidence half-width (``mean_ci95``, ``p95_ci95``, ...; Student t; None for one replication).
+        With GPU contention (some server's ``batching`` is ``none`` or ``continuous``) and model
+        service, ``gpu_utilisation`` gives each such server's share of the run (first arrival to last
+        completion) that its GPU was running steps, mean over replications: the load that
+        contention turns into waiting for a step.
 
     Raises
     ------
@@ -653,10 +673,12 @@ def simulate(inst: Instance, sol: Solution, *, policy: str = "jffc", arrivals: s
 def _run_replications(inst, policy, arrivals, requests, replications, seed, warmup_fraction, progress, run_one,
                       extra) -> SimulationResult:
     """Run seeded replications and aggregate their statistics with 95% confidence half-widths."""
-    per_rep, first_records = [], None
+    per_rep, first_records, utilisation = [], None, []
     skip = int(warmup_fraction * requests)
     for r in range(replications):
-        rec = run_one(np.random.default_rng([seed, r]))
+        rec, busy = run_one(np.random.default_rng([seed, r]))
+        if busy is not None:  # over the whole run, from the first arrival to the last completion
+            utilisation.append(busy / (np.max(rec["completion_s"]) - np.min(rec["arrival_s"])))
         if first_records is None:
             first_records = rec
         per_rep.append({name: _stats(rec[col][skip:]) for name, col in
@@ -667,6 +689,9 @@ def _run_replications(inst, policy, arrivals, requests, replications, seed, warm
                                "replications": replications, "seed": seed, **extra,
                                "input_tokens_mean": float(np.mean(first_records["input_tokens"])),
                                "output_tokens_mean": float(np.mean(first_records["output_tokens"]))}
+    if utilisation:  # servers that share their GPU: the share of the run it was busy, mean over replications
+        u = np.mean(utilisation, axis=0)
+        summary["gpu_utilisation"] = {s.id: round(float(x), 4) for s, x in zip(inst.servers, u) if np.isfinite(x)}
     from scipy import stats as st
 
     for name in ("response_s", "waiting_s", "service_s"):
