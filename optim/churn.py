@@ -16,7 +16,8 @@ Every strategy starts from the same placement (PETALS' by default, ``initial`` o
   server (``"broken"``), :func:`optim.replan.replan_spans` re-plans the online servers with a
   budget of ``max_moves`` moves (candidates seeded by cg-bprr's placement of the servers online),
   make before break (no move that leaves a block unserved while the server loads), each block
-  loaded priced at ``downtime_s_per_block``, on the load the swarm has
+  loaded priced at ``downtime_s_per_block`` and each block only one server holds at
+  ``single_server_s_per_block``, on the load the swarm has
   (:func:`planning_instance`).
 
 **Events.** Each server alternates between online and offline periods, exponential with means
@@ -112,7 +113,7 @@ class _Swarm:
     def __init__(self, inst: Instance, sol: Solution, strategy: str, rng: np.random.Generator, *,
                  load_s_per_block: float, max_moves: int, balance_quality: float, balance_check_period_s: float,
                  replan_time_limit_s: float, replan_when: str = "always", downtime_s_per_block: float = 0.1,
-                 routing: str = "petals"):
+                 routing: str = "petals", single_server_s_per_block: float = 0.0):
         import simpy
 
         from .perf import free_cache_slots, hop_cost_coefficients
@@ -133,6 +134,7 @@ class _Swarm:
         self.balance_quality, self.period = balance_quality, balance_check_period_s
         self.replan_time_limit_s = replan_time_limit_s
         self.replan_when, self.downtime_s_per_block = replan_when, downtime_s_per_block
+        self.single_server_s_per_block = single_server_s_per_block
         self.routing = routing
         self.A, self.B = hop_cost_coefficients(inst, "inference")
         self.plan_inst = inst
@@ -262,6 +264,7 @@ class _Swarm:
         ts, te = target_spans(self.plan_inst, "cg-bprr", view_s, view_e, available=online | loading)
         s, e, _ = replan_spans(self.plan_inst, view_s, view_e, self.max_moves, tstart=ts, tend=te, available=online,
                                downtime_s_per_block=self.downtime_s_per_block, routing=self.routing,
+                               single_server_s_per_block=self.single_server_s_per_block,
                                keep_served=True,
                                deadline=time.monotonic() + self.replan_time_limit_s)
         for j in np.flatnonzero((s != view_s) | (e != view_e)):
@@ -392,6 +395,7 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
                    max_moves: int = 1, balance_quality: float = 0.75, balance_check_period_s: float = 120.0,
                    replan_time_limit_s: float = 10.0, replan_when: Literal["broken", "always"] = "always",
                    downtime_s_per_block: float = 0.1, routing: Literal["petals", "optim"] = "petals",
+                   single_server_s_per_block: float = 1.0,
                    initial: Solution | None = None) -> ChurnResult:
     """Simulate ``requests`` Poisson arrivals on a swarm with churn, the placement adapting as
     ``strategy`` says (module docstring).
@@ -420,6 +424,12 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
         (:func:`optim.replan.replan_spans`). The defaults (1 move, 0.1 s per block, always) were
         chosen by a scan on chains-europe-20 with seed 0 (``benchmarks/churn.py``: 0, 0.03, 0.1 and
         0.3 s per block); the benchmark reports other seeds.
+    single_server_s_per_block : float
+        ``replan``: the price of each block only one server holds, in seconds of mean inference time
+        (:func:`optim.replan.plan_cost`): a leave of that server leaves the block without a server
+        until another loads it. The default, 1 s, was chosen by a scan on chains-europe-20 with seed
+        0 (0, 0.03, 0.1, 0.3, 1 and 3 s: time unserved 113, 214, 80, 42, 0, 0 s; mean 24.4, 28.5,
+        25.7, 28.3, 25.6, 29.2 s); the benchmark reports other seeds.
     routing : {"petals", "optim"}
         How requests pick their path: PETALS' min-latency routing, or optim's whole-request costs;
         re-planning scores placements under the same routing.
@@ -448,7 +458,7 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
         if not 0 < v < float("inf"):
             raise InvalidOptionError(f"{name}: {v!r}; expected a positive number of seconds")
     for name, v in (("load_s_per_block", load_s_per_block), ("downtime_s_per_block", downtime_s_per_block),
-                    ("balance_quality", balance_quality)):
+                    ("balance_quality", balance_quality), ("single_server_s_per_block", single_server_s_per_block)):
         if not 0 <= v < float("inf"):
             raise InvalidOptionError(f"{name}: {v!r}; expected a number >= 0")
     if not 0 < balance_check_period_s < float("inf") or not 0 < replan_time_limit_s < float("inf"):
@@ -482,7 +492,8 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
     swarm = _Swarm(inst, sol, strategy, np.random.default_rng([seed, 2]), load_s_per_block=load_s_per_block,
                    max_moves=max_moves, balance_quality=balance_quality, balance_check_period_s=balance_check_period_s,
                    replan_time_limit_s=replan_time_limit_s, replan_when=replan_when,
-                   downtime_s_per_block=downtime_s_per_block, routing=routing)
+                   downtime_s_per_block=downtime_s_per_block, routing=routing,
+                   single_server_s_per_block=single_server_s_per_block)
     swarm.run(arrivals, clients, events)
     done = swarm.done
     ok = ~np.isnan(done)

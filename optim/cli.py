@@ -598,6 +598,9 @@ def import_petals_cmd(state_file: str, output: str | None, solution_out: str | N
               help="Local search, bprr-milp with the move-budget row warm-started at it, or both (the better kept).")
 @click.option("--downtime-s-per-block", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Cost of each block a moved server loads, in seconds of mean inference time (heuristic).")
+@click.option("--single-server-s-per-block", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Cost of each block only one server holds (unserved if it leaves), in seconds of mean inference "
+                   "time (heuristic).")
 @click.option("--target", default="cg-bprr", show_default=True, help="Solver whose placement seeds the candidate spans.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Seconds for the whole call (per K with --sweep).")
@@ -606,7 +609,7 @@ def import_petals_cmd(state_file: str, output: str | None, solution_out: str | N
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the re-planned solution (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: str, downtime_s_per_block: float,
-               target: str, time_limit: float, sweep: bool, plot: str | None, output: str | None, as_json: bool) -> None:
+               single_server_s_per_block: float, target: str, time_limit: float, sweep: bool, plot: str | None, output: str | None, as_json: bool) -> None:
     """The best placement reachable from CURRENT by changing at most K servers' spans.
 
     A move is a server whose span changes (starting or stopping included); the objective is the
@@ -626,7 +629,8 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
         from .validate import violation_lines
 
         raise InvalidInstanceError(violation_lines(ev.violations), current_file)
-    kw = dict(method=method, target=target, downtime_s_per_block=downtime_s_per_block, time_limit=time_limit)
+    kw = dict(method=method, target=target, downtime_s_per_block=downtime_s_per_block, time_limit=time_limit,
+              single_server_s_per_block=single_server_s_per_block)
     results = replan_sweep(inst, cur, max_moves, **kw) if sweep else [replan(inst, cur, max_moves, **kw)]
     rows = [{"max_moves": k if sweep else max_moves, "moved": len(r.moved), "servers": r.moved,
              "blocks_loaded": r.blocks_loaded, "objective_s": r.objective_s,
@@ -683,6 +687,9 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
               help="replan: servers re-planned after each event.")
 @click.option("--downtime-s-per-block", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="replan: price of each block a move loads, seconds of mean inference time.")
+@click.option("--single-server-s-per-block", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="replan: price of each block only one server holds (a leave would leave it unserved), "
+                   "seconds of mean inference time.")
 @click.option("--routing", type=click.Choice(["petals", "optim"]), default="petals", show_default=True)
 @click.option("--arrival-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Multiply every client's arrival rate.")
@@ -690,7 +697,8 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
 def churn_cmd(instance_file: str, strategies: str, requests: int, mean_uptime_s: float, mean_downtime_s: float,
               schedule: str | None, load_s_per_block: float, max_moves: int, downtime_s_per_block: float,
-              routing: str, arrival_scale: float, seed: int, as_json: bool) -> None:
+              single_server_s_per_block: float, routing: str, arrival_scale: float, seed: int,
+              as_json: bool) -> None:
     """Simulate servers joining and leaving while requests are served, for each strategy.
 
     Every strategy starts from PETALS' placement and sees the same arrivals and the same joins and
@@ -720,7 +728,8 @@ def churn_cmd(instance_file: str, strategies: str, requests: int, mean_uptime_s:
             raise InvalidOptionError(f"{schedule}: rows need time_s (seconds), server and event columns ({e})") from None
     results = [simulate_churn(inst, name, requests=requests, seed=seed, mean_uptime_s=mean_uptime_s,
                               mean_downtime_s=mean_downtime_s, schedule=events, load_s_per_block=load_s_per_block,
-                              max_moves=max_moves, downtime_s_per_block=downtime_s_per_block, routing=routing)
+                              max_moves=max_moves, downtime_s_per_block=downtime_s_per_block, routing=routing,
+                              single_server_s_per_block=single_server_s_per_block)
                for name in names]
     if as_json:
         _print_json([r.summary for r in results])

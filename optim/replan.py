@@ -264,11 +264,23 @@ def _loaded(start, end, start0, end0) -> int:
     return int(np.sum((end - start)[moved]))
 
 
+def plan_cost(inst: Instance, value: float, start, end, start0, end0, downtime_s_per_block: float = 0.0,
+              single_server_s_per_block: float = 0.0) -> float:
+    """What re-planning minimises, seconds: the placement's mean inference time ``value``, plus
+    ``downtime_s_per_block`` for each block a moved server loads, plus ``single_server_s_per_block``
+    for each block only one server holds (its exposure to that server leaving)."""
+    out = value + downtime_s_per_block * _loaded(start, end, start0, end0)
+    if single_server_s_per_block:
+        out += single_server_s_per_block * int(np.count_nonzero(_coverage(start, end, inst.num_blocks) == 1))
+    return out
+
+
 def replan_spans(inst: Instance, start0: np.ndarray, end0: np.ndarray, max_moves: int, *,
                  tstart: np.ndarray, tend: np.ndarray, available: np.ndarray | None = None,
                  downtime_s_per_block: float = 0.0, scorer: "_Scorer | None" = None,
                  deadline: float | None = None, routing: str = "optim",
-                 keep_served: bool = False) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+                 keep_served: bool = False, single_server_s_per_block: float = 0.0
+                 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """The heuristic of :func:`replan` on spans: the new ``start``, ``end`` and the steps taken.
 
     Parameters
@@ -289,6 +301,10 @@ def replan_spans(inst: Instance, start0: np.ndarray, end0: np.ndarray, max_moves
         Make before break: refuse a move after which the servers not moving (the moved ones are
         loading their new blocks) leave some block without a server, unless the current placement
         already does. For a live swarm, where a moving server is unavailable while it loads.
+    single_server_s_per_block : float
+        The price of each block that only one server holds, in seconds of mean inference time:
+        the exposure to that server leaving (the block then has no server until another loads
+        it). 0 (default): not priced.
     """
     import time
 
@@ -302,7 +318,7 @@ def replan_spans(inst: Instance, start0: np.ndarray, end0: np.ndarray, max_moves
     mR = conservative_block_counts(inst, inst.workload.concurrent_requests)
 
     def cost(start, end, value):
-        return value + downtime_s_per_block * _loaded(start, end, start0, end0)
+        return plan_cost(inst, value, start, end, start0, end0, downtime_s_per_block, single_server_s_per_block)
 
     start, end = np.array(start0, dtype=np.int64), np.array(end0, dtype=np.int64)
     best = cost(start, end, sc(start, end))
@@ -380,7 +396,7 @@ def _target_chain_moves(inst: Instance, start0, end0, tstart, tend, avail) -> li
 
 def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal["heuristic", "milp", "both"] = "both",
            target: str = "cg-bprr", downtime_s_per_block: float = 0.0, time_limit: float = 60.0,
-           progress=None) -> ReplanResult:
+           progress=None, single_server_s_per_block: float = 0.0) -> ReplanResult:
     """The best placement reachable from ``current`` by changing at most ``max_moves`` servers' spans.
 
     Parameters
@@ -398,6 +414,10 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
     downtime_s_per_block : float
         Cost, in seconds of mean inference time, of each block a moved server loads (0: moves are
         limited by K only). The heuristic weighs it; the MILP ignores it.
+    single_server_s_per_block : float
+        Cost, in seconds of mean inference time, of each block that only one server holds: the
+        block has no server while that one is away (0: not priced). The heuristic weighs it; the
+        MILP ignores it; the MILP's answer is compared with the heuristic's at this full cost.
     time_limit : float
         Seconds for the whole call: the heuristic stops at it with its best so far, and bprr-milp
         (model building included) gets what is left.
@@ -432,8 +452,10 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
         raise InvalidOptionError(f"max_moves: {max_moves!r}; expected an integer >= 0")
     if method not in ("heuristic", "milp", "both"):
         raise InvalidOptionError(f"method: {method!r}; expected heuristic, milp or both")
-    if not 0 <= downtime_s_per_block < float("inf"):
-        raise InvalidOptionError(f"downtime_s_per_block: {downtime_s_per_block!r}; expected a number >= 0")
+    for name, v in (("downtime_s_per_block", downtime_s_per_block),
+                    ("single_server_s_per_block", single_server_s_per_block)):
+        if not 0 <= v < float("inf"):
+            raise InvalidOptionError(f"{name}: {v!r}; expected a number >= 0")
     if not 0 < time_limit < float("inf"):
         raise InvalidOptionError(f"time_limit: {time_limit!r}; expected positive seconds")
     from .solvers import get_solver
@@ -449,10 +471,12 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
     if method in ("heuristic", "both"):
         start, end, trajectory = replan_spans(inst, start0, end0, max_moves, tstart=tstart, tend=tend,
                                               downtime_s_per_block=downtime_s_per_block, scorer=sc,
-                                              deadline=t0 + time_limit)
+                                              deadline=t0 + time_limit,
+                                              single_server_s_per_block=single_server_s_per_block)
     else:
         start, end, trajectory = start0.copy(), end0.copy(), []
-    best = sc(start, end) + downtime_s_per_block * _loaded(start, end, start0, end0)
+    price = dict(downtime_s_per_block=downtime_s_per_block, single_server_s_per_block=single_server_s_per_block)
+    best = plan_cost(inst, sc(start, end), start, end, start0, end0, **price)
     result_start, result_end, chosen, milp_info = start, end, "heuristic", {}
     if method in ("milp", "both") and max_moves > 0:
         from .solvers.bprr_milp import _bprr_milp
@@ -470,7 +494,7 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
         if msol.has_solution:
             ms, me, _ = msol.spans(inst)
             n_moved = int(np.sum((ms != start0) | (me != end0)))
-            v = sc(ms, me) + downtime_s_per_block * _loaded(ms, me, start0, end0)
+            v = plan_cost(inst, sc(ms, me), ms, me, start0, end0, **price)
             milp_info["validator_objective_s"] = sc(ms, me)
             if n_moved <= max_moves and v < best - 1e-12:
                 best, result_start, result_end, chosen = v, ms, me, "milp"
@@ -478,7 +502,7 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
     loaded = _loaded(result_start, result_end, start0, end0)
     sol = spans_solution(inst, result_start, result_end, details={
         "method": chosen, "max_moves": int(max_moves), "moved": moved_ids, "blocks_loaded": loaded,
-        "current_objective_s": now, "downtime_s_per_block": downtime_s_per_block, "target": target,
+        "current_objective_s": now, **price, "target": target,
         **({"milp": milp_info} if milp_info else {})})
     return ReplanResult(sol, moved_ids, loaded, float(sol.objective), now, chosen, trajectory, milp_info)
 

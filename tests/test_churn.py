@@ -92,7 +92,8 @@ def test_a_server_that_leaves_while_loading_and_returns_loads_again(inst):
 
 @pytest.mark.parametrize("kw, msg", [({"routing": "x"}, "routing: 'x'"), ({"replan_when": "x"}, "replan_when: 'x'"),
                                      ({"max_moves": -1}, "max_moves: -1"), ({"requests": 0}, "requests: 0"),
-                                     ({"downtime_s_per_block": -1.0}, "downtime_s_per_block: -1.0")])
+                                     ({"downtime_s_per_block": -1.0}, "downtime_s_per_block: -1.0"),
+                                     ({"single_server_s_per_block": -1.0}, "single_server_s_per_block: -1.0")])
 def test_bad_churn_options_are_named(inst, kw, msg):
     with pytest.raises(InvalidOptionError, match=msg):
         simulate_churn(inst, "replan", **kw)

@@ -149,3 +149,26 @@ def test_a_whole_target_chain_is_moved_when_single_steps_stall():
     assert r6.objective_s == pytest.approx(27.667, abs=1e-3)
     assert len(r7.moved) == 7 and r7.objective_s == pytest.approx(20.491, abs=1e-3)
     assert r7.objective_s < evaluate(inst, solve(inst, "cg-bprr")).summary["mean_inference_time_s"]
+
+
+def test_single_server_price_trades_mean_time_for_blocks_held_twice():
+    """bprr-clustered-9 from PETALS: 21 of 70 blocks have one server (the MIG servers' spans). One move
+    at no price takes the best mean time and leaves 29 such blocks; at 100 s per block the move leaves
+    11, for a worse mean time, and its full cost (plan_cost) is the lower one."""
+    from optim.replan import _coverage, plan_cost
+
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
+    now = solve(inst, "petals")
+    s0, e0, _ = now.spans(inst)
+    single = lambda r: int(np.sum(_coverage(*r.solution.spans(inst)[:2], inst.num_blocks) == 1))  # noqa: E731
+    assert int(np.sum(_coverage(s0, e0, inst.num_blocks) == 1)) == 21
+    free = replan(inst, now, 1, method="heuristic")
+    priced = replan(inst, now, 1, method="heuristic", single_server_s_per_block=100.0)
+    assert single(free) == 29 and single(priced) == 11 and len(priced.moved) == 1
+    assert priced.objective_s > free.objective_s
+    cost = lambda r: plan_cost(inst, r.objective_s, *r.solution.spans(inst)[:2], s0, e0, 0.0, 100.0)  # noqa: E731
+    assert cost(priced) == pytest.approx(priced.objective_s + 100.0 * 11) and cost(priced) < cost(free)
+    ev = evaluate(inst, priced.solution)
+    assert ev.feasible and ev.summary["mean_inference_time_s"] == pytest.approx(priced.objective_s, rel=1e-12)
+    with pytest.raises(InvalidOptionError, match="single_server_s_per_block: -1"):
+        replan(inst, now, 1, single_server_s_per_block=-1.0)
