@@ -28,9 +28,9 @@ as the paper states its model (Sec. 5), activations over 1 Gbit/s. ``emulator``:
 ``infra/network_emulator.py`` builds the testbed, one veth pair per server with ``netem delay
 RTT/2 + 18 ms`` on the host side only, so only packets towards the server are delayed: a round
 trip is RTT/2 + 18 ms, and nothing limits the rate. Measured (2 x 1,000 requests, seed 0, each
-calibrated on JFFC-only): ``emulator`` gives PETALS 18.4 s, BPRR 138.0 s, JFFC-only 10.2 s (compute
+calibrated on JFFC-only): ``emulator`` gives PETALS 18.4 s, BPRR 15.9 s, JFFC-only 10.2 s (compute
 x1.92), proposed 16.1 s, a reduction of 12.3% against the paper's 76.8%; ``paper`` gives 32.1,
-102.1, 10.0 and 17.2 s (46.3%).
+16.9, 10.0 and 17.2 s (46.3%).
 
 **Calibration.** The roofline's per-block times are for a well-tuned kernel; PETALS' int8
 (bitsandbytes) inference on a MIG slice is slower. One factor multiplies every per-block compute
@@ -49,13 +49,15 @@ seed 0: with ``--batching ideal`` (no contention) the proposed method's mean ser
 against JFFC-only's 2.4 s; under PETALS' one-step-at-a-time servers 14.4 s against 8.5 s, its
 c = 35 sessions per chain sharing the chain's GPUs in the trace's bursts.
 
-**Why BPRR's row misses** (measured, 1,000 requests, seed 0, compute x1.86): WS-RR plans each
-request's path with the contention-free times, so it sends 65% of them to s1, the fastest server
-alone (``RTT`` 20 ms); under PETALS' one-step-at-a-time servers s1's GPU is busy 79% of the run
-(the busiest GPU under JFFC-only: 40%), its sessions' steps queue behind each other, the jobs
-outlast the ends WS-RR planned, and the requests committed to s1 wait: 91 s on average. With
-``--batching ideal`` the same placement and routing give 2.3 s (wait 0.1 s). The "busiest GPU"
-column shows each method's.
+**BPRR's row and WS-RR's calendar** (measured, 1,000 requests, seed 0, compute x1.86): WS-RR plans
+each request's path with the contention-free times. When it took a job past its planned end (GPU
+contention slows jobs) to end now, it sent 65% of the requests to s1, the fastest server alone
+(RTT 20 ms), whose GPU was then busy 79% of the run; its sessions' steps queued behind each other
+and the requests committed to s1 waited 91 s on average (BPRR 102.1 s against the paper's 19.8 s;
+with ``--batching ideal`` 2.3 s). A late job is now expected to end at the pace it has kept
+(:meth:`optim.simulate.PathSimulation.expected_end_s`, BPRR's remaining time as a server tracking the
+job can tell it): BPRR 16.9 s (wait 6.4 s, service 10.5 s; s1 busy 51%). The "busiest GPU" column
+shows each method's.
 """
 from __future__ import annotations
 

@@ -228,7 +228,8 @@ class WaitingShortestPath(PathPolicy):
 
     The wait t^W_j is read off each server's calendar, as BPRR's arrival-driven simulator keeps it:
     the requests running there free their slots at their expected ends (the model's times; one
-    already past its end is taken to end now), and the requests already waiting hold theirs from
+    already past its end, slowed by GPU contention, at the end its progress so far points to:
+    :meth:`optim.simulate.PathSimulation.expected_end_s`), and the requests already waiting hold theirs from
     their planned start to their planned end, so a newcomer does not count slots that an earlier
     request was promised. t^W_j is the first moment from which the server keeps enough slots free.
     Waiting requests start first come, first served on each server: one starts when its path fits
@@ -252,7 +253,7 @@ class WaitingShortestPath(PathPolicy):
         def held(k: int, hops: list) -> float:  # the slots request k holds on server j
             return sum(e - b for jj, b, e in hops if jj == j) * sim.demand[k]
 
-        events = [(max(t_end, now), held(k, hops)) for t_end, hops, k in sim.running]
+        events = [(max(sim.expected_end_s(t_end, k), now), held(k, hops)) for t_end, hops, k in sim.running]
         for k, hops, t0, t1 in self.queue:
             if h := held(k, hops):
                 events += [(max(t0, now), -h), (max(t1, now), h)]

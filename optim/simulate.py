@@ -251,8 +251,10 @@ class JobRunner:
                      if self.contention else None)
 
     def run(self, servers: np.ndarray, blocks: np.ndarray, comm: HopCommunication, l_in: float, l_out: float,
-            first_token: Callable[[], None]):
-        """A simpy process body: the job of one request; calls ``first_token()`` after the prefill."""
+            first_token: Callable[[], None], progress: Callable[[int, int], None] | None = None):
+        """A simpy process body: the job of one request; calls ``first_token()`` after the prefill,
+        and with GPU contention ``progress(done, steps)`` after the prefill and each decode round
+        (decode rounds done, of ``steps``)."""
         env, inst = self.env, self.inst
         if self.setup_s:
             yield env.timeout(self.setup_s)
@@ -269,11 +271,15 @@ class JobRunner:
         first_token()
         steps = l_out - 1
         steps = int(steps) + int(self.rng.random() < steps - int(steps))  # a fractional mean length, unbiased
-        for _ in range(steps):
+        if progress is not None:
+            progress(0, steps)
+        for done in range(1, steps + 1):
             for h, (j, m) in enumerate(zip(servers, blocks)):
                 if dec[h] > 0:
                     yield env.timeout(dec[h])
                 yield self.gpus[j].step(m, 1.0, False)
+            if progress is not None:
+                progress(done, steps)
 
     def busy_s(self) -> np.ndarray | None:
         """Seconds each server's GPU has been running steps so far, shape (J,); NaN for an ``ideal``
@@ -424,6 +430,7 @@ class PathSimulation:
         self.running: list[tuple[float, list, int]] = []  # (finish time, hops, request) of requests holding slots
         self.start, self.first, self.done = (np.full(n, np.nan) for _ in range(3))
         self.hops_of = np.empty(n, dtype=object)
+        self.rounds: dict[int, tuple[int, int]] = {}  # request -> (decode rounds done, of how many), once prefilled
         self.env = simpy.Environment()
         self.jobs = JobRunner(self.env, inst, rng, setup_s)
 
@@ -442,6 +449,25 @@ class PathSimulation:
         A = com.prefill_s + com.prefill_s_per_token * l_in + steps * com.decode_s
         B = inst.prefill_s_fixed + inst.prefill_s_per_token * l_in + steps * inst.decode_s
         return A, B
+
+    def expected_end_s(self, planned_end: float, i: int) -> float:
+        """When running request i is expected to end, as a server tracking it can say (BPRR's remaining
+        time ``T^j_r(t)``, arXiv 2512.21884 Sec. 6): its planned end (the contention-free model) while
+        that is ahead; once the job is late (GPU contention slowed it), now plus its remaining work
+        at the pace it has kept: ``elapsed x (T - done) / done``, with ``done`` the contention-free
+        time of the part it has run (prefill, then decode rounds) and T its whole time; a job still
+        in its prefill is given its whole time T again."""
+        now = self.env.now
+        if planned_end >= now:
+            return planned_end
+        first, total = self.times(i, self.hops_of[i])
+        done = 0.0
+        if i in self.rounds:
+            k, steps = self.rounds[i]
+            done = first + (total - first) * (k / steps if steps else 1.0)
+        if done <= 0.0:
+            return now + total
+        return now + (now - self.start[i]) * max(total - done, 0.0) / done
 
     def fits(self, i: int, hops: list) -> bool:
         """Whether every server of ``hops`` has request i's cache free now."""
@@ -462,7 +488,9 @@ class PathSimulation:
         servers = np.array([j for j, _, _ in hops])
         blocks = np.array([e - b for _, b, e in hops], dtype=float)
         yield from self.jobs.run(servers, blocks, self.comm[self.client[i]], self.l_in[i], self.l_out[i],
-                                 lambda: self.first.__setitem__(i, self.env.now))
+                                 lambda: self.first.__setitem__(i, self.env.now),
+                                 lambda k, steps: self.rounds.__setitem__(i, (k, steps)))
+        self.rounds.pop(i, None)
         self.done[i] = self.env.now
         for j, b, e in hops:
             self.free[j] += (e - b) * self.demand[i]

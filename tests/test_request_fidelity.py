@@ -84,13 +84,14 @@ def test_ws_rr_wait_counts_the_slots_promised_to_waiting_requests():
     promised one slot from 10 s to 30 s. A newcomer needing one slot gets it at 20 s, not 10 s."""
     sim = SimpleNamespace(env=SimpleNamespace(now=0.0), cap=np.array([2.0]), free=np.array([0.0]),
                           demand=np.ones(3), running=[(10.0, [(0, 0, 1)], 0), (20.0, [(0, 0, 1)], 1)])
+    sim.expected_end_s = lambda end, i: end if end >= sim.env.now else sim.env.now  # a late job: about to end
     ws = WaitingShortestPath()
     assert ws._wait_until_free(sim, 0, 1.0) == 10.0
     ws.queue.append((2, [(0, 0, 1)], 10.0, 30.0))
     assert ws._wait_until_free(sim, 0, 1.0) == 20.0
     assert ws._wait_until_free(sim, 0, 2.0) == 30.0
     assert ws._wait_until_free(sim, 0, 3.0) == 3600.0  # more than the server ever holds
-    sim.env.now = 25.0  # requests past their expected ends are taken to end now; the waiting one holds 1
+    sim.env.now = 25.0  # requests past their expected ends end now (as said above); the waiting one holds 1
     assert ws._wait_until_free(sim, 0, 1.0) == 0.0
     assert ws._wait_until_free(sim, 0, 2.0) == 5.0
 
@@ -136,3 +137,46 @@ def test_clustered_script_timing_gives_the_papers_simulator_figure():
     assert r["response_s"][0] / 128 == pytest.approx(0.92694, abs=1e-5)
     with pytest.raises(InvalidOptionError, match="timing"):
         clustered_instance("small", timing="fast")
+
+
+
+def test_a_late_job_is_expected_to_end_at_the_pace_it_has_kept():
+    """One server running one step at a time: 1 s prefill, 0.1 s per decode token, 10 decode steps,
+    so a request alone takes 2 s. Two start at t = 0: prefills 0-1 s and 1-2 s, then their decode
+    steps alternate (request 0's end at 2.1, 2.3, 2.5, ...). At 2.45 s request 0 is past its planned
+    end (2 s) with 2 rounds done: done = 1 + 2 x 0.1 = 1.2 s of its 2 s, so it is expected to end
+    at 2.45 + 2.45 x 0.8 / 1.2 = 4.083 s (it ends at 3.9 s); WS-RR reads its calendar with this."""
+    from optim.simulate import PathSimulation
+
+    inst, _ = one_server(input_mean=10, output_mean=11)
+    d = inst.model_dump(mode="json", exclude_none=True)
+    d["servers"][0].update(batching="none", memory_gb=2.0, decode_ms_per_block_per_token=100.0)
+    d["workload"].update(input_tokens_max=10, output_tokens_max=11)
+    inst = instance_from_dict(d)
+    sol = Solution(instance="one", solver="hand", status=Status.FEASIBLE,
+                   placement=[ServerPlacement(server="s0", start=0, end=1, cache_slots=2)],
+                   paths=[Path(client="c0", requests=1, hops=[Hop(server="s0", start=0, end=1)])])
+    sim = PathSimulation(inst, sol, ("poisson", "instance"), 2, np.random.default_rng(0), debug=True)
+    sim.t_arr[:] = 0.0
+    seen = {}
+
+    class StartAtOnce:
+        def arrive(self, sim_, i):
+            sim_.begin(i, [(0, 0, 1)])
+
+        def released(self, sim_):
+            pass
+
+    def watch():
+        yield sim.env.timeout(2.45)
+        planned = sim.running[0][0]
+        seen.update(planned=planned, rounds=sim.rounds[0], expected=sim.expected_end_s(planned, 0),
+                    on_time=sim.expected_end_s(10.0, 0))
+
+    sim.env.process(watch())
+    sim.run(StartAtOnce())
+    assert sim.times(0, [(0, 0, 1)]) == pytest.approx((1.0, 2.0))
+    assert seen["planned"] == pytest.approx(2.0) and seen["rounds"] == (2, 10)
+    assert seen["expected"] == pytest.approx(2.45 + 2.45 * 0.8 / 1.2)
+    assert seen["on_time"] == 10.0  # a job not yet late keeps its planned end
+    assert sim.done == pytest.approx([3.9, 4.0])
