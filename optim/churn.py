@@ -31,8 +31,10 @@ PETALS, which replays the session's inputs to new servers for the failed span on
 **Requests** arrive Poisson at the instance's rate, from clients in proportion to their rates; each
 starts on PETALS' min-latency path among the available servers with cache for it
 (:func:`optim.routing.petals_hop_costs`), or waits in a FIFO queue until one exists; it holds its
-cache slots for its whole time, from the one request-time model
-(:func:`optim.simulate.job_parts_s`) without GPU contention (every server runs as ``ideal``).
+cache slots for its whole time, from the one request-time model (:func:`optim.simulate.job_parts_s`),
+run step by step on the shared GPUs when some server's ``batching`` is ``none`` or ``continuous``
+(:class:`optim.simulate.JobRunner`, as ``optim simulate`` runs it); a step a dropped request had
+queued on a server still runs there.
 
 **Window.** Churn happens while the requests arrive; at the last arrival every server that is
 offline comes back (as it would, sooner or later), so that every request completes and the
@@ -140,6 +142,9 @@ class _Swarm:
         self.plan_inst = inst
         if strategy == "replan":
             self.plan_inst = planning_instance(inst, self.start, self.end, routing)
+        from .simulate import JobRunner
+
+        self.jobs = JobRunner(self.env, inst, rng)  # GPU contention as the servers' batching says
         self.running: dict[int, tuple[Any, list]] = {}  # request -> (process, hops)
         self.queue: collections.deque = collections.deque()
         self.attempts: collections.Counter = collections.Counter()
@@ -333,7 +338,14 @@ class _Swarm:
         from .routing import petals_retry_delay
 
         try:
-            yield self.env.timeout(self._duration(c, hops))
+            if self.jobs.gpus is None:
+                yield self.env.timeout(self._duration(c, hops))
+            else:  # step by step on the shared GPUs (a dropped request's queued step still runs)
+                w = self.inst.workload
+                servers = np.array([j for j, _, _ in hops])
+                blocks = np.array([b - a for _, a, b in hops], dtype=float)
+                yield from self.jobs.run(servers, blocks, self.comm[c], w.input_tokens_mean, w.output_tokens_mean,
+                                         lambda: None)
             self.done[i] = self.env.now
         except simpy.Interrupt:
             self.failed += 1
