@@ -4,6 +4,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from optim import instance_from_dict
 from optim.modelcard import load_model_card
@@ -11,6 +13,8 @@ from optim.dispatch import WaitingShortestPath
 from optim.errors import InvalidOptionError
 from optim.simulate import azure_trace, simulate, trace_lengths
 from optim.solution import Hop, Path, ServerPlacement, Solution, Status
+
+from conftest import small_instance_dicts
 
 
 def one_server(context_tokens=None, input_mean=1000, output_mean=24, rate=1000.0):
@@ -180,3 +184,30 @@ def test_a_late_job_is_expected_to_end_at_the_pace_it_has_kept():
     assert seen["expected"] == pytest.approx(2.45 + 2.45 * 0.8 / 1.2)
     assert seen["on_time"] == 10.0  # a job not yet late keeps its planned end
     assert sim.done == pytest.approx([3.9, 4.0])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(d=small_instance_dicts(max_servers=4, max_blocks=5), mode=st.sampled_from(["none", "continuous"]),
+       scale=st.sampled_from([1.0, 20.0]))
+def test_path_policies_under_contention_lose_nothing(d, mode, scale):
+    """Random small instances whose servers share their GPU, at their rate and 20 times it: under
+    WS-RR (whose calendar expects late jobs at their own pace) and PETALS' client, with debug checks
+    (no server's cache over-committed, every request completes once): every request completes and
+    waits no less than 0, and every GPU's busy share is between 0 and 1."""
+    from optim import solve
+    from optim.errors import UnstableSystemError
+
+    d = dict(d, servers=[dict(s, batching=mode) for s in d["servers"]],
+             clients=[dict(c, arrival_rate_per_s=c["arrival_rate_per_s"] * scale) for c in d["clients"]])
+    inst = instance_from_dict(d)
+    sol = solve(inst, "cg-bprr")
+    assume(sol.has_solution)
+    for policy in ("ws-rr", "petals"):
+        try:
+            r = simulate(inst, sol, policy=policy, requests=40, seed=1, debug=True, warmup_fraction=0.0)
+        except UnstableSystemError:
+            continue
+        rec = r.records
+        assert np.all(np.isfinite(rec["completion_s"])) and np.all(rec["waited_s"] >= 0)
+        util = r.summary["gpu_utilisation"]
+        assert all(0 <= u <= 1 + 1e-9 for u in util.values())
