@@ -609,7 +609,8 @@ def import_petals_cmd(state_file: str, output: str | None, solution_out: str | N
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the re-planned solution (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: str, downtime_s_per_block: float,
-               single_server_s_per_block: float, target: str, time_limit: float, sweep: bool, plot: str | None, output: str | None, as_json: bool) -> None:
+               single_server_s_per_block: float, target: str, time_limit: float, sweep: bool, plot: str | None,
+               output: str | None, as_json: bool) -> None:
     """The best placement reachable from CURRENT by changing at most K servers' spans.
 
     A move is a server whose span changes (starting or stopping included); the objective is the
