@@ -311,14 +311,6 @@ class _Swarm:
             return None
         return hops
 
-    def _duration(self, c: int, hops: list) -> float:
-        from .simulate import job_parts_s
-
-        w = self.inst.workload
-        pre, step = job_parts_s(self.inst, self.comm[c], [j for j, _, _ in hops], [b - a for _, a, b in hops],
-                                w.input_tokens_mean)
-        return pre + step * (w.output_tokens_mean - 1)
-
     def _dispatch(self) -> None:
         waiting = len(self.queue)
         for _ in range(waiting):
@@ -337,15 +329,12 @@ class _Swarm:
 
         from .routing import petals_retry_delay
 
-        try:
-            if self.jobs.gpus is None:
-                yield self.env.timeout(self._duration(c, hops))
-            else:  # step by step on the shared GPUs (a dropped request's queued step still runs)
-                w = self.inst.workload
-                servers = np.array([j for j, _, _ in hops])
-                blocks = np.array([b - a for _, a, b in hops], dtype=float)
-                yield from self.jobs.run(servers, blocks, self.comm[c], w.input_tokens_mean, w.output_tokens_mean,
-                                         lambda: None)
+        try:  # the one request-time model; step by step where servers share their GPU
+            w = self.inst.workload
+            servers = np.array([j for j, _, _ in hops])
+            blocks = np.array([b - a for _, a, b in hops], dtype=float)
+            yield from self.jobs.run(servers, blocks, self.comm[c], w.input_tokens_mean, w.output_tokens_mean,
+                                     lambda: None)
             self.done[i] = self.env.now
         except simpy.Interrupt:
             self.failed += 1
