@@ -11,6 +11,7 @@ from optim.cli import main
 from optim.errors import InvalidOptionError
 
 from conftest import INSTANCES
+from test_request_fidelity import two_session_server
 
 SCHEDULE = [(10.0, "mig-2", "leave"), (200.0, "mig-2", "join")]  # mig-2 alone holds blocks [0, 4)
 
@@ -100,37 +101,15 @@ def test_bad_churn_options_are_named(inst, kw, msg):
 
 
 
-def _one_server(batching: str):
-    """One server holding the one block, cache for two sessions, 1 s prefill, 0.1 s per decode step,
-    10 decode steps, no communication; with a placement holding it."""
-    from optim import instance_from_dict
-    from optim.solution import Hop, Path, ServerPlacement, Solution, Status
-
-    inst = instance_from_dict({
-        "name": "one", "model": {"name": "toy", "num_blocks": 1, "block_bytes": 1e9,
-                                 "kv_cache_bytes_per_token_per_block": 1e3},
-        "servers": [{"id": "s0", "memory_gb": 2.0, "prefill_ms_per_block": 1000.0, "batching": batching,
-                     "prefill_ms_per_block_per_token": 0.0, "decode_ms_per_block_per_token": 100.0}],
-        "clients": [{"id": "c0", "arrival_rate_per_s": 1e6}],
-        "rtt": {"ids": ["c0", "s0"], "rtt_ms": [[0.0, 0.0], [0.0, 0.0]]},
-        "workload": {"input_tokens_mean": 10, "input_tokens_max": 10, "output_tokens_mean": 11,
-                     "output_tokens_max": 11, "concurrent_requests": 2},
-        "communication": {"decode_overhead_ms": 0.0, "prefill_overhead_ms": 0.0, "include_bandwidth": False}})
-    sol = Solution(instance="one", solver="hand", status=Status.FEASIBLE,
-                   placement=[ServerPlacement(server="s0", start=0, end=1, cache_slots=2)],
-                   paths=[Path(client="c0", requests=1, hops=[Hop(server="s0", start=0, end=1)])])
-    return inst, sol
-
-
 def test_churn_runs_steps_on_shared_gpus_as_the_simulator_does():
     """Without churn, two requests arrive microseconds apart on a server running one step at a time
     (``none``): prefills 0-1 s and 1-2 s, then the decode steps alternate, so the requests end at
     2.1 + 9 x 0.2 = 3.9 s and 4.0 s, as in ``optim simulate``'s step-by-step run. On an ``ideal``
     server each takes its 2 s as if alone."""
-    inst, sol = _one_server("none")
+    inst, sol = two_session_server("none", rate=1e6)
     r = simulate_churn(inst, "static", requests=2, seed=0, schedule=[], initial=sol).summary
     assert r["response_s"]["mean"] == pytest.approx((3.9 + 4.0) / 2, abs=1e-3)
     assert r["failed_attempts"] == 0 and r["completed"] == 2
-    inst, sol = _one_server("ideal")
+    inst, sol = two_session_server("ideal", rate=1e6)
     r = simulate_churn(inst, "static", requests=2, seed=0, schedule=[], initial=sol).summary
     assert r["response_s"]["mean"] == pytest.approx(2.0, abs=1e-3)

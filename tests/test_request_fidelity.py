@@ -39,6 +39,20 @@ def one_server(context_tokens=None, input_mean=1000, output_mean=24, rate=1000.0
     return inst, sol
 
 
+def two_session_server(batching: str, rate: float = 1000.0):
+    """:func:`one_server` with cache for two sessions of 10 tokens in and 11 out, 1 s of prefill and
+    0.1 s per decode step (a request alone takes 1 + 10 x 0.1 = 2 s), its GPU run as ``batching``
+    says; with the placement holding both sessions."""
+    inst, _ = one_server(input_mean=10, output_mean=11, rate=rate)
+    d = inst.model_dump(mode="json", exclude_none=True)
+    d["servers"][0].update(batching=batching, decode_ms_per_block_per_token=100.0)
+    d["workload"].update(input_tokens_max=10, output_tokens_max=11)
+    sol = Solution(instance="one", solver="hand", status=Status.FEASIBLE,
+                   placement=[ServerPlacement(server="s0", start=0, end=1, cache_slots=2)],
+                   paths=[Path(client="c0", requests=1, hops=[Hop(server="s0", start=0, end=1)])])
+    return instance_from_dict(d), sol
+
+
 def test_cards_state_their_context():
     assert load_model_card("llama-2-7b").context_tokens == 4096
     assert load_model_card("llama-2-70b").context_tokens == 4096
@@ -152,14 +166,7 @@ def test_a_late_job_is_expected_to_end_at_the_pace_it_has_kept():
     at 2.45 + 2.45 x 0.8 / 1.2 = 4.083 s (it ends at 3.9 s); WS-RR reads its calendar with this."""
     from optim.simulate import PathSimulation
 
-    inst, _ = one_server(input_mean=10, output_mean=11)
-    d = inst.model_dump(mode="json", exclude_none=True)
-    d["servers"][0].update(batching="none", memory_gb=2.0, decode_ms_per_block_per_token=100.0)
-    d["workload"].update(input_tokens_max=10, output_tokens_max=11)
-    inst = instance_from_dict(d)
-    sol = Solution(instance="one", solver="hand", status=Status.FEASIBLE,
-                   placement=[ServerPlacement(server="s0", start=0, end=1, cache_slots=2)],
-                   paths=[Path(client="c0", requests=1, hops=[Hop(server="s0", start=0, end=1)])])
+    inst, sol = two_session_server("none")
     sim = PathSimulation(inst, sol, ("poisson", "instance"), 2, np.random.default_rng(0), debug=True)
     sim.t_arr[:] = 0.0
     seen = {}
