@@ -43,9 +43,10 @@ Chains are exponentially many, hence:
    means), one slot fewer at a time; then the MILP over the chains generated. Where the rounded
    bound meets the incumbent, column generation stops: optimal. On J = 10, eta = 0.1 (nine
    2g.20gb slices) the optimum spreads six jobs over every server, two or three each; neither the
-   MILP over the generated chains nor the dives of step 4 found it, aligned segments did. Before
-   branch and price, with at least :data:`COMPACT_FLOW_MIN_S` left, the same model without the
-   alignment (:func:`compact_flow`) asks for one slot fewer in 40% of the time left.
+   MILP over the generated chains nor the dives of step 4 found it, aligned segments did. After the
+   root's dive and before the node search of step 4, with at least :data:`COMPACT_FLOW_MIN_S` left,
+   the same model without the alignment (:func:`compact_flow`) asks for one slot fewer in 40% of
+   the time left, at most :data:`COMPACT_FLOW_MAX_S`.
 3. **The proof**: a solution better than the incumbent uses only chains whose reduced cost is at
    most (incumbent - LP bound) (the reduced-cost argument of :meth:`optim.milp_arrays.ArrayMILP.
    fix_by_reduced_costs`, here applied to columns not yet generated). The same label search
