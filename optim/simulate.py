@@ -431,6 +431,7 @@ class PathSimulation:
         self.start, self.first, self.done = (np.full(n, np.nan) for _ in range(3))
         self.hops_of = np.empty(n, dtype=object)
         self.rounds: dict[int, tuple[int, int]] = {}  # request -> (decode rounds done, of how many), once prefilled
+        self.planned: dict[int, tuple[float, float]] = {}  # running request -> its times (self.times) on its hops
         self.env = simpy.Environment()
         self.jobs = JobRunner(self.env, inst, rng, setup_s)
 
@@ -460,7 +461,7 @@ class PathSimulation:
         now = self.env.now
         if planned_end >= now:
             return planned_end
-        first, total = self.times(i, self.hops_of[i])
+        first, total = self.planned[i]
         done = 0.0
         if i in self.rounds:
             k, steps = self.rounds[i]
@@ -479,7 +480,8 @@ class PathSimulation:
             self.free[j] -= (e - b) * self.demand[i]
         if self.debug and np.any(self.free < -1e-9):
             raise AssertionError("cache slots over-committed")
-        _, dur = self.times(i, hops)
+        self.planned[i] = self.times(i, hops)
+        dur = self.planned[i][1]
         self.start[i], self.hops_of[i] = self.env.now, hops
         self.running.append((self.env.now + dur, hops, i))  # the finish time policies expect (no contention)
         self.env.process(self._serve(i, hops))
@@ -491,6 +493,7 @@ class PathSimulation:
                                  lambda: self.first.__setitem__(i, self.env.now),
                                  lambda k, steps: self.rounds.__setitem__(i, (k, steps)))
         self.rounds.pop(i, None)
+        self.planned.pop(i, None)
         self.done[i] = self.env.now
         for j, b, e in hops:
             self.free[j] += (e - b) * self.demand[i]
