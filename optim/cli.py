@@ -161,10 +161,15 @@ def load_instance(path: str) -> "Instance":
     return load(path)
 
 
-def load_solution(path: str) -> "Solution":
+def load_solution(path: str, inst: "Instance | None" = None) -> "Solution":
+    """Read a solution file; with ``inst``, say on stderr when it was made for another instance
+    (its ``instance`` name differs), since it is then checked against one it was not solved for."""
     from .solution import load_solution as load
 
-    return load(path)
+    sol = load(path)
+    if inst is not None and sol.instance and sol.instance != inst.name:
+        click.echo(f"note: {path} was solved for instance {sol.instance!r}; it is used with {inst.name!r}", err=True)
+    return sol
 
 
 def evaluate(inst: "Instance", sol: "Solution") -> Any:
@@ -279,6 +284,8 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
     if "response_time_light_load_s" in q:
         line = (f"mean response time (Poisson arrivals, JFFC on the chains): {q['response_time_light_load_s']:.3f} s "
                 "at light load")
+        if "unstable" in q:
+            line += f"; unstable at lambda = {q['arrival_rate_per_s']:.4g}/s (no steady state, see below)"
         if "response_time_lower_s" in q:
             up = q["response_time_upper_s"]
             line += (f"; in [{q['response_time_lower_s']:.3f}, {f'{up:.3f}' if up < float('inf') else 'no bound'}] s at "
@@ -311,7 +318,8 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
             u = q["max_gpu_utilisation"]
             busiest = max(range(len(q["gpu_utilisation"])), key=q["gpu_utilisation"].__getitem__)
             lines.append(f"GPU utilisation (JFFC's split of lambda): busiest server "
-                         f"{ev.servers[busiest]['server']} at {100 * u:.1f}%"
+                         f"{ev.servers[busiest]['server']} at "
+                         + (f"{100 * u:.1f}%" if u < 10 else f"{u:,.0f} times what it can serve")
                          + ("; at or above 100%: the GPU cannot keep up" if u >= 1 else ""))
         for k, ch in enumerate(ev.chains[:10]):
             hops = " -> ".join(f"{sv}[{b}]" for sv, b in zip(ch["servers"], ch["blocks"]))
@@ -418,7 +426,7 @@ def evaluate_cmd(instance_file: str, solution_file: str, as_json: bool) -> None:
     from .validate import MAX_FAILURE_ANALYSIS_SERVERS, single_server_failures
 
     inst = load_instance(instance_file)
-    sol = load_solution(solution_file)
+    sol = load_solution(solution_file, inst)
     ev = evaluate(inst, sol)
     hosting = sum(1 for r in ev.servers if r["blocks"])
     failures = (single_server_failures(inst, sol) if ev.feasible and sol.has_solution
@@ -474,7 +482,7 @@ def export_petals_cmd(instance_file: str, solution_file: str, initial_peers: tup
     from .export import petals_commands
 
     inst = load_instance(instance_file)
-    sol = load_solution(solution_file)
+    sol = load_solution(solution_file, inst)
     rows = petals_commands(inst, sol, list(initial_peers) or None)
     if as_json:
         _print_json(rows)
@@ -623,7 +631,7 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
     _check_outputs(output=output, plot=plot)
     get_solver(target)
     inst = load_instance(instance_file)
-    cur = load_solution(current_file)
+    cur = load_solution(current_file, inst)
     ev = evaluate(inst, cur)
     if not ev.feasible:
         from .errors import InvalidInstanceError
@@ -811,7 +819,7 @@ def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: 
 
     _check_outputs(plot=plot, records=records)
     inst = load_instance(instance_file)
-    sol = load_solution(solution_file)
+    sol = load_solution(solution_file, inst)
     policies = [p.strip() for p in policy.split(",") if p.strip()]
     if not policies:
         raise click.BadParameter(f"{policy!r}; expected one or more of jffc, jsq, sed, petals, ws-rr", param_hint="--policy")

@@ -112,6 +112,25 @@ def test_infeasible_exit_code_1(tmp_path):
     assert code == 1 and "below one model copy" in text
 
 
+def test_overloaded_instance_says_unstable_where_it_gives_the_light_load_mean(tmp_path, instances_dir):
+    d = json.loads((instances_dir / "geo-europe-20.json").read_text())
+    for c in d["clients"]:
+        c["arrival_rate_per_s"] = 1e6
+    code, text = run("solve", write(tmp_path, d))
+    light = next(line for line in text.splitlines() if "at light load" in line)
+    assert code == 0 and "unstable at lambda = 1e+06/s" in light
+    # the offered load is thousands of times the capacity: said as a factor, not as millions of percent
+    assert "times what it can serve" in text and "%;" not in text.split("GPU utilisation")[1].splitlines()[0]
+
+
+def test_solution_of_another_instance_is_named(tmp_path, instances_dir):
+    sol = tmp_path / "sol.json"
+    assert run("solve", instances_dir / "geo-europe-20.json", "-o", sol)[0] == 0
+    code, text = run("evaluate", instances_dir / "geo-world-40.json", sol)
+    assert code == 1 and "was solved for instance 'geo-europe-20'; it is used with 'geo-world-40'" in text
+    assert "solved for instance" not in run("evaluate", instances_dir / "geo-europe-20.json", sol)[1]
+
+
 def test_schema_and_listings():
     code, text = run("schema", "instance")
     assert code == 0 and "memory_gb" in json.loads(text)["$defs"]["Server"]["properties"]
