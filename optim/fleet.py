@@ -353,7 +353,7 @@ def fleet_instance(fleet: Fleet, *, source: str = "fleet", sha256: str | None = 
             close = difflib.get_close_matches(g.gpu, list(profiles), n=3, cutoff=0.5)
             problems.append(f"{path}.gpu: unknown GPU profile {g.gpu!r}"
                             + (f"; did you mean {', '.join(map(repr, close))}?" if close else "")
-                            + " Add it under gpu_profiles (fields as in `optim gpus`)")
+                            + ("" if close else ".") + " Add it under gpu_profiles (fields as in `optim gpus`)")
             continue
         if g.tp_degree is not None and g.gpu_count % g.tp_degree:
             problems.append(f"{path}.tp_degree: {g.tp_degree} does not divide gpu_count {g.gpu_count}")
