@@ -244,7 +244,7 @@ MAX_TABLE_ROWS = 60
 
 def _placement_table(inst: Instance, sol: Solution, ev) -> Table:
     """The placement, one row per server; above MAX_TABLE_ROWS servers, the first of those holding
-    blocks, then a row saying how many are left out (``--json`` and ``--output`` have them all)."""
+    blocks, then a caption saying how many are left out (``--json`` and ``--output`` have them all)."""
     rows = ev.servers
     if len(rows) > MAX_TABLE_ROWS:
         rows = [r for r in rows if r["blocks"]][:MAX_TABLE_ROWS]
@@ -262,10 +262,11 @@ def _placement_table(inst: Instance, sol: Solution, ev) -> Table:
         conf = (row["dtype"], f"{row['gpu_count']} x TP{row['tp_degree']}") if config else ()
         t.add_row(row["server"], row["gpu"] or "-", row["city"] or "-", *conf, str(row["blocks"]), span,
                   str(row["cache_slots"]), f"{row['memory_used_gb']:.2f} / {row['memory_gb']:.2f}")
-    if len(rows) < len(ev.servers):
+    if len(rows) < len(ev.servers):  # a caption, so that the server column keeps its width
         hosting = sum(1 for r in ev.servers if r["blocks"])
-        t.add_row(f"... {len(ev.servers) - len(rows)} more servers ({hosting} hold blocks in all); "
-                  "--json or --output list every one", *[""] * (len(cols) - 1))
+        t.caption = (f"... {len(ev.servers) - len(rows)} more servers ({hosting} hold blocks in all); "
+                     "--json or --output list every one")
+        t.caption_justify = "left"
     return t
 
 

@@ -97,6 +97,18 @@ def test_generated_geo_instance_solves(tmp_path):
         assert code == 0 and json.loads(text)["feasible"] is True
 
 
+def test_long_placement_table_says_what_it_leaves_out_below_it(tmp_path):
+    inst = tmp_path / "g.json"
+    assert run("generate", "geo", "--servers", 70, "--region", "world", "-o", inst)[0] == 0
+    code, text = run("solve", inst)
+    lines = text.splitlines()
+    assert code == 0 and "(60 of 70 servers)" in text
+    note = next(i for i, line in enumerate(lines) if "10 more servers" in line)
+    assert lines[note - 1].startswith("└")  # under the table's bottom edge, not a row of it
+    header = next(line for line in lines if "server" in line and "GPU" in line)
+    assert len(header.split("┃")[1]) < 12  # the server column is as wide as the ids
+
+
 def test_generators_are_deterministic(tmp_path):
     a = run("generate", "geo", "--servers", 8, "--seed", 4)[1]
     b = run("generate", "geo", "--servers", 8, "--seed", 4)[1]
