@@ -184,6 +184,7 @@ def multiclient_bounds(times: np.ndarray, caps: np.ndarray, arrival_rates: np.nd
         Shapes disagree or a time is not positive.
     """
     from scipy.optimize import linprog
+    from scipy.sparse import csr_array
 
     T = np.atleast_2d(np.asarray(times, dtype=float))
     lam_c = np.asarray(arrival_rates, dtype=float).ravel()
@@ -199,11 +200,11 @@ def multiclient_bounds(times: np.ndarray, caps: np.ndarray, arrival_rates: np.nd
     if C == 1:
         b = theorem4_bounds(1.0 / T[0], c, lam)
         return ResponseTimeBounds(b.lower_s, b.upper_s, b.rho, b.total_rate_per_s, b.total_capacity)
-    # the least mean service time of any split (x[c, k] flattened row-major)
-    eq = np.kron(np.eye(C), np.ones(K))
-    ub = np.zeros((K, C * K))
-    for k in range(K):
-        ub[k, k::K] = T[:, k]
+    # the least mean service time of any split (x[c, k] flattened row-major); sparse rows, since
+    # with thousands of chains and tens of clients the dense matrices take gigabytes
+    cols = np.arange(C * K)
+    eq = csr_array((np.ones(C * K), (np.repeat(np.arange(C), K), cols)), shape=(C, C * K))
+    ub = csr_array((T.ravel(), (np.tile(np.arange(K), C), cols)), shape=(K, C * K))
     lp = linprog(T.ravel(), A_ub=ub, b_ub=c.astype(float), A_eq=eq, b_eq=lam_c, bounds=(0, None), method="highs")
     if lp.status == 2:
         raise UnstableSystemError(f"arrival rate lambda = {lam:g}/s: no split of the clients' jobs over the chains keeps "
