@@ -95,3 +95,62 @@ def test_warm_start_beats_petals_where_short_spans_pay():
     block_work = (np.arange(inst.num_blocks + 1)[None, :] * T).max(axis=1).sum() / inst.num_blocks
     assert best[0] >= 5 * petals
     assert best[0] <= block_work * (1 + 1e-9)
+
+
+def test_model_too_large_for_the_limit_returns_the_warm_start(monkeypatch):
+    """When the Helix model cannot be built and presolved in what is left of the time limit, the
+    solver returns its warm start (feasible, with its max flow), never nothing."""
+    import optim.solvers.bprr_milp as bprr_milp
+
+    monkeypatch.setattr(bprr_milp, "PREP_VARIABLES_PER_S", 1e-3)  # every model 'too large'
+    inst = load_instance(INSTANCES / "geo-europe-20.json")
+    sol = solve(inst, "throughput-milp", time_limit=30, restarts=0)
+    assert sol.status is Status.TIME_LIMIT and sol.has_solution
+    assert "returned the warm start" in sol.message and "variables takes about" in sol.message
+    assert evaluate(inst, sol).feasible
+    assert sol.objective == pytest.approx(sol.details["warm_start_tokens_per_s"])
+
+
+def test_coverage_fill_scores_one_server_per_throughput_curve():
+    """Grouping servers with the same throughput curve changes nothing: the same spans as scoring
+    every server on its own, on an instance with two GPU types (deterministic and randomised fills)."""
+    from optim.solvers.throughput_milp import coverage_placement
+
+    inst = load_instance(INSTANCES / "geo-europe-20.json")
+    T = node_throughput(inst)
+    L = inst.num_blocks
+    K = np.where(T > 0, np.arange(T.shape[1])[None, :], 0).max(axis=1)
+
+    def one_by_one(F, rng, noise):  # the fill, every server scored on its own
+        cover, free = np.zeros(L), K > 0
+        start, end = np.zeros(len(T), dtype=int), np.zeros(len(T), dtype=int)
+        for b in range(L):
+            while cover[b] < F * (1 - 1e-12):
+                cand = np.flatnonzero(free)
+                if cand.size == 0:
+                    return None
+                n, need = L - b, np.maximum(F - cover[b:], 0.0)
+                t = T[cand, 1:n + 1] * (np.arange(1, n + 1)[None, :] <= K[cand, None])
+                tri = np.tril(np.ones((n, n), dtype=bool))  # tri[k, m]: block b + m is in a span of k + 1
+                useful = (np.minimum(t[:, :, None], need[None, None, :]) * tri[None]).sum(axis=2)
+                if noise:
+                    useful = useful * (1.0 + noise * rng.random(useful.shape))
+                r, k = divmod(int(np.argmax(useful)), n)
+                if useful[r, k] <= 0:
+                    return None
+                free[cand[r]] = False
+                start[cand[r]], end[cand[r]] = b, b + k + 1
+                cover[b:b + k + 1] += t[r, k]
+        return start, end, float(cover.min())
+
+    for noise in (0.0, 0.2):
+        rng = np.random.default_rng(4)
+        lo, hi = 0.0, float((np.arange(L + 1)[None, :] * T).max(axis=1).sum() / L)
+        want = None
+        for _ in range(8):
+            F = 0.5 * (lo + hi)
+            got = one_by_one(F, rng, noise)
+            lo, hi, want = (F, hi, got) if got is not None else (lo, F, want)
+        start, end, cover = coverage_placement(T, L, iterations=8, rng=np.random.default_rng(4), noise=noise)
+        assert want is not None and np.array_equal(start, want[0]) and np.array_equal(end, want[1])
+        assert cover == pytest.approx(want[2], rel=1e-12)

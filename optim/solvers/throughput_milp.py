@@ -35,9 +35,9 @@ from pydantic import Field
 from .._lazy import LazyModule
 from ..instance import Instance
 from ..perf import free_cache_slots, largest_remainder, request_shares
-from ..solution import Hop, Path, ServerPlacement, Solution
+from ..solution import Hop, Path, ServerPlacement, Solution, Status
 from ..units import MBIT_PER_S
-from ..backends import Deadline, MilpProgress, solve_milp, write_model
+from ..backends import Deadline, MilpProgress, OutOfTime, solve_milp, write_model
 from ..options import MAX_COUNT, Backend, MipGap, Threads, TimeLimit
 from .base import register, solve
 
@@ -79,25 +79,54 @@ def edge_capacity(inst: Instance) -> np.ndarray:
     return np.minimum(bw[:, None], bw[None, :]) / ((inst.model.hidden_size or 4096) * 16)
 
 
+def model_links(inst: Instance, T: np.ndarray, C: np.ndarray, prune_links: int | None = None,
+                keep_edges: set | None = None) -> list[tuple[int, int]]:
+    """The server links (i, j) the Helix MILP has a flow for: every ordered pair of servers that can
+    hold blocks, or with ``prune_links`` the highest-capacity outgoing links of each server plus
+    ``keep_edges`` (the warm start's flow)."""
+    J = inst.num_servers
+    K = max_blocks(T)
+    can = np.flatnonzero(K > 0)
+    if not prune_links:
+        return [(i, j) for i in can.tolist() for j in can.tolist() if i != j]
+    keep = set()
+    for i in can.tolist():
+        out = [j for j in can.tolist() if j != i]
+        out.sort(key=lambda j: -C[i, j])
+        keep.update((i, j) for j in out[:prune_links])
+    ok = set(can.tolist())
+    return sorted(keep | {(i, j) for i, j in (keep_edges or ()) if i != j and i in ok and j in ok and i < J})
+
+
+def model_variables(inst: Instance, T: np.ndarray, num_links: int) -> int:
+    """Columns of the Helix MILP: s, fs, ft, ds, dt per server that can hold blocks, one b per span
+    length it can hold, and f, d per link."""
+    K = max_blocks(T)
+    return int(5 * np.count_nonzero(K > 0) + K.sum() + 2 * num_links)
+
+
 def build_throughput_model(inst: Instance, prune_links: int | None = None, keep_edges: set | None = None,
-                           T: np.ndarray | None = None, C: np.ndarray | None = None) -> tuple[pyo.ConcreteModel, dict]:
+                           T: np.ndarray | None = None, C: np.ndarray | None = None,
+                           deadline: Deadline | None = None) -> tuple[pyo.ConcreteModel, dict]:
     """The Helix MILP in Pyomo (no solving). Returns the model and its index data.
 
     ``prune_links`` keeps the highest-capacity outgoing links of each server, and the links in
     ``keep_edges`` (server index pairs: the warm start's flow) besides. ``T`` and ``C``:
-    :func:`node_throughput` and :func:`edge_capacity`, if already computed."""
+    :func:`node_throughput` and :func:`edge_capacity`, if already computed.
+
+    Raises
+    ------
+    optim.backends.OutOfTime
+        ``deadline`` passed while building (checked between the model's components).
+    """
     L, J = inst.num_blocks, inst.num_servers
     T = node_throughput(inst) if T is None else T
     K = max_blocks(T).tolist()
     C = edge_capacity(inst) if C is None else C
     cap_node = T.max(axis=1)
-    edges = [(i, j) for i in range(J) for j in range(J) if i != j and K[i] > 0 and K[j] > 0]
-    if prune_links:
-        keep = set()
-        for i in range(J):
-            out = sorted((e for e in edges if e[0] == i), key=lambda e: -C[e])[:prune_links]
-            keep.update(out)
-        edges = sorted(keep | ({e for e in keep_edges if e in set(edges)} if keep_edges else set()))
+    edges = model_links(inst, T, C, prune_links, keep_edges)
+    check = deadline.check if deadline is not None else (lambda what="": None)
+    check("listing the links")
     m = pyo.ConcreteModel(name=f"throughput-{inst.name}")
     used = [i for i in range(J) if K[i] > 0]
     m.I = pyo.Set(initialize=used)
@@ -116,13 +145,19 @@ def build_throughput_model(inst: Instance, prune_links: int | None = None, keep_
     m.fits = pyo.Constraint(m.I, rule=lambda m, i: m.e[i] <= L)
     m.src_ok = pyo.Constraint(m.I, rule=lambda m, i: m.s[i] <= L * (1 - m.ds[i]))
     m.snk_ok = pyo.Constraint(m.I, rule=lambda m, i: L - m.e[i] <= L * (1 - m.dt[i]))
+    check("the variables")
     m.hop_start = pyo.Constraint(m.E, rule=lambda m, i, j: m.s[j] - m.e[i] <= L * (1 - m.d[i, j]))
     m.hop_adds = pyo.Constraint(m.E, rule=lambda m, i, j: m.e[i] + 1 - m.e[j] <= (L + 1) * (1 - m.d[i, j]))
     m.src_cap = pyo.Constraint(m.I, rule=lambda m, i: m.fs[i] <= cap_node[i] * m.ds[i])
     m.snk_cap = pyo.Constraint(m.I, rule=lambda m, i: m.ft[i] <= cap_node[i] * m.dt[i])
+    check("the span constraints")
     m.edge_cap = pyo.Constraint(m.E, rule=lambda m, i, j: m.f[i, j] <= min(C[i, j], cap_node[i], cap_node[j]) * m.d[i, j])
-    into = {i: [e for e in edges if e[1] == i] for i in used}
-    outof = {i: [e for e in edges if e[0] == i] for i in used}
+    check("the link constraints")
+    into: dict[int, list] = {i: [] for i in used}
+    outof: dict[int, list] = {i: [] for i in used}
+    for e in edges:
+        outof[e[0]].append(e)
+        into[e[1]].append(e)
     m.conserve = pyo.Constraint(m.I, rule=lambda m, i: m.fs[i] + sum(m.f[e] for e in into[i])
                                 == m.ft[i] + sum(m.f[e] for e in outof[i]))
     m.node_cap = pyo.Constraint(m.I, rule=lambda m, i: m.fs[i] + sum(m.f[e] for e in into[i])
@@ -140,6 +175,7 @@ def max_flow_on_placement(inst: Instance, start: np.ndarray, end: np.ndarray, T:
     """Maximum tokens/s through a fixed placement (networkx max flow with node splitting)."""
     g = nx.DiGraph()
     J = inst.num_servers
+    start, end = np.asarray(start), np.asarray(end)
     allowed = set(edges) if edges is not None else None
     for i in range(J):
         m = int(end[i] - start[i])
@@ -150,11 +186,11 @@ def max_flow_on_placement(inst: Instance, start: np.ndarray, end: np.ndarray, T:
             g.add_edge("source", ("in", i))
         if end[i] == inst.num_blocks:
             g.add_edge(("out", i), "sink")
-    for i in range(J):
-        for j in range(J):
-            if i != j and end[i] > start[i] and end[j] > start[j] and start[j] <= end[i] < end[j]:
-                if allowed is None or (i, j) in allowed:
-                    g.add_edge(("out", i), ("in", j), capacity=float(C[i, j]))
+    held = end > start
+    link = held[:, None] & held[None, :] & (start[None, :] <= end[:, None]) & (end[:, None] < end[None, :])
+    np.fill_diagonal(link, False)  # i -> j: j runs the block after i's last (and more)
+    g.add_edges_from((("out", i), ("in", j), {"capacity": float(C[i, j])})
+                     for i, j in zip(*(x.tolist() for x in np.nonzero(link))) if allowed is None or (i, j) in allowed)
     if "source" not in g or "sink" not in g:
         return 0.0, {}
     value, flow = nx.maximum_flow(g, "source", "sink")
@@ -162,7 +198,7 @@ def max_flow_on_placement(inst: Instance, start: np.ndarray, end: np.ndarray, T:
 
 
 def coverage_placement(T: np.ndarray, num_blocks: int, iterations: int = 30, rng: np.random.Generator | None = None,
-                       noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
+                       noise: float = 0.0, deadline: Deadline | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """A placement whose every block is run by servers with at least F tokens/s between them, F as
     large as a left-to-right fill reaches (bisection on F).
 
@@ -186,6 +222,8 @@ def coverage_placement(T: np.ndarray, num_blocks: int, iterations: int = 30, rng
     noise : float
         Each choice's useful throughput is multiplied by ``1 + noise U(0, 1)`` (randomised restarts;
         0: deterministic).
+    deadline : Deadline, optional
+        When it passes, the bisection stops with the best fill found so far (all spans empty if none).
 
     Returns
     -------
@@ -194,11 +232,20 @@ def coverage_placement(T: np.ndarray, num_blocks: int, iterations: int = 30, rng
     cover : float
         The least, over blocks, of the throughput of the servers holding it (tokens/s): an upper
         bound on the placement's max flow.
+
+    Notes
+    -----
+    Servers with the same throughput curve (the same GPU and link) score alike, so each choice
+    scores one server per curve and spreads the scores: O(G n^2) per choice for G curves and
+    n = L - b blocks left, instead of O(J n^2).
     """
     L = int(num_blocks)
     J = T.shape[0]
     K = max_blocks(T)
     tri = np.tril(np.ones((L, L), dtype=bool))  # tri[k - 1, m]: block b + m is in a span of k blocks
+    curves, curve_of = np.unique(T, axis=0, return_inverse=True)
+    curve_of = curve_of.ravel()
+    curve_K = max_blocks(curves)
 
     def fill(F):
         cover = np.zeros(L)
@@ -207,13 +254,17 @@ def coverage_placement(T: np.ndarray, num_blocks: int, iterations: int = 30, rng
         end = np.zeros(J, dtype=np.int64)
         for b in range(L):
             while cover[b] < F * (1 - 1e-12):
+                if deadline is not None and deadline.expired():
+                    return None
                 cand = np.flatnonzero(free)
                 if cand.size == 0:
                     return None
                 n = L - b
                 need = np.maximum(F - cover[b:], 0.0)
-                t = T[cand, 1:n + 1] * (np.arange(1, n + 1)[None, :] <= K[cand, None])  # (c, n) by span length
-                useful = (np.minimum(t[:, :, None], need[None, None, :]) * tri[None, :n, :n]).sum(axis=2)
+                g, row = np.unique(curve_of[cand], return_inverse=True)
+                tg = curves[g, 1:n + 1] * (np.arange(1, n + 1)[None, :] <= curve_K[g, None])  # (G, n) by span length
+                ug = (np.minimum(tg[:, :, None], need[None, None, :]) * tri[None, :n, :n]).sum(axis=2)
+                t, useful = tg[row.ravel()], ug[row.ravel()]  # (c, n): every candidate server's row
                 if noise > 0:
                     useful = useful * (1.0 + noise * rng.random(useful.shape))
                 flat = int(np.argmax(useful))
@@ -229,6 +280,8 @@ def coverage_placement(T: np.ndarray, num_blocks: int, iterations: int = 30, rng
     lo, hi = 0.0, float((np.arange(L + 1)[None, :] * T).max(axis=1).sum() / L)
     best = (np.zeros(J, dtype=np.int64), np.zeros(J, dtype=np.int64), 0.0)
     for _ in range(iterations):
+        if deadline is not None and deadline.expired():
+            break
         F = 0.5 * (lo + hi)
         got = fill(F)
         if got is None:
@@ -375,22 +428,59 @@ def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: Mi
     flow_edges = set() if best is None else {(u[1], v[1]) for u, nbrs in best[1].items() for v, x in nbrs.items()
                                              if x > 0 and isinstance(u, tuple) and u[0] == "out"
                                              and isinstance(v, tuple) and v[0] == "in"}
-    m, data = build_throughput_model(inst, prune_links, keep_edges=flow_edges, T=T, C=C)
-    build_s = deadline.elapsed_s
-    edges = data["edges"]
-    with tempfile.TemporaryDirectory() as tmp:
-        model_file, names = write_model(m, tmp)
-        warm: dict[str, float] = {}
-        if best is not None:
-            warm_value, flow, _, start, end = best
-            warm = _warm_values(inst, data, start, end, flow, names)
-        res = solve_milp(backend, model_file, warm, deadline, mip_gap, threads, progress)
-    details = {"backend": backend, "build_time_s": build_s, "backend_status": res.message,
-               "backend_time_s": res.run_time_s, "edges": len(edges), "warm_start_tokens_per_s": warm_value,
-               **details_warm}
+    warm_value = None if best is None else best[0]
+    details = {"backend": backend, "warm_start_tokens_per_s": warm_value, **details_warm}
+
+    def spans_solution(start, end, status, bound=None, message=None, edges=None, known=None) -> Solution:
+        """The placement [start, end) with its max flow (``known``: already computed), chains and
+        client paths."""
+        value, flow = known if known is not None else max_flow_on_placement(inst, start, end, T, C, edges)
+        placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]),
+                                     cache_slots=int(max(free_cache_slots(inst, end - start)[j], 0)))
+                     for j, s in enumerate(inst.servers)]
+        chains = _decompose(flow)
+        gap = None if bound is None or value <= 0 else max(bound - value, 0.0) / value
+        return Solution(instance=inst.name, solver="throughput-milp", status=status, objective=value,
+                        objective_name="throughput_tokens_per_s", bound=bound, gap=gap, placement=placement,
+                        paths=_client_paths(inst, chains, start, end), message=message or "",
+                        details={**details, "chains": [[inst.servers[j].id for j in c] for c, _ in chains]})
+
+    def give_warm_start(status, why: str, bound=None) -> Solution:
+        """The warm start when the MILP gives no incumbent (or no solution if there is none)."""
+        if best is None:
+            return Solution(instance=inst.name, solver="throughput-milp", status=status,
+                            message=why + "; no warm start to return", details=details)
+        return spans_solution(best[3], best[4], status, bound, why + f": returned the warm start ({best[2]})",
+                              known=(best[0], best[1]))
+
+    num_links = len(model_links(inst, T, C, prune_links, flow_edges))
+    size = model_variables(inst, T, num_links)
+    details.update(variables=size, edges=num_links)
+    from .bprr_milp import PREP_VARIABLES_PER_S, PRESOLVE_VARIABLES_PER_S
+
+    setup_s = size / PREP_VARIABLES_PER_S + size / PRESOLVE_VARIABLES_PER_S
+    remaining = deadline.remaining()
+    if remaining is not None and setup_s > remaining:
+        return give_warm_start(Status.TIME_LIMIT, f"model of {size:,} variables takes about {setup_s:.0f} s to build and "
+                               f"presolve, more than the {remaining:.0f} s left of the {time_limit:g} s limit "
+                               "(prune_links makes it smaller)")
+    try:
+        m, data = build_throughput_model(inst, prune_links, keep_edges=flow_edges, T=T, C=C, deadline=deadline)
+        details["build_time_s"] = deadline.elapsed_s
+        with tempfile.TemporaryDirectory() as tmp:
+            model_file, names = write_model(m, tmp)
+            deadline.check("writing the model")
+            warm: dict[str, float] = {}
+            if best is not None:
+                _, flow, _, start, end = best
+                warm = _warm_values(inst, data, start, end, flow, names)
+            res = solve_milp(backend, model_file, warm, deadline, mip_gap, threads, progress)
+    except OutOfTime as err:
+        return give_warm_start(Status.TIME_LIMIT, f"the {time_limit:g} s limit passed while building the model ({err})")
+    details.update(backend_status=res.message, backend_time_s=res.run_time_s)
+    bound = -res.bound if res.bound is not None else None
     if not res.values:
-        return Solution(instance=inst.name, solver="throughput-milp", status=res.status,
-                        message=f"{backend} stopped ({res.message}) without an incumbent", details=details)
+        return give_warm_start(res.status, f"{backend} stopped ({res.message}) without an incumbent", bound)
     inv = {v: k for k, v in names.items()}
     vals = {inv[n]: v for n, v in res.values.items() if n in inv}
     start = np.zeros(inst.num_servers, dtype=int)
@@ -400,17 +490,7 @@ def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: Mi
         if k:
             start[i] = int(round(vals.get(("s", i), 0)))
             end[i] = start[i] + k
-    value, flow = max_flow_on_placement(inst, start, end, T, C, edges)
-    placement = [ServerPlacement(server=s.id, start=int(start[j]), end=int(end[j]),
-                                 cache_slots=int(max(free_cache_slots(inst, end - start)[j], 0)))
-                 for j, s in enumerate(inst.servers)]
-    chains = _decompose(flow)
-    paths = _client_paths(inst, chains, start, end)
-    bound = -res.bound if res.bound is not None else None
-    gap = None if bound is None or value <= 0 else max(bound - value, 0.0) / value
-    return Solution(instance=inst.name, solver="throughput-milp", status=res.status, objective=value,
-                    objective_name="throughput_tokens_per_s", bound=bound, gap=gap, placement=placement,
-                    paths=paths, details={**details, "chains": [[inst.servers[j].id for j in c] for c, _ in chains]})
+    return spans_solution(start, end, res.status, bound, edges=data["edges"])
 
 
 def _warm_values(inst, data, start, end, flow, names) -> dict[str, float]:
