@@ -922,7 +922,8 @@ def _plot_cdf(path: str, results: dict, q: dict) -> None:
 @click.option("--generations", type=click.IntRange(min=1), default=None,
               help="Generations [default: 100, or unlimited with --time-limit].")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds of search (with --generations, whichever comes first).")
+              help="Seconds for the whole run, the reference solvers included (with --generations, whichever "
+                   "comes first).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--solvers", "solver_names", default=",".join(SEED_SOLVERS), show_default=True,
               help="Reference solvers: they seed the search and are plotted beside the front.")

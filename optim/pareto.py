@@ -56,8 +56,10 @@ def pareto_report(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: 
     Parameters
     ----------
     inst : Instance
-    objectives, population, generations, time_limit, seed, progress
+    objectives, population, generations, seed, progress
         As :func:`optim.solvers.nsga2.pareto_front`.
+    time_limit : float, optional
+        Seconds for the whole call (the reference solvers, then the search).
     solvers : sequence of str
         Reference solvers: their placements seed the search and are scored beside the front.
 
@@ -65,9 +67,12 @@ def pareto_report(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: 
     -------
     FrontReport
     """
+    from .backends import Deadline
+
+    deadline = Deadline(time_limit)  # the whole call, the reference solvers included
     placements = solver_placements(inst, solvers)
     front = pareto_front(inst, objectives=objectives, population=population, generations=generations,
-                         time_limit=time_limit, seed=seed, seeds=[(s, e) for s, e, _ in placements],
+                         deadline=deadline, seed=seed, seeds=[(s, e) for s, e, _ in placements],
                          progress=progress)
     evaluator = PlacementObjectives(inst, front.objectives)
     points = {name: np.array(evaluator.raw(s, e)) for s, e, name in placements}

@@ -38,6 +38,7 @@ from typing import Annotated, Callable, Literal
 import numpy as np
 from pydantic import Field
 
+from ..backends import Deadline
 from ..errors import InvalidOptionError
 from ..instance import Instance
 from ..perf import free_cache_slots, hop_cost_coefficients, request_shares
@@ -368,10 +369,38 @@ def _problem_and_repair(evaluator: PlacementObjectives):
     return PlacementProblem(), PlacementRepair()
 
 
+def _budget_termination_class():
+    from pymoo.core.termination import Termination
+
+    class BudgetTermination(Termination):
+        """Stop when what is left of the deadline would not hold one more generation (as long as
+        the last one; the first is the initial population's evaluation, with numba's compilation)
+        plus a twentieth of the budget for what follows the search."""
+
+        def __init__(self, deadline: Deadline) -> None:
+            super().__init__()
+            self.deadline, self.last, self.recent = deadline, deadline.elapsed_s, 0.0
+
+        def _update(self, algorithm) -> float:
+            now = self.deadline.elapsed_s
+            self.recent, self.last = now - self.last, now
+            limit = float(self.deadline.limit_s)
+            if now + self.recent + 0.05 * limit >= limit:
+                return 1.0
+            return now / limit
+
+    return BudgetTermination
+
+
+def _BudgetTermination(deadline: Deadline):
+    return _budget_termination_class()(deadline)
+
+
 def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: int = 100,
                  generations: int | None = None, time_limit: float | None = None, seed: int = 0,
                  seeds: list[tuple[np.ndarray, np.ndarray]] | None = None,
-                 progress: Callable[[int, int | None], None] | None = None) -> ParetoFront:
+                 progress: Callable[[int, int | None], None] | None = None,
+                 deadline: Deadline | None = None) -> ParetoFront:
     """Run NSGA-II (Deb et al. 2002, pymoo) over placements and return the non-dominated ones.
 
     Parameters
@@ -384,8 +413,9 @@ def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: i
     generations : int, optional
         Stop after this many generations; default 100 without ``time_limit``, unlimited with it.
     time_limit : float, optional
-        Stop after this many seconds of search (seeding comes before); with ``generations``,
-        whichever comes first.
+        Seconds for the search, from this call's start (or ``deadline``'s): the search stops before
+        a generation that would not end in time (the longest generation so far predicts it); with
+        ``generations``, whichever comes first.
     seed : int
         Seeds the random initial population and pymoo; the same seed gives the same front.
     seeds : list of (start, end), optional
@@ -393,6 +423,8 @@ def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: i
         (:func:`solver_placements`).
     progress : callable(generation, total or None), optional
         Called after every generation.
+    deadline : optim.backends.Deadline, optional
+        The caller's budget (started before the seeds were made), in place of ``time_limit``.
 
     Returns
     -------
@@ -411,8 +443,8 @@ def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: i
     from pymoo.optimize import minimize
     from pymoo.termination.collection import TerminationCollection
     from pymoo.termination.max_gen import MaximumGenerationTermination
-    from pymoo.termination.max_time import TimeBasedTermination
 
+    deadline = deadline if deadline is not None else Deadline(time_limit)
     if population < 4:
         raise InvalidOptionError(f"population: {population}; expected at least 4")
     if generations is not None and generations < 1:
@@ -429,13 +461,13 @@ def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: i
     X0 = repair._do(problem, np.vstack([np.array(seeds), X0]) if seeds else X0)
     algorithm = NSGA2(pop_size=population, sampling=X0, repair=repair, eliminate_duplicates=True,
                       crossover=SBX(prob=0.9, eta=3, vtype=float), mutation=PM(eta=3, vtype=float))
-    if generations is None and time_limit is None:
+    if generations is None and deadline.limit_s is None:
         generations = 100
     limits = []
     if generations is not None:
         limits.append(MaximumGenerationTermination(generations))
-    if time_limit is not None:
-        limits.append(TimeBasedTermination(float(time_limit)))
+    if deadline.limit_s is not None:
+        limits.append(_BudgetTermination(deadline))
 
     class _Progress(Callback):
         def notify(self, algorithm):
@@ -518,8 +550,9 @@ def nsga2(inst: Instance, *,
         ``details["front"]`` lists every front point (:meth:`ParetoFront.records`),
         ``details["knee"]`` its index. Status ``time_limit`` when the time limit stopped the search.
     """
+    deadline = Deadline(time_limit)  # the whole call: the seed solvers, the search and the knee's routes
     front = pareto_front(inst, objectives=objectives, population=population, generations=generations,
-                         time_limit=time_limit, seed=seed,
+                         seed=seed, deadline=deadline,
                          seeds=[(s, e) for s, e, _ in solver_placements(inst, seed_solvers)],
                          progress=None if progress is None else lambda g, total: progress({"done": g, "total": total}))
     if len(front) == 0:
