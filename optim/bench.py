@@ -528,7 +528,7 @@ def plot_report(df: pd.DataFrame, folder: str | Path, metric: str = "mean_infere
     - ``response_vs_load.png``: mean response time (simulated, else the Theorem-4 lower bound)
       against the load rho.
 
-    One colour per solver and one line style per instance family (generator); the mean over the
+    One colour per solver and one line style and marker per instance family (generator); the mean over the
     runs at each size is drawn, and runs stopped by their time limit (or that skipped the model,
     returning a warm start) are marked with hollow red circles, so a MILP that gave up never
     looks like the fastest. A plot without data is skipped.
@@ -548,6 +548,7 @@ def plot_report(df: pd.DataFrame, folder: str | Path, metric: str = "mean_infere
         d["generator"] = "instances"
     d["generator"] = d["generator"].fillna("instances").astype(str)
     styles = {g: ls for g, ls in zip(sorted(d["generator"].unique()), ["-", "--", ":", "-."] * 10)}
+    markers = {g: mk for g, mk in zip(sorted(d["generator"].unique()), ["o", "s", "^", "D", "v", "P"] * 10)}
     solvers = sorted(d["solver"].astype(str).unique()) if len(d) else []
     colours = {s: f"C{i % 10}" for i, s in enumerate(solvers)}
     stopped = d["status"].isin(["time_limit", "interrupted"])
@@ -576,7 +577,7 @@ def plot_report(df: pd.DataFrame, folder: str | Path, metric: str = "mean_infere
         for (solver, gen), x in data.groupby(["solver", "generator"]):
             m = x.groupby("_x").agg(y=("_y", "mean"), stopped=("_stopped", "any"))
             label = f"{solver} ({gen})" if len(styles) > 1 else str(solver)
-            ax.plot(m.index, m["y"], marker="o", ms=4, ls=styles[gen], color=colours[str(solver)], label=label)
+            ax.plot(m.index, m["y"], marker=markers[gen], ms=4, ls=styles[gen], color=colours[str(solver)], label=label)
             st = m[m["stopped"]]  # a mean over runs of which one or more stopped at the limit
             ax.plot(st.index, st["y"], "o", mfc="none", mec="red", ms=9)
         return True
@@ -613,11 +614,16 @@ def plot_report(df: pd.DataFrame, folder: str | Path, metric: str = "mean_infere
         fig, ax = plt.subplots(figsize=(7.0, 4.5))
         for (solver, gen), x in sorted(d.dropna(subset=[ycol, "rho"]).groupby(["solver", "generator"])):
             x = x.sort_values("rho")
-            ax.plot(x["rho"], x[ycol], marker="o", ls="", color=colours[str(solver)], alpha=0.8,
+            ax.plot(x["rho"], x[ycol], marker=markers[gen], ls="", color=colours[str(solver)], alpha=0.8,
                     label=f"{solver} ({gen})" if len(styles) > 1 else str(solver))
         ax.set_xlabel(METRICS["rho"].axis_label)
         ax.set_ylabel(METRICS[ycol].axis_label)
         ax.set_xscale("log")
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # labels at 1, 2, 5 x 10^k only
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         finish(fig, ax, "response_vs_load.png", "mean response time against load" +
                (" (simulated)" if ycol.startswith("sim") else " (Theorem-4 lower bound)"))
     return written
