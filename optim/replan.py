@@ -210,6 +210,8 @@ def _polish(inst, sc, cost, start, end, moved, tstart, tend, m1, mR, best, deadl
             for a, e in _candidates(inst, j, start, end, tstart, tend, m1, mR) - {(0, 0)}:
                 if (a, e) == (start[j], end[j]):
                     continue
+                if time.monotonic() >= deadline:
+                    return best
                 s2, e2 = start.copy(), end.copy()
                 s2[j], e2[j] = a, e
                 v = cost(s2, e2, sc(s2, e2))
@@ -327,8 +329,10 @@ def replan_spans(inst: Instance, start0: np.ndarray, end0: np.ndarray, max_moves
     L = inst.num_blocks
     guard = keep_served and bool(np.all(_coverage(start0, end0, L) > 0))
     while len(moved) < max_moves and time.monotonic() < deadline:
-        step = None
+        step = None  # the best single move; at the deadline, the best of those scored so far
         for j in np.flatnonzero(avail):
+            if time.monotonic() >= deadline:
+                break
             if j in moved:
                 continue
             if guard:
@@ -339,6 +343,8 @@ def replan_spans(inst: Instance, start0: np.ndarray, end0: np.ndarray, max_moves
             for a, e in _candidates(inst, j, start, end, tstart, tend, m1, mR):
                 if (a, e) == (start[j], end[j]):
                     continue
+                if time.monotonic() >= deadline:
+                    break
                 s2, e2 = start.copy(), end.copy()
                 s2[j], e2[j] = a, e
                 v = cost(s2, e2, sc(s2, e2))
@@ -419,8 +425,9 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
         block has no server while that one is away (0: not priced). The heuristic weighs it; the
         MILP ignores it; the MILP's answer is compared with the heuristic's at this full cost.
     time_limit : float
-        Seconds for the whole call: the heuristic stops at it with its best so far, and bprr-milp
-        (model building included) gets what is left.
+        Seconds for the whole call: the heuristic stops with its best so far at half of it when
+        bprr-milp follows (``method="both"``), at all of it alone; bprr-milp (model building
+        included) gets what is left.
     progress : callable(dict), optional
         Receives bprr-milp's incumbent, bound and gap while it runs.
 
@@ -471,7 +478,8 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
     if method in ("heuristic", "both"):
         start, end, trajectory = replan_spans(inst, start0, end0, max_moves, tstart=tstart, tend=tend,
                                               downtime_s_per_block=downtime_s_per_block, scorer=sc,
-                                              deadline=t0 + time_limit,
+                                              deadline=t0 + (0.5 if method == "both" and max_moves > 0 else 1.0)
+                                              * time_limit,  # with the MILP after it: half the limit
                                               single_server_s_per_block=single_server_s_per_block)
     else:
         start, end, trajectory = start0.copy(), end0.copy(), []
