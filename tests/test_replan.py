@@ -172,3 +172,33 @@ def test_single_server_price_trades_mean_time_for_blocks_held_twice():
     assert ev.feasible and ev.summary["mean_inference_time_s"] == pytest.approx(priced.objective_s, rel=1e-12)
     with pytest.raises(InvalidOptionError, match="single_server_s_per_block: -1"):
         replan(inst, now, 1, single_server_s_per_block=-1.0)
+
+
+def test_a_spent_time_limit_still_returns_a_valid_placement_no_worse_than_the_current(monkeypatch):
+    """The heuristic checks its deadline between candidate moves: with the clock past it after
+    the first candidate scored, the answer is still a feasible placement within K moves, never
+    worse than the current one."""
+    import time
+
+    import optim.replan as rp
+
+    inst = load_instance(INSTANCES / "chains-europe-20.json")
+    now = solve(inst, "petals")
+    calls = {"n": 0}
+    real = time.monotonic
+
+    def clock():  # time runs normally until the scorer has been called 4 times (twice inside the search), then
+        return real() + (3600.0 if calls["n"] >= 4 else 0.0)  # jumps an hour
+
+    score = rp._Scorer.__call__
+
+    def counted(self, start, end):
+        calls["n"] += 1
+        return score(self, start, end)
+
+    monkeypatch.setattr(rp._Scorer, "__call__", counted)
+    monkeypatch.setattr(time, "monotonic", clock)
+    r = replan(inst, now, 3, method="heuristic", time_limit=600)
+    assert len(r.moved) <= 3 and evaluate(inst, r.solution).feasible
+    assert r.objective_s <= r.current_objective_s + 1e-12
+    assert calls["n"] <= 6  # it stopped where the clock jumped, not after a whole pass over the servers
