@@ -101,14 +101,20 @@ def read_measurements(path: str | Path):
     limits = {"blocks": (1, 1e6), "input_tokens": (0, 1e8), "output_tokens": (1, 1e8), "time_s": (0, 1e9)}
     if "concurrent_sessions" in df.columns:
         limits["concurrent_sessions"] = (1, 1e6)
+    problems = []
     for col, (lo, hi) in limits.items():
         x = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(x) | (x < lo) | (x > hi) | ((x <= 0) if col == "time_s" else False)
-        if bad.any():
-            r = int(np.flatnonzero(bad)[0])
-            raise InvalidInstanceError(f"row {r + 2}, column {col}: {df[col].iloc[r]!r}; expected a number from "
-                                       f"{lo:g}{' (exclusive)' if col == 'time_s' else ''} to {hi:g}", str(p))
+        for r in np.flatnonzero(bad).tolist():  # row numbers as in the file: line 1 is the header
+            v = df[col].iloc[r]
+            problems.append((r, f"row {r + 2}, column {col}: {getattr(v, 'item', lambda: v)()!r}; expected a number "
+                                f"from {lo:g}{' (exclusive)' if col == 'time_s' else ''} to {hi:g}"))
         df[col] = x
+    if problems:
+        problems.sort(key=lambda rp: rp[0])
+        more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise InvalidInstanceError(f"{len(problems)} bad value{'s' if len(problems) > 1 else ''}: "
+                                   + "; ".join(m for _, m in problems[:10]) + more, str(p))
     if len(df) < len(COEFFICIENTS) + 1:
         raise InvalidInstanceError(f"{len(df)} measurements; expected at least {len(COEFFICIENTS) + 1} to fit "
                                    f"{len(COEFFICIENTS)} constants with a residual", str(p))

@@ -166,6 +166,11 @@ def test_calibration_refuses_bad_measurements(tmp_path):
         p.write_text(text)
         r = CliRunner().invoke(main, ["calibrate", str(p), "--gpu", "x"])
         assert r.exit_code == 2 and "Traceback" not in r.output, (what, r.output)
+    # every bad cell is named with its row (as in the file), column and value, not only the first
+    p.write_text("blocks,input_tokens,output_tokens,time_s\n8,128,16,abc\n-1,1,1,1\n" + "2,10,5,1\n" * 6)
+    r = CliRunner().invoke(main, ["calibrate", str(p), "--gpu", "x"])
+    assert r.exit_code == 2 and "2 bad values" in r.output
+    assert "row 2, column time_s: 'abc'" in r.output and "row 3, column blocks: -1;" in r.output
 
 
 def test_gpu_utilisation_hand_computed():
