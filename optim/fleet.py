@@ -151,8 +151,9 @@ def read_fleet(path: str | Path, *, overrides: dict[str, Any] | None = None) -> 
     raw = read_text_file(p, "fleet file")
     digest = hashlib.sha256(raw).hexdigest()
     lines: dict[str, int] = {}
+    kinds: list[str] = []
     if p.suffix.lower() == ".csv":
-        data, lines = _csv_fleet(decode_text(raw, str(p)), str(p))
+        data, lines, kinds = _csv_fleet(decode_text(raw, str(p)), str(p))
     else:
         data = read_yaml(p, "fleet file")
         if not isinstance(data, dict):
@@ -170,10 +171,11 @@ def read_fleet(path: str | Path, *, overrides: dict[str, Any] | None = None) -> 
                 data["workload"][key] = value
         else:
             data[key] = value
-    return fleet_from_dict(data, str(p), lines), digest
+    return fleet_from_dict(data, str(p), lines, kinds), digest
 
 
-def fleet_from_dict(data: Any, source: str = "fleet", lines: dict[str, int] | None = None) -> Fleet:
+def fleet_from_dict(data: Any, source: str = "fleet", lines: dict[str, int] | None = None,
+                    problems: list[str] | None = None) -> Fleet:
     """Validate parsed fleet data.
 
     Parameters
@@ -183,6 +185,8 @@ def fleet_from_dict(data: Any, source: str = "fleet", lines: dict[str, int] | No
         Named first in errors.
     lines : dict, optional
         ``"servers[i]"`` -> line number, for a CSV fleet: errors then name the line.
+    problems : list of str, optional
+        Problems found before (a CSV row of unknown kind), reported with the others.
 
     Raises
     ------
@@ -194,23 +198,32 @@ def fleet_from_dict(data: Any, source: str = "fleet", lines: dict[str, int] | No
                                    "clients", source)
     if "format" in data and data["format"] != FLEET_FORMAT:
         raise InvalidInstanceError(f"format: {data['format']!r}; expected {FLEET_FORMAT!r}", source)
+    before = list(problems or [])
     try:
-        return Fleet.model_validate(data)
+        fleet = Fleet.model_validate(data)
     except ValidationError as err:
-        problems = _format_validation_error(err)
+        found = _format_validation_error(err)
         if lines:
-            problems = [re.sub(r"^(servers|clients)\[(\d+)\]", lambda m: f"line {lines[f'{m[1]}[{m[2]}]']}", q)
-                        for q in problems]
-        raise InvalidInstanceError([q.replace("instance:", "fleet:", 1) for q in problems], source) from None
+            found = [re.sub(r"^(servers|clients)\[(\d+)\]", lambda m: f"line {lines[f'{m[1]}[{m[2]}]']}", q)
+                     for q in found]
+        found = before + [q.replace("instance:", "fleet:", 1) for q in found]
+        if lines:  # a CSV's problems in the order of its lines
+            found.sort(key=lambda q: int(m[1]) if (m := re.match(r"line (\d+)", q)) else 0)
+        raise InvalidInstanceError(found, source) from None
+    if before:
+        raise InvalidInstanceError(before, source)
+    return fleet
 
 
-def _csv_fleet(text: str, source: str) -> tuple[dict, dict[str, int]]:
+def _csv_fleet(text: str, source: str) -> tuple[dict, dict[str, int], list[str]]:
+    """A CSV fleet as the YAML one's mapping, the line of each row, and the rows of unknown kind."""
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "kind" not in [f.strip() for f in reader.fieldnames]:
         raise InvalidInstanceError("header: no 'kind' column; expected kind,gpu,count,city,... with kind = server "
                                    "or client", source)
     data: dict[str, Any] = {"servers": [], "clients": [], "name": Path(source).stem}
     lines: dict[str, int] = {}
+    kinds: list[str] = []
     for row in reader:
         rec = {k.strip(): v.strip() for k, v in row.items() if k is not None and v is not None and v.strip() != ""}
         if not rec:
@@ -218,13 +231,14 @@ def _csv_fleet(text: str, source: str) -> tuple[dict, dict[str, int]]:
         kind = rec.pop("kind", "")
         line = reader.line_num
         if kind not in ("server", "client"):
-            raise InvalidInstanceError(f"line {line}: kind {kind!r}; expected server or client", source)
+            kinds.append(f"line {line}: kind {kind!r}; expected server or client")
+            continue
         if "dtypes" in rec:
             rec["dtypes"] = [d.strip() for d in rec["dtypes"].split(";")]
         group = data["servers" if kind == "server" else "clients"]
         lines[f"{'servers' if kind == 'server' else 'clients'}[{len(group)}]"] = line
         group.append(rec)
-    return data, lines
+    return data, lines, kinds
 
 
 # --------------------------------------------------------------------------------------------- building

@@ -109,6 +109,19 @@ def test_csv_fleet_equals_the_yaml_one(tmp_path):
     assert a.servers == b.servers and a.clients == b.clients and a.rtt == b.rtt
 
 
+def test_csv_fleet_names_every_bad_line_in_file_order(tmp_path):
+    f = tmp_path / "fleet.csv"
+    f.write_text("kind,gpu,count,city,arrival_rate_per_s\n"
+                 "server,A100-80GB,two,Paris,\n"
+                 "widget,,,,\n"
+                 "client,,,Frankfurt,abc\n")
+    with pytest.raises(InvalidInstanceError) as err:
+        read_fleet(f, overrides={"card": "llama-2-70b"})
+    text = str(err.value)
+    assert "3 problems" in text
+    assert text.index("line 2.count") < text.index("line 3: kind 'widget'") < text.index("line 4.arrival_rate_per_s")
+
+
 @pytest.mark.parametrize("servers, expected", [
     ([{"gpu": "A100-80GB", "city": "Frankfurtt"}], "servers[0].city: 'Frankfurtt' is not a measured city; did you mean 'Frankfurt'"),
     ([{"gpu": "A100-80G", "city": "Paris"}], "servers[0].gpu: unknown GPU profile 'A100-80G'; did you mean 'A100-80GB'"),
