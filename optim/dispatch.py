@@ -204,7 +204,8 @@ class PetalsRouting(PathPolicy):
                     f"a request retried for {MAX_RETRY_SPAN_S / 3600:g} h of simulated time without getting cache on "
                     "a path: the load exceeds what the placement's cache slots hold under PETALS' routing")
             if hops is not None:
-                failed = next((k for k, h in enumerate(hops) if not sim.fits(i, [h])), None)
+                # the first hop whose server lacks the cache, counting the hops before it on the same server
+                failed = next((k for k in range(len(hops)) if not sim.fits(i, hops[:k + 1])), None)
                 if failed is None:
                     sim.begin(i, hops)
                     return

@@ -471,8 +471,12 @@ class PathSimulation:
         return now + (now - self.start[i]) * max(total - done, 0.0) / done
 
     def fits(self, i: int, hops: list) -> bool:
-        """Whether every server of ``hops`` has request i's cache free now."""
-        return all(self.free[j] >= (e - b) * self.demand[i] - 1e-9 for j, b, e in hops)
+        """Whether every server of ``hops`` has request i's cache free now (all its hops there
+        together: a re-routed path may use one server twice)."""
+        need: dict[int, float] = {}
+        for j, b, e in hops:
+            need[j] = need.get(j, 0.0) + (e - b) * self.demand[i]
+        return all(self.free[j] >= n - 1e-9 for j, n in need.items())
 
     def begin(self, i: int, hops: list) -> None:
         """Start request i on ``hops``: take the slots, hold them for its whole time."""
