@@ -43,7 +43,9 @@ def clustered_instance(size: str = "small", *, client_clusters: tuple[int, ...] 
     arrival_rate : float
         Total lambda, requests/s (the paper uses 0.1 and 0.5 from one cluster).
     concurrent_requests : int
-        |R|. Default 70: with it CG-BPRR puts 41 blocks on an A100, as the paper reports.
+        |R|. Default 70: CG-BPRR then puts 44 blocks on an A100 (84.97 GB) and PETALS' rule 53. The
+        paper reports 41 and 53 for its experiment; 41 needs |R| from 83 to 88, an |R| the paper does
+        not state (70 gave 41 when the A100 was taken to have 79.13 GB, the number its simulator uses).
     timing : {"measured", "clustered-script"}
         Per-block times and per-input overhead: the paper's measured constants (GPU profiles), or the
         authors' clustered script's (see the module docstring).
