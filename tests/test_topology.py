@@ -43,3 +43,20 @@ def test_topology_instance_is_solvable_and_recorded():
         topology_instance("arpanet")
     with pytest.raises(Exception, match="num_servers"):
         topology_instance("abovenet", num_servers=23)
+
+
+def test_scattered_servers_get_the_block_counts_the_paper_reports_for_petals():
+    """PETALS' rule on the scattered scenario's servers: 53 BLOOM nf4 blocks on an A100 (84.97 GB)
+    and 4 on a MIG (9.1 GB), the counts of the paper's experiment (arXiv 2512.21884, Sec. 7); the
+    authors' single-run driver's 8.2 GB MIG holds 3, and its command is recorded."""
+    from optim.solvers.petals import petals_block_counts
+
+    inst = topology_instance("gts-ce", num_servers=9, seed=0)
+    m, _ = petals_block_counts(inst)
+    a100 = np.array([s.gpu.startswith("A100-80GB") for s in inst.servers])
+    assert set(m[a100]) == {53} and set(m[~a100]) == {4}
+    driver = topology_instance("gts-ce", num_servers=9, seed=0, mig_memory_gb=8.2)
+    assert set(petals_block_counts(driver)[0][~a100]) == {3}
+    assert driver.provenance["command"].endswith("--mig-memory-gb 8.2")
+    with pytest.raises(Exception, match="mig_memory_gb"):
+        topology_instance("gts-ce", num_servers=9, mig_memory_gb=-1)

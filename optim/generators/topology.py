@@ -8,8 +8,11 @@ MIG 1g.10gb (the paper's measured per-block times for BLOOM-176B nf4), and all r
 proxy client on another random node. RTT between two nodes = 2 x the shortest-path delay
 (Dijkstra over the links). Per-hop overheads are the scattered setting's of the authors' simulator
 (``test_general_case_online.m``, ``realnet``): 100 ms on every per-token round trip (the clustered
-scenario has 50 ms) and 67 ms + 0.7049 ms per input token on the prefill's; a MIG 1g.10gb server has
-8.2 GB there (9.1 GB in the clustered scenario).
+scenario has 50 ms) and 67 ms + 0.7049 ms per input token on the prefill's. A MIG 1g.10gb server
+has the profile's 9.1 GB, as in the clustered scenario and the authors' topology sweeps
+(``General_varying_*_online.m``): the experiments ran both scenarios on the same MIG slices, on which
+PETALS put 4 BLOOM blocks (Sec. 7), and PETALS' rule gives 4 from 8.38 GB up. The authors' single-run
+driver has 8.2 GB (3 blocks under that rule): ``mig_memory_gb=8.2``.
 """
 from __future__ import annotations
 
@@ -23,8 +26,6 @@ from ..errors import InvalidOptionError
 from ..instance import Instance
 from .common import assemble, check_positive, check_sizes, gpu_mix, server_record, workload_record
 
-#: usable memory of a MIG 1g.10gb server in the scattered setting, GB (its code's ``M(i) = 8.2``)
-MIG_MEMORY_GB = 8.2
 #: the paper's measured overheads per hop in the scattered setting (its code's ``overhead_delay = 100``)
 OVERHEADS = {"decode_overhead_ms": 100.0, "prefill_overhead_ms": 67.0, "prefill_overhead_ms_per_token": 0.7049,
              "chain_overhead_ms": 18.0, "include_bandwidth": False}
@@ -67,7 +68,8 @@ def node_rtt_ms(network: str) -> tuple[list[str], np.ndarray]:
 
 def topology_instance(network: str = "gts-ce", num_servers: int | None = None, *, eta: float = 0.2,
                       arrival_rate: float = 0.1, input_tokens: int = 20, output_tokens: int = 64,
-                      concurrent_requests: int = 70, seed: int = 0, name: str | None = None) -> Instance:
+                      concurrent_requests: int = 70, seed: int = 0, name: str | None = None,
+                      mig_memory_gb: float | None = None) -> Instance:
     """A scattered-scenario instance of the BPRR paper on a real network.
 
     Parameters
@@ -85,6 +87,9 @@ def topology_instance(network: str = "gts-ce", num_servers: int | None = None, *
         |R|.
     seed : int
         Picks the server and client nodes and the A100s.
+    mig_memory_gb : float, optional
+        Memory of the MIG servers, GB; default the profile's 9.1 GB (see the module docstring; the
+        authors' single-run driver has 8.2).
 
     Returns
     -------
@@ -116,9 +121,11 @@ def topology_instance(network: str = "gts-ce", num_servers: int | None = None, *
     servers = [server_record(f"s{j:0{width}d}", "A100-80GB-BPRR" if high[j] else "A100-MIG-1g.10gb-BPRR",
                              "bloom-176b", "nf4", city=f"{network}:{ids[server_nodes[j]]}")
                for j in range(num_servers)]
-    for s in servers:  # the scattered setting's MIG memory (the profile has the clustered setting's 9.1 GB)
-        if s["gpu"] == "A100-MIG-1g.10gb-BPRR":
-            s["memory_gb"] = MIG_MEMORY_GB
+    if mig_memory_gb is not None:
+        check_positive("mig_memory_gb", mig_memory_gb)
+        for s in servers:
+            if s["gpu"] == "A100-MIG-1g.10gb-BPRR":
+                s["memory_gb"] = float(mig_memory_gb)
     clients = [{"id": "proxy", "city": f"{network}:{ids[client_node]}", "arrival_rate_per_s": arrival_rate}]
     at = [client_node, *server_nodes]
     all_ids = ["proxy"] + [s["id"] for s in servers]
@@ -128,7 +135,8 @@ def topology_instance(network: str = "gts-ce", num_servers: int | None = None, *
                   "delay_rule": data["delay_rule"] + "; RTT = 2 x shortest-path delay",
                   "client_node": ids[client_node], "server_nodes": [ids[k] for k in server_nodes],
                   "command": (f"optim generate topology --network {network} --servers {num_servers} --eta {eta} "
-                              f"--arrival-rate {arrival_rate} --output-tokens {output_tokens} --seed {seed}")}
+                              f"--arrival-rate {arrival_rate} --output-tokens {output_tokens} --seed {seed}"
+                              + (f" --mig-memory-gb {mig_memory_gb:g}" if mig_memory_gb is not None else ""))}
     return assemble(name, f"BPRR scattered scenario on {network}: {num_servers} servers "
                           f"({int(high.sum())} A100 + {num_servers - int(high.sum())} MIG), one proxy client",
                     provenance, {"card": "bloom-176b", "dtype": "nf4"}, servers, clients,
