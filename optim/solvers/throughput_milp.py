@@ -359,7 +359,7 @@ def heuristic_placement(inst: Instance, T: np.ndarray, C: np.ndarray, deadline: 
     for r in range(restarts + 1):
         if r and (deadline.expired() or (patience and (fills.expired() or since >= PATIENCE))):
             break
-        cs, ce, _ = coverage_placement(T, inst.num_blocks, rng=rng, noise=0.2 if r else 0.0)
+        cs, ce, _ = coverage_placement(T, inst.num_blocks, rng=rng, noise=0.2 if r else 0.0, deadline=deadline)
         if np.any(ce > cs):
             f = score("coverage fill" if r == 0 else f"coverage fill, restart {r}", cs, ce)
             best_flow, since = (f, 0) if f > best_flow * (1 + 1e-9) else (best_flow, since + 1)
