@@ -369,7 +369,8 @@ def _problem_and_repair(evaluator: PlacementObjectives):
     return PlacementProblem(), PlacementRepair()
 
 
-def _budget_termination_class():
+def _budget_termination(deadline: Deadline):
+    """A pymoo termination for ``deadline`` (pymoo is imported here, where it is used)."""
     from pymoo.core.termination import Termination
 
     class BudgetTermination(Termination):
@@ -389,11 +390,7 @@ def _budget_termination_class():
                 return 1.0
             return now / limit
 
-    return BudgetTermination
-
-
-def _BudgetTermination(deadline: Deadline):
-    return _budget_termination_class()(deadline)
+    return BudgetTermination(deadline)
 
 
 def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: int = 100,
@@ -414,8 +411,8 @@ def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: i
         Stop after this many generations; default 100 without ``time_limit``, unlimited with it.
     time_limit : float, optional
         Seconds for the search, from this call's start (or ``deadline``'s): the search stops before
-        a generation that would not end in time (the longest generation so far predicts it); with
-        ``generations``, whichever comes first.
+        a generation that would not end in time (the last one's length predicts it), keeping a
+        twentieth of the budget for what follows; with ``generations``, whichever comes first.
     seed : int
         Seeds the random initial population and pymoo; the same seed gives the same front.
     seeds : list of (start, end), optional
@@ -467,7 +464,7 @@ def pareto_front(inst: Instance, *, objectives=DEFAULT_OBJECTIVES, population: i
     if generations is not None:
         limits.append(MaximumGenerationTermination(generations))
     if deadline.limit_s is not None:
-        limits.append(_BudgetTermination(deadline))
+        limits.append(_budget_termination(deadline))
 
     class _Progress(Callback):
         def notify(self, algorithm):
