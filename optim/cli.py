@@ -430,8 +430,14 @@ def evaluate_cmd(instance_file: str, solution_file: str, as_json: bool) -> None:
     sol = load_solution(solution_file, inst)
     ev = evaluate(inst, sol)
     hosting = sum(1 for r in ev.servers if r["blocks"])
-    failures = (single_server_failures(inst, sol) if ev.feasible and sol.has_solution
-                and 0 < hosting <= MAX_FAILURE_ANALYSIS_SERVERS else None)
+    failures = None
+    if ev.feasible and sol.has_solution and 0 < hosting <= MAX_FAILURE_ANALYSIS_SERVERS:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err.get(), transient=True, disable=as_json) as bar:
+            task = bar.add_task("single-server failures", total=hosting)
+            failures = single_server_failures(inst, sol, progress=lambda done, _n: bar.update(task, completed=done))
     if as_json:
         _print_json({**ev.to_dict(), "single_server_failures": failures})
     else:

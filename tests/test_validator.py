@@ -67,8 +67,10 @@ def test_single_server_failures_name_the_unserved_blocks_and_the_worst_server():
     inst = load_instance(INSTANCES / "bprr-clustered-9.json")
     sol = solve(inst, "cg-bprr")
     start, end, _ = sol.spans(inst)
-    rows = single_server_failures(inst, sol)
+    calls = []
+    rows = single_server_failures(inst, sol, progress=lambda done, total: calls.append((done, total)))
     assert len(rows) == int(np.sum(end > start))
+    assert calls == [(k, len(rows)) for k in range(1, len(rows) + 1)]  # one progress report per server judged
     for row in rows:
         j = inst.server_index[row["server"]]
         others = [(a, b) for i, (a, b) in enumerate(zip(start, end)) if i != j and b > a]
