@@ -235,7 +235,11 @@ def import_petals_state(state: dict, *, card: str | None = None, report: str | N
     peer_to_index = {peer: j for j, (_, peer, *_) in enumerate(rows)}
     J = len(rows)
 
-    # per-block times
+    # per-block times; a measurement present but not a positive number is treated as missing, and said
+    for j, (*_, info) in enumerate(rows):
+        for key in ("forward_rps", "inference_rps", "throughput"):
+            if info.get(key) is not None and math.isnan(_positive(info.get(key))):
+                fills.append(f"{ids[j]}: {key} {info.get(key)!r} is not a positive number; taken as missing")
     fwd = np.array([_positive(info.get("forward_rps")) for *_, info in rows], dtype=float)
     inf = np.array([_positive(info.get("inference_rps")) for *_, info in rows], dtype=float)
     thr = np.array([_positive(info.get("throughput")) for *_, info in rows], dtype=float)

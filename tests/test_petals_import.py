@@ -122,6 +122,18 @@ def _state_from_export(inst, rows) -> dict:
                                "server_rows": server_rows}]}
 
 
+def test_a_measurement_that_is_not_a_positive_number_is_named_and_filled(state):
+    bad = copy.deepcopy(state)
+    info = _rows(bad)[0]["span"]["server_info"]
+    info.update(inference_rps=-5, throughput="fast")
+    imp = import_petals_state(bad)
+    sid = imp.instance.servers[0].id
+    assert f"{sid}: inference_rps -5 is not a positive number; taken as missing" in imp.fills
+    assert f"{sid}: throughput 'fast' is not a positive number; taken as missing" in imp.fills
+    assert any(f.startswith(f"{sid}: inference_rps = forward_rps x") for f in imp.fills)  # then filled, as said
+    assert imp.instance.servers[0].decode_ms_per_block_per_token > 0
+
+
 @pytest.mark.parametrize("solver", ["cg-bprr", "petals"])
 def test_export_then_import_round_trips_the_spans(solver):
     inst = load_instance(INSTANCES / "geo-europe-20.json")
