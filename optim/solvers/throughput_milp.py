@@ -107,12 +107,14 @@ def model_variables(inst: Instance, T: np.ndarray, num_links: int) -> int:
 
 def build_throughput_model(inst: Instance, prune_links: int | None = None, keep_edges: set | None = None,
                            T: np.ndarray | None = None, C: np.ndarray | None = None,
-                           deadline: Deadline | None = None) -> tuple[pyo.ConcreteModel, dict]:
+                           deadline: Deadline | None = None,
+                           edges: list[tuple[int, int]] | None = None) -> tuple[pyo.ConcreteModel, dict]:
     """The Helix MILP in Pyomo (no solving). Returns the model and its index data.
 
     ``prune_links`` keeps the highest-capacity outgoing links of each server, and the links in
     ``keep_edges`` (server index pairs: the warm start's flow) besides. ``T`` and ``C``:
-    :func:`node_throughput` and :func:`edge_capacity`, if already computed.
+    :func:`node_throughput` and :func:`edge_capacity`, and ``edges``: :func:`model_links` of them,
+    if already computed.
 
     Raises
     ------
@@ -124,7 +126,7 @@ def build_throughput_model(inst: Instance, prune_links: int | None = None, keep_
     K = max_blocks(T).tolist()
     C = edge_capacity(inst) if C is None else C
     cap_node = T.max(axis=1)
-    edges = model_links(inst, T, C, prune_links, keep_edges)
+    edges = model_links(inst, T, C, prune_links, keep_edges) if edges is None else edges
     check = deadline.check if deadline is not None else (lambda what="": None)
     check("listing the links")
     m = pyo.ConcreteModel(name=f"throughput-{inst.name}")
@@ -453,9 +455,9 @@ def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: Mi
         return spans_solution(best[3], best[4], status, bound, why + f": returned the warm start ({best[2]})",
                               known=(best[0], best[1]))
 
-    num_links = len(model_links(inst, T, C, prune_links, flow_edges))
-    size = model_variables(inst, T, num_links)
-    details.update(variables=size, edges=num_links)
+    links = model_links(inst, T, C, prune_links, flow_edges)  # once: sized here, built below
+    size = model_variables(inst, T, len(links))
+    details.update(variables=size, edges=len(links))
     from .bprr_milp import PREP_VARIABLES_PER_S, PRESOLVE_VARIABLES_PER_S
 
     setup_s = size / PREP_VARIABLES_PER_S + size / PRESOLVE_VARIABLES_PER_S
@@ -465,7 +467,8 @@ def throughput_milp(inst: Instance, *, time_limit: TimeLimit = 60.0, mip_gap: Mi
                                f"presolve, more than the {remaining:.0f} s left of the {time_limit:g} s limit "
                                "(prune_links makes it smaller)")
     try:
-        m, data = build_throughput_model(inst, prune_links, keep_edges=flow_edges, T=T, C=C, deadline=deadline)
+        m, data = build_throughput_model(inst, prune_links, keep_edges=flow_edges, T=T, C=C, deadline=deadline,
+                                         edges=links)
         details["build_time_s"] = deadline.elapsed_s
         with tempfile.TemporaryDirectory() as tmp:
             model_file, names = write_model(m, tmp)
