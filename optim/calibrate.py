@@ -107,7 +107,8 @@ def read_measurements(path: str | Path):
         bad = ~np.isfinite(x) | (x < lo) | (x > hi) | ((x <= 0) if col == "time_s" else False)
         for r in np.flatnonzero(bad).tolist():  # row numbers as in the file: line 1 is the header
             v = df[col].iloc[r]
-            problems.append((r, f"row {r + 2}, column {col}: {getattr(v, 'item', lambda: v)()!r}; expected a number "
+            v = v.item() if isinstance(v, np.generic) else v  # the value as written, not np.int64(...)
+            problems.append((r, f"row {r + 2}, column {col}: {v!r}; expected a number "
                                 f"from {lo:g}{' (exclusive)' if col == 'time_s' else ''} to {hi:g}"))
         df[col] = x
     if problems:
