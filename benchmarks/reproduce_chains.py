@@ -49,6 +49,15 @@ seed 0: with ``--batching ideal`` (no contention) the proposed method's mean ser
 against JFFC-only's 2.4 s; under PETALS' one-step-at-a-time servers 14.4 s against 8.5 s, its
 c = 35 sessions per chain sharing the chain's GPUs in the trace's bursts.
 
+**What the authors' public code runs** (TingyangSunJeff/petals_llm_chain_scheduling at d27c46a, read
+for this): its ``experiment/runner.py`` runs the proposed method and JFFC-only through
+``Orchestrator.handle_request``, which, with no inference function set (nothing in the repository
+sets one), sleeps for the chain's model time T_k instead of running it; and the runner's prompts
+are ``f"Request {req_id}"``, not the trace's. Only the PETALS baseline calls ``generate``. So Table
+I's measured rows cannot be regenerated from the public code, and which of them were measured on
+GPUs is not stated there. Its GBP-CR, GCA, Theorem-4 bounds and JFFC equal optim's
+(``benchmarks/check_against_authors.py``).
+
 **BPRR's row and WS-RR's calendar** (measured, 1,000 requests, seed 0, compute x1.86): WS-RR plans
 each request's path with the contention-free times. When it took a job past its planned end (GPU
 contention slows jobs) to end now, it sent 65% of the requests to s1, the fastest server alone
