@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from optim import REGISTRY, evaluate, instance_from_dict, load_instance, solve
 from optim.errors import InvalidOptionError, UnknownSolverError
@@ -146,3 +147,17 @@ def test_petals_with_zero_prefill_times():
     inst = instance_from_dict(d)
     sol = solve(inst, "petals")
     assert sol.status is Status.FEASIBLE and evaluate(inst, sol).feasible
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_window_choice_is_petals_rule(data):
+    """``lexmin_sorted_window`` is PETALS' ``_choose_best_start``: the start i minimising
+    ``(sorted(t[i:i + w]), i)``, by brute force, ties included (integer throughputs tie often).
+    Against PETALS' own code: ``benchmarks/check_against_petals.py``."""
+    from optim.solvers._windows import lexmin_sorted_window
+
+    t = np.array(data.draw(st.lists(st.integers(0, 3) | st.floats(0, 10), min_size=1, max_size=30)), dtype=float)
+    w = data.draw(st.integers(1, t.size))
+    best = min((sorted(t[i:i + w].tolist()), i) for i in range(t.size - w + 1))[1]
+    assert lexmin_sorted_window(t, w) == best
