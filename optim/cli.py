@@ -322,6 +322,11 @@ def _summary_lines(sol: Solution, ev) -> list[str]:
                          f"{ev.servers[busiest]['server']} at "
                          + (f"{100 * u:.1f}%" if u < 10 else f"{u:,.0f} times what it can serve")
                          + ("; at or above 100%: the GPU cannot keep up" if u >= 1 else ""))
+            if u >= 1 and not q.get("contention"):
+                lines.append("  every server's batching is 'ideal' (sessions do not slow each other), so the bounds "
+                             "above hold in that model only; a GPU running its sessions' steps one at a time "
+                             "needs this share of its time: set batching 'none' (PETALS) or 'continuous' in the "
+                             "instance to model it")
         for k, ch in enumerate(ev.chains[:10]):
             hops = " -> ".join(f"{sv}[{b}]" for sv, b in zip(ch["servers"], ch["blocks"]))
             loaded = (f" (with contention {ch['loaded_service_time_s']:.3f} s at {_rate(ch['jobs_per_s'])} jobs/s)"
@@ -873,6 +878,9 @@ def simulate_cmd(instance_file: str, solution_file: str, policy: str, arrivals: 
             out.print(f"{p}: GPU busy, share of the run: " + ", ".join(f"{s} {u:.0%}" for s, u in used[:5])
                       + (f" (the 5 busiest of {len(used)} servers that ran steps)" if len(used) > 5 else ""),
                       markup=False)
+    if "unstable" in q:
+        out.print(f"the model has no steady state at this load ({q['unstable']}): the simulated means grow with "
+                  "the number of requests and describe this run only", markup=False)
     if "response_time_lower_s" in q and "jffc" in results:
         rs = results["jffc"].summary["response_s"]
         slack = (rs["mean_ci95"] or 0.0) + 1e-9 * rs["mean"]  # the CI, and float round-off

@@ -59,4 +59,15 @@ class InvalidOptionError(OptimError, ValueError):
 
 
 class UnstableSystemError(OptimError, ValueError):
-    """Arrival rate at or above the service rate: no steady state exists."""
+    """Arrival rate at or above the service rate: no steady state exists.
+
+    Parameters
+    ----------
+    message : str
+    nu_per_s : float, optional
+        The total service rate the arrival rate was compared with, jobs/s, where one was.
+    """
+
+    def __init__(self, message: str, *, nu_per_s: float | None = None):
+        super().__init__(message)
+        self.nu_per_s = nu_per_s

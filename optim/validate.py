@@ -522,7 +522,7 @@ def _queueing(inst: Instance, ck: Checked):
         return rows, q
     servers = [np.asarray(sv, dtype=int) for sv, *_ in chains]
     blocks = [np.asarray(bl, dtype=float) for _, bl, _, _ in chains]
-    loaded, rates, why = T, None, None
+    loaded, rates, why, nu = T, None, None, None
     try:
         if contention:
             loaded, rates = jffc_equilibrium(inst, servers, blocks, T, cap, lam)
@@ -530,12 +530,15 @@ def _queueing(inst: Instance, ck: Checked):
             rates = jffc_chain_rates(1.0 / T, cap, lam)
     except UnstableSystemError as err:
         why = str(err)
+        if contention:  # the rate at the load-dependent times the equilibrium reached, not the contention-free one
+            nu = err.nu_per_s
     mu = 1.0 / loaded
-    nu = float(np.sum(mu * cap))
+    nu = float(np.sum(mu * cap)) if nu is None else float(nu)
     q.update(nu_per_s=nu, rho=lam / nu if nu > 0 else float("inf"))
     if contention:
-        for row, t, r in zip(rows, loaded, rates if rates is not None else np.full(len(rows), np.nan)):
-            row["loaded_service_time_s"], row["jobs_per_s"] = float(t), float(r)
+        if rates is not None:  # unstable: the loaded times have no steady value
+            for row, t, r in zip(rows, loaded, rates):
+                row["loaded_service_time_s"], row["jobs_per_s"] = float(t), float(r)
         q["assumptions"] = ("Theorem 4 assumes Poisson arrivals, exponential service and service rates that do not "
                             "depend on the load; some servers share their GPU (batching none or continuous), so the "
                             "bounds use load-dependent job times (an approximation, optim.perf.batching): "
@@ -564,7 +567,7 @@ def _queueing(inst: Instance, ck: Checked):
             why = str(err)
     if why is not None:
         q["unstable"] = why
-    split = rates if rates is not None else mu * cap / nu * lam
+    split = rates if rates is not None else mu * cap / float(np.sum(mu * cap)) * lam
     util = loaded_job_times(inst, servers, blocks, T, split, cap).utilisation
     q["gpu_utilisation"] = util.tolist()
     q["max_gpu_utilisation"] = float(util.max())

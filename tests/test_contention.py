@@ -175,3 +175,35 @@ def test_busy_seconds_hand_computed():
     env.run()
     assert runner.busy_s() == pytest.approx([0.048, 0.032, 0.0])
     assert JobRunner(env, instance_from_dict(HAND), np.random.default_rng(0)).busy_s() is None
+
+
+def test_unstable_under_contention_reports_the_loaded_rate(tmp_path):
+    """Past what shared GPUs can serve, ``evaluate`` gives the total rate at the load-dependent job
+    times (the one the arrival rate was compared with), not the contention-free one, and no loaded
+    times (they have no steady value); the CLI says so, and says what 'ideal' batching hides."""
+    from click.testing import CliRunner
+
+    from optim.cli import main
+
+    d = load_instance(ROOT / "instances" / "geo-europe-20.json").model_dump(mode="json", exclude_none=True)
+    d["clients"][0]["arrival_rate_per_s"] = 50.0
+    ideal = instance_from_dict(d)
+    shared = instance_from_dict(with_batching(d, "none"))
+    sol = solve(ideal, "cg-bprr")
+    free = evaluate(ideal, sol).queueing
+    q = evaluate(shared, sol).queueing
+    assert "unstable" not in free and free["rho"] < 1
+    assert "unstable" in q and q["nu_per_s"] < 50.0 < free["nu_per_s"]
+    assert f"nu = {q['nu_per_s']:g}/s" in q["unstable"]
+    assert q["rho"] == pytest.approx(50.0 / q["nu_per_s"])
+    assert all("loaded_service_time_s" not in row for row in evaluate(shared, sol).chains)
+    import json
+
+    (tmp_path / "i.json").write_text(json.dumps(d))
+    out = CliRunner().invoke(main, ["solve", str(tmp_path / "i.json")]).output
+    assert "GPU cannot keep up" in out and "every server's batching is 'ideal'" in out
+    (tmp_path / "shared.json").write_text(json.dumps(with_batching(d, "none")))
+    (tmp_path / "s.json").write_text(sol.model_dump_json())
+    out = CliRunner().invoke(main, ["simulate", str(tmp_path / "shared.json"), str(tmp_path / "s.json"),
+                                    "--requests", "50", "--replications", "1"]).output
+    assert "no steady state at this load" in out

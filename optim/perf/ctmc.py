@@ -36,7 +36,8 @@ def _check(rates: np.ndarray, caps: np.ndarray, arrival_rate: float) -> tuple[np
     nu = float(np.sum(mu * c))
     if not arrival_rate < nu:
         raise UnstableSystemError(f"arrival rate lambda = {arrival_rate:g}/s is not below the total service rate "
-                                  f"nu = {nu:g}/s (rho = {arrival_rate / nu:.3f}): no steady state exists")
+                                  f"nu = {nu:g}/s (rho = {arrival_rate / nu:.3f}): no steady state exists",
+                                  nu_per_s=nu)
     return mu, c, nu
 
 
