@@ -74,12 +74,16 @@ def test_cache_overcommit_makes_requests_wait():
     assert ev.summary["mean_inference_time_s"] == pytest.approx(0.515 * 1.5)
 
 
-def test_admission_times_fifo():
+def test_admission_times_earliest_fit():
+    """Each request in order at the earliest time its servers have its slots for its whole time (the
+    BPRR authors' total_inference_time.m): r0, r1 start at 0; r2 needs server 1, held by r1 until 5;
+    r3 needs both slots of server 0, free once r1 ends at 5; r4 needs one slot of server 0 for 1 s,
+    free from 3 (r0 ends) until r3 takes both at 5, so it starts at 3, before r3; r5 needs server 1,
+    held by r1 and then r2 until 6; r6 needs server 0 only, for 4 s: from 7 (r3 ends)."""
     cap = np.array([2, 1])
-    needs = [{0: 1}, {0: 1, 1: 1}, {1: 1}, {0: 2}]
-    starts = admission_times(cap, needs, np.array([3.0, 5.0, 1.0, 2.0]))
-    # r0, r1 start at 0; r2 needs server 1 (held by r1 until 5); r3 (FIFO after r2) needs both slots of 0: r1 ends at 5
-    assert starts.tolist() == [0.0, 0.0, 5.0, 5.0]
+    needs = [{0: 1}, {0: 1, 1: 1}, {1: 1}, {0: 2}, {0: 1}, {1: 1}, {0: 1}]
+    starts = admission_times(cap, needs, np.array([3.0, 5.0, 1.0, 2.0, 1.0, 1.0, 4.0]))
+    assert starts.tolist() == [0.0, 0.0, 5.0, 5.0, 3.0, 6.0, 7.0]
     with pytest.raises(ValueError, match="needs 3 cache slots"):
         admission_times(cap, [{0: 3}], np.array([1.0]))
 

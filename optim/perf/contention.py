@@ -1,11 +1,15 @@
 """Cache contention among the |R| concurrent requests of a routing.
 
 All |R| requests are present at once (the bounded-load worst case BPRR designs for, arXiv
-2512.21884 Sec. 6). They are admitted first come, first served in routing order: a request
-starts when every server on its path has the cache slots it needs (k_j per hop, Sec. 2) and
-no earlier request is still waiting; it holds them for its whole inference time. When the
-routing fits in the cache all start at once and nobody waits; when it over-commits a server
-(as PETALS' routing may), later requests wait for earlier ones to finish. This is the static,
+2512.21884 Sec. 6). Each needs k_j cache slots on every server of its path (Sec. 2) for its whole
+inference time, and a session runs without a break. Requests are taken in routing order, and each
+starts at the earliest time at which every server on its path has those slots free for its whole
+duration, given the requests placed before it: a request whose servers are free starts at once even
+when an earlier one waits for other servers, and it may use slots before a waiting request's start
+when it ends in time (the evaluation of the BPRR authors' simulator, ``total_inference_time.m`` in
+TingyangSunJeff/LLM_inference_simulator; PETALS' servers too admit sessions independently of each
+other). When the routing fits in the cache all start at once and nobody waits; when it
+over-commits a server (as PETALS' routing may), requests through it wait. This is the static,
 deterministic counterpart of the waiting time t^W of WS-RR (Sec. 6).
 """
 from __future__ import annotations
@@ -14,7 +18,8 @@ import numpy as np
 
 
 def admission_times(capacity: np.ndarray, needs: list[dict[int, int]], durations: np.ndarray) -> np.ndarray:
-    """Start time of each request under FCFS admission with finite cache slots.
+    """Start time of each request, placed in order at the earliest time its servers hold its slots
+    for its whole duration (module docstring).
 
     Parameters
     ----------
@@ -37,31 +42,64 @@ def admission_times(capacity: np.ndarray, needs: list[dict[int, int]], durations
 
     Notes
     -----
-    O(R H log R) for R requests of H hops: admission is FCFS, so start times never decrease, and
-    the slots in use at a later time are those of a subset of the requests running now; a heap of
-    finish times frees slots as the admission clock advances.
+    Each server keeps its slots in use as a step function of time (breakpoints and levels). A
+    candidate start t is tried on each server of the path; the first step in ``[t, t + d)`` with
+    too few free slots moves t to that step's end, until every server accepts. The prefix of a
+    server's timeline with too few slots for the smallest need any request has there is dropped,
+    so a server whose requests queue keeps only the steps still open to some request.
     """
-    import heapq
+    from bisect import bisect_right
 
-    cap = np.asarray(capacity)
-    used = np.zeros(cap.shape, dtype=np.int64)
-    starts = np.zeros(len(needs))
-    running: list[tuple[float, int]] = []  # (finish time, request) heap
-    t = 0.0
+    cap = np.asarray(capacity).tolist()
+    smallest: dict[int, int] = {}
     for r, need in enumerate(needs):
         for j, k in need.items():
             if k > cap[j]:
                 raise ValueError(f"request {r} needs {k} cache slots on server {j}, which has {cap[j]}")
-        while True:
-            while running and running[0][0] <= t:  # finished by now: slots free again
-                _, q = heapq.heappop(running)
-                for j, k in needs[q].items():
-                    used[j] -= k
-            if all(used[j] + k <= cap[j] for j, k in need.items()):
-                break
-            t = running[0][0]  # wait for the next request to finish
+            smallest[j] = min(smallest.get(j, k), k)
+    # per server: breakpoints T (ascending) and slots in use U[i] on [T[i], T[i + 1]), U[-1] until forever
+    T: dict[int, list[float]] = {j: [0.0] for j in smallest}
+    U: dict[int, list[int]] = {j: [0] for j in smallest}
+    starts = np.zeros(len(needs))
+    for r, need in enumerate(needs):
+        d = float(durations[r])
+        t = max(T[j][0] for j in need) if need else 0.0
+        moved = True
+        while moved:
+            moved = False
+            for j, k in need.items():
+                tj, uj, room = T[j], U[j], cap[j] - k
+                i = bisect_right(tj, t) - 1
+                while i < len(tj) and tj[i] < t + d:
+                    if uj[i] > room:  # too full somewhere in [t, t + d): start after this step at the earliest
+                        t, moved = tj[i + 1], True
+                        break
+                    i += 1
+                if moved:
+                    break
         starts[r] = t
         for j, k in need.items():
-            used[j] += k
-        heapq.heappush(running, (t + float(durations[r]), r))
+            tj, uj = T[j], U[j]
+            lo = _breakpoint(tj, uj, t)
+            hi = _breakpoint(tj, uj, t + d)
+            for i in range(lo, hi):
+                uj[i] += k
+            keep = cap[j] - smallest[j]
+            drop = 0
+            while drop < len(uj) - 1 and uj[drop] > keep:
+                drop += 1
+            if drop:  # no request fits there any more
+                del tj[:drop], uj[:drop]
     return starts
+
+
+def _breakpoint(times: list[float], used: list[int], t: float) -> int:
+    """Index of breakpoint ``t`` in a server's step function, inserted (with the level it splits) if new."""
+    from bisect import bisect_left
+
+    i = bisect_left(times, t)
+    if i < len(times) and times[i] == t:
+        return i
+    times.insert(i, t)
+    used.insert(i, used[i - 1])
+    return i
