@@ -7,10 +7,14 @@ Each shipped geo instance is run with exponential server lifetimes (mean online 
 the same joins and leaves (:mod:`optim.churn`). ``replan`` is optim replan after every event with a
 budget of 1 move, 0.1 s per block loaded and 1 s per block only one server holds (the defaults: both
 prices chosen on chains-europe-20 with seed 0, the planning floor of two sessions per client on
-geo-world-40 with seed 0; seeds 1-4 were not used to choose them). On chains-europe-20 the second
-price cut the time with some block unserved from 329 s to 20 s over seeds 0-2, for a mean of 25.96 s
-against 24.42 s and 1,080 blocks moved against 710 (PETALS: 66.60 s, 2,556 blocks). Columns: mean and P95 response time, failed
-attempts, moves, blocks moved, the time some block had no available server, and the wall time.
+geo-world-40 with seed 0; seeds 1-4 were not used to choose them). When waiting for cache was first
+come first served across all servers, the second price cut the time with some block unserved on
+chains-europe-20 from 329 s to 20 s over seeds 0-2, for a mean of 25.96 s against 24.42 s. With each
+request waiting only for its own servers (:func:`optim.perf.admission_times`, the model now), over
+seeds 0-2: replan 35.94 s, 1,060 blocks moved, 9.3 s unserved; PETALS 66.60 s, 2,556 blocks; both geo
+instances tie (every request runs on the nearest A100 holding all 80 blocks). Columns: mean and P95
+response time, failed attempts, moves, blocks moved, the time some block had no available server,
+and the wall time.
 """
 from __future__ import annotations
 

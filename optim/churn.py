@@ -430,7 +430,13 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
         (:func:`optim.replan.plan_cost`): a leave of that server leaves the block without a server
         until another loads it. The default, 1 s, was chosen by a scan on chains-europe-20 with seed
         0 (0, 0.03, 0.1, 0.3, 1 and 3 s: time unserved 113, 214, 80, 42, 0, 0 s; mean 24.4, 28.5,
-        25.7, 28.3, 25.6, 29.2 s); the benchmark reports other seeds.
+        25.7, 28.3, 25.6, 29.2 s), when waiting for cache was first come first served across all
+        servers; the benchmark reports other seeds. Scanned again with each request waiting only for
+        its own servers (:func:`optim.perf.admission_times`), seed 0, both prices (0-0.3 s and 0.3-3 s),
+        the lowest mean with at most half of PETALS' blocks moved is 0.03 / 0.3 s (26.97 s, 440 blocks,
+        87 s unserved, against 36.47 s, 350 blocks, 5 s for the defaults); over seeds 0-2 it gives
+        35.33 s, 1,272 blocks, 179 s unserved against the defaults' 35.94 s, 1,060 blocks, 9 s, so
+        the defaults were kept.
     routing : {"petals", "optim"}
         How requests pick their path: PETALS' min-latency routing, or optim's whole-request costs;
         re-planning scores placements under the same routing.
