@@ -14,8 +14,8 @@ request waiting only for its own servers (:func:`optim.perf.admission_times`, th
 seeds 0-2: replan 35.94 s, 1,060 blocks moved, 9.3 s unserved; PETALS 66.60 s, 2,556 blocks; both geo
 instances tie (every request runs on the nearest A100 holding all 80 blocks). Over a longer horizon
 (``--requests 3000 --seeds 0,1,2,3``): geo-world-40 replan 3.98 s against PETALS 4.04 s (better in
-3 of 4 seeds), 0 blocks moved against 24,472; geo-europe-20 replan 2.708 s against 2.706 s (PETALS
-ahead by 0.06% in 3 of 4 seeds, a tie in the fourth: while all four A100s are down, PETALS'
+3 of 4 seeds), 0 blocks moved against 24,472; geo-europe-20 replan 2.7078 s against 2.7066 s (PETALS
+ahead by 0.04% in 3 of 4 seeds, a tie in the fourth: while all four A100s are down, PETALS'
 rebalanced L4 spans give a 6.676 s chain where replan's, which declines the move at its price, gives
 6.745 s), 0 blocks against 12,006; chains-europe-20 replan 46.52 s against 214.40 s, 7,497 blocks
 against 23,586. Columns: mean and P95
