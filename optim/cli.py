@@ -623,7 +623,7 @@ def import_petals_cmd(state_file: str, output: str | None, solution_out: str | N
                    "time (heuristic).")
 @click.option("--target", default="cg-bprr", show_default=True, help="Solver whose placement seeds the candidate spans.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
-              help="Seconds for the whole call (per K with --sweep).")
+              help="Seconds for the whole call (with --sweep, shared among the K values).")
 @click.option("--sweep", is_flag=True, help="Re-plan for every K from 0 to --max-moves and print the table.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="With --sweep: write the improvement against K (PNG).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the re-planned solution (atomically).")

@@ -515,12 +515,24 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
     return ReplanResult(sol, moved_ids, loaded, float(sol.objective), now, chosen, trajectory, milp_info)
 
 
-def replan_sweep(inst: Instance, current: Solution, max_moves: int, **kw) -> list[ReplanResult]:
+def replan_sweep(inst: Instance, current: Solution, max_moves: int, *, time_limit: float = 60.0,
+                 **kw) -> list[ReplanResult]:
     """:func:`replan` for K = 0, 1, ..., ``max_moves``; each K's answer is at least as good as the
-    one before (the heuristic's search extends; the MILP's answer is kept only when better)."""
+    one before (the heuristic's search extends; the MILP's answer is kept only when better).
+
+    ``time_limit`` (seconds) is the budget of the whole sweep: K = 0 returns the current placement,
+    and each further K gets an equal share of what is left when it starts, so time a K does not use
+    goes to the next ones. Other keywords are :func:`replan`'s.
+    """
+    import time
+
+    if not 0 < time_limit < float("inf"):
+        raise InvalidOptionError(f"time_limit: {time_limit!r}; expected positive seconds")
+    deadline = time.monotonic() + time_limit
     out: list[ReplanResult] = []
     for k in range(max_moves + 1):
-        r = replan(inst, current, k, **kw)
+        share = max(deadline - time.monotonic(), 1e-3) / max(max_moves + 1 - k, 1)
+        r = replan(inst, current, k, time_limit=share, **kw)
         if out and r.objective_s > out[-1].objective_s:
             r = out[-1]
         out.append(r)

@@ -202,3 +202,29 @@ def test_a_spent_time_limit_still_returns_a_valid_placement_no_worse_than_the_cu
     assert len(r.moved) <= 3 and evaluate(inst, r.solution).feasible
     assert r.objective_s <= r.current_objective_s + 1e-12
     assert calls["n"] <= 6  # it stopped where the clock jumped, not after a whole pass over the servers
+
+
+def test_sweep_shares_one_time_budget(monkeypatch):
+    """``time_limit`` is the budget of the whole sweep: each K's limit ends by the sweep's deadline (a
+    share of what is left; time a K does not use goes to the next ones)."""
+    import time
+
+    import optim.replan as rp
+
+    inst = load_instance(INSTANCES / "geo-europe-20.json")
+    now = solve(inst, "petals")
+    given = []
+    real = rp.replan
+
+    def spy(*a, time_limit, **kw):
+        given.append((time.monotonic(), time_limit))
+        return real(*a, time_limit=time_limit, **kw)
+
+    monkeypatch.setattr(rp, "replan", spy)
+    t0 = time.monotonic()
+    rows = replan_sweep(inst, now, 3, method="heuristic", time_limit=8.0)
+    assert len(rows) == len(given) == 4
+    assert given[0][1] == pytest.approx(2.0, rel=0.05)  # K = 0 of four: a quarter
+    assert all(at - t0 + limit <= 8.0 + 1e-3 for at, limit in given)
+    with pytest.raises(InvalidOptionError, match="time_limit"):
+        replan_sweep(inst, now, 1, time_limit=0.0)
