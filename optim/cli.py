@@ -768,6 +768,9 @@ def churn_cmd(instance_file: str, strategies: str, requests: int, mean_uptime_s:
                   f"{s['completed']}/{s['requests']}", str(s["failed_attempts"]), str(s["moves"]),
                   str(s["blocks_moved"]), _fmt(s["time_unserved_s"], 1))
     out.print(t)
+    out.print("moves: online servers that changed their span; blocks moved: blocks loaded by those moves and by "
+              "servers rejoining on another span than they held; time unserved: some block had no available "
+              "server", markup=False)
 
 
 @main.command("bound")
