@@ -574,10 +574,21 @@ def plot_report(df: pd.DataFrame, folder: str | Path, metric: str = "mean_infere
         data = data.dropna(subset=["_x", "_y"]).assign(_stopped=stopped)
         if data.empty:
             return False
-        for (solver, gen), x in data.groupby(["solver", "generator"]):
+        groups = list(data.groupby(["solver", "generator"]))
+        n = len(groups)
+        drawn: dict[str, list] = {}  # per generator: (solver, means) already drawn
+        for k, ((solver, gen), x) in enumerate(groups):
             m = x.groupby("_x").agg(y=("_y", "mean"), stopped=("_stopped", "any"))
             label = f"{solver} ({gen})" if len(styles) > 1 else str(solver)
-            ax.plot(m.index, m["y"], marker=markers[gen], ms=4, ls=styles[gen], color=colours[str(solver)], label=label)
+            same = next((other for other, prev in drawn.get(gen, []) if prev.index.equals(m.index)
+                         and np.allclose(prev.to_numpy(), m["y"].to_numpy(), rtol=1e-9, atol=0.0)), None)
+            if same is not None:  # drawn on top of an identical line: say so, or the reader looks for it
+                label += f", same as {same}"
+            drawn.setdefault(gen, []).append((str(solver), m["y"]))
+            # earlier lines wider, so a later line over the same values leaves them visible around it
+            wide = (n - 1 - k) / max(n - 1, 1)
+            ax.plot(m.index, m["y"], marker=markers[gen], ms=4 + 4 * wide, lw=1.2 + 2.8 * wide, ls=styles[gen],
+                    color=colours[str(solver)], label=label, alpha=0.9)
             st = m[m["stopped"]]  # a mean over runs of which one or more stopped at the limit
             ax.plot(st.index, st["y"], "o", mfc="none", mec="red", ms=9)
         return True
