@@ -166,3 +166,21 @@ def test_comparison_by_hand():
     # a's bound 0.08 s/token on both instances: decode times 0.1/0.3 (a), 0.2/0.15 (b), 0.2 (c)
     assert t.loc["a", "mean_gap_to_bound_pct"] == pytest.approx(100 * ((0.1 / 0.08 - 1) + (0.3 / 0.08 - 1)) / 2)
     assert t.loc["c", "mean_gap_to_bound_pct"] == pytest.approx(100 * (0.2 / 0.08 - 1))
+
+
+def test_report_plot_says_when_a_line_hides_another(tmp_path, monkeypatch):
+    """Two solvers with the same means draw one line over the other: the legend says so."""
+    import optim.io
+    from optim.bench import plot_report
+
+    legends = {}
+
+    def keep(fig, path):
+        legends[str(path).rsplit("/", 1)[-1]] = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+    monkeypatch.setattr(optim.io, "save_figure_atomic", keep)
+    rows = [{"instance_id": f"i{n}", "solver": s, "generator": "geo", "num_servers": n, "status": "feasible",
+             "feasible": True, "mean_inference_time_s": v, "solve_time_s": 0.1}
+            for n in (8, 16) for s, v in (("a", 2.0 + n), ("b", 2.0 + n), ("c", 3.0 + n))]
+    plot_report(pd.DataFrame(rows), tmp_path)
+    assert legends["objective_vs_servers.png"][:3] == ["a", "b, same as a", "c"]
