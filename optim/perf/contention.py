@@ -7,8 +7,10 @@ starts at the earliest time at which every server on its path has those slots fr
 duration, given the requests placed before it: a request whose servers are free starts at once even
 when an earlier one waits for other servers, and it may use slots before a waiting request's start
 when it ends in time (the evaluation of the BPRR authors' simulator, ``total_inference_time.m`` in
-TingyangSunJeff/LLM_inference_simulator; PETALS' servers too admit sessions independently of each
-other). When the routing fits in the cache all start at once and nobody waits; when it
+TingyangSunJeff/LLM_inference_simulator). PETALS' servers, too, admit sessions each on its own,
+without waiting for other servers; on one server PETALS admits them in order (one allocation waits
+at a time, ``memory_cache.py``), where this model lets a later request use slots that end before a
+waiting one's start. When the routing fits in the cache all start at once and nobody waits; when it
 over-commits a server (as PETALS' routing may), requests through it wait. This is the static,
 deterministic counterpart of the waiting time t^W of WS-RR (Sec. 6).
 """
