@@ -533,7 +533,8 @@ def _queueing(inst: Instance, ck: Checked):
         if contention:  # the rate at the load-dependent times the equilibrium reached, not the contention-free one
             nu = err.nu_per_s
     mu = 1.0 / loaded
-    nu = float(np.sum(mu * cap)) if nu is None else float(nu)
+    rate = float(np.sum(mu * cap))  # the chains' total rate at the times in ``loaded``
+    nu = rate if nu is None else float(nu)
     q.update(nu_per_s=nu, rho=lam / nu if nu > 0 else float("inf"))
     if contention:
         if rates is not None:  # unstable: the loaded times have no steady value
@@ -567,7 +568,7 @@ def _queueing(inst: Instance, ck: Checked):
             why = str(err)
     if why is not None:
         q["unstable"] = why
-    split = rates if rates is not None else mu * cap / float(np.sum(mu * cap)) * lam
+    split = rates if rates is not None else mu * cap / rate * lam
     util = loaded_job_times(inst, servers, blocks, T, split, cap).utilisation
     q["gpu_utilisation"] = util.tolist()
     q["max_gpu_utilisation"] = float(util.max())
