@@ -236,13 +236,13 @@ def import_petals_state(state: dict, *, card: str | None = None, report: str | N
     J = len(rows)
 
     # per-block times; a measurement present but not a positive number is treated as missing, and said
+    measured = {key: np.array([_positive(info.get(key)) for *_, info in rows], dtype=float)
+                for key in ("forward_rps", "inference_rps", "throughput")}
     for j, (*_, info) in enumerate(rows):
-        for key in ("forward_rps", "inference_rps", "throughput"):
-            if info.get(key) is not None and math.isnan(_positive(info.get(key))):
+        for key, values in measured.items():
+            if info.get(key) is not None and np.isnan(values[j]):
                 fills.append(f"{ids[j]}: {key} {info.get(key)!r} is not a positive number; taken as missing")
-    fwd = np.array([_positive(info.get("forward_rps")) for *_, info in rows], dtype=float)
-    inf = np.array([_positive(info.get("inference_rps")) for *_, info in rows], dtype=float)
-    thr = np.array([_positive(info.get("throughput")) for *_, info in rows], dtype=float)
+    fwd, inf, thr = measured["forward_rps"], measured["inference_rps"], measured["throughput"]
     m = np.array([end - start for _, _, _, start, end, _ in rows], dtype=float)
     for j in np.flatnonzero(np.isnan(fwd) & ~np.isnan(thr)):
         fwd[j] = thr[j] * (m[j] + 1) / 2
