@@ -463,8 +463,7 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
                     ("single_server_s_per_block", single_server_s_per_block)):
         if not 0 <= v < float("inf"):
             raise InvalidOptionError(f"{name}: {v!r}; expected a number >= 0")
-    if not 0 < time_limit < float("inf"):
-        raise InvalidOptionError(f"time_limit: {time_limit!r}; expected positive seconds")
+    _check_time_limit(time_limit)
     from .solvers import get_solver
 
     get_solver(target)
@@ -515,6 +514,11 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
     return ReplanResult(sol, moved_ids, loaded, float(sol.objective), now, chosen, trajectory, milp_info)
 
 
+def _check_time_limit(time_limit: float) -> None:
+    if not 0 < time_limit < float("inf"):
+        raise InvalidOptionError(f"time_limit: {time_limit!r}; expected positive seconds")
+
+
 def replan_sweep(inst: Instance, current: Solution, max_moves: int, *, time_limit: float = 60.0,
                  **kw) -> list[ReplanResult]:
     """:func:`replan` for K = 0, 1, ..., ``max_moves``; each K's answer is at least as good as the
@@ -526,8 +530,7 @@ def replan_sweep(inst: Instance, current: Solution, max_moves: int, *, time_limi
     """
     import time
 
-    if not 0 < time_limit < float("inf"):
-        raise InvalidOptionError(f"time_limit: {time_limit!r}; expected positive seconds")
+    _check_time_limit(time_limit)
     deadline = time.monotonic() + time_limit
     out: list[ReplanResult] = []
     for k in range(max_moves + 1):

@@ -16,6 +16,8 @@ deterministic counterpart of the waiting time t^W of WS-RR (Sec. 6).
 """
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 import numpy as np
 
 
@@ -52,8 +54,6 @@ def admission_times(capacity: np.ndarray, needs: list[dict[int, int]], durations
     starts its search at the start of the last one with the same needs and duration, which it
     cannot precede. 200,000 requests over 50 paths of 1-4 servers, all waiting, take seconds.
     """
-    from bisect import bisect_right
-
     cap = np.asarray(capacity).tolist()
     smallest: dict[int, int] = {}
     for r, need in enumerate(needs):
@@ -73,19 +73,14 @@ def admission_times(capacity: np.ndarray, needs: list[dict[int, int]], durations
         # before its start with fewer slots taken than this one sees (routings repeat a path |R| times)
         key = (tuple(sorted(need.items())), d)
         t = max(t, last.get(key, 0.0))
-        moved = True
-        while moved:
-            moved = False
+        while True:  # until every server of the path has room for all of [t, t + d)
             for j, k in need.items():
-                tj, uj, room = T[j], U[j], cap[j] - k
-                i = bisect_right(tj, t) - 1
-                while i < len(tj) and tj[i] < t + d:
-                    if uj[i] > room:  # too full somewhere in [t, t + d): start after this step at the earliest
-                        t, moved = tj[i + 1], True
-                        break
-                    i += 1
-                if moved:
+                later = _end_of_first_full_step(T[j], U[j], t, d, cap[j] - k)
+                if later is not None:
+                    t = later
                     break
+            else:
+                break
         starts[r] = last[key] = t
         for j, k in need.items():
             tj, uj = T[j], U[j]
@@ -102,10 +97,19 @@ def admission_times(capacity: np.ndarray, needs: list[dict[int, int]], durations
     return starts
 
 
+def _end_of_first_full_step(times: list[float], used: list[int], t: float, d: float, room: int) -> float | None:
+    """End of the first step of a server's step function in ``[t, t + d)`` using more than ``room``
+    slots (the earliest start that could avoid it), or None if every step there has room."""
+    i = bisect_right(times, t) - 1
+    while i < len(times) and times[i] < t + d:
+        if used[i] > room:  # the last step is 0 slots until forever, so a full one has an end
+            return times[i + 1]
+        i += 1
+    return None
+
+
 def _breakpoint(times: list[float], used: list[int], t: float) -> int:
     """Index of breakpoint ``t`` in a server's step function, inserted (with the level it splits) if new."""
-    from bisect import bisect_left
-
     i = bisect_left(times, t)
     if i < len(times) and times[i] == t:
         return i
