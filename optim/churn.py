@@ -18,7 +18,9 @@ Every strategy starts from the same placement (PETALS' by default, ``initial`` o
   make before break (no move that leaves a block unserved while the server loads), each block
   loaded priced at ``downtime_s_per_block`` and each block only one server holds at
   ``single_server_s_per_block``, on the load the swarm has
-  (:func:`planning_instance`).
+  (:func:`planning_instance`). With ``downtime_s_per_block="model"`` each server's price per block
+  comes from the load instead of a constant (:func:`move_prices`): what the swarm loses while that
+  server is away loading, spread over the time the new placement is expected to last.
 
 **Events.** Each server alternates between online and offline periods, exponential with means
 ``mean_uptime_s`` and ``mean_downtime_s`` (or a schedule: ``(time_s, server, "leave"|"join")``
@@ -108,14 +110,62 @@ def planning_instance(inst: Instance, start: np.ndarray, end: np.ndarray, routin
     return inst.model_copy(update={"workload": inst.workload.model_copy(update={"concurrent_requests": r})})
 
 
+def move_prices(score, start: np.ndarray, end: np.ndarray, movable: np.ndarray, load_s_per_block: float,
+                horizon_s: float) -> np.ndarray:
+    """Each server's price per block it loads, in seconds of mean inference time, from the load.
+
+    A server that moves is away while it loads its ``b`` blocks (``b x load_s_per_block``
+    seconds); meanwhile the swarm runs without it, at mean inference time ``T_-j``, instead of the
+    ``T`` it has now. Spread over ``horizon_s``, the time the new placement is expected to last,
+    that loss is ``b x load_s_per_block x (T_-j - T) / horizon_s`` seconds of mean, so the price
+    of one block is ``load_s_per_block x (T_-j - T) / horizon_s``: near 0 for a server the load
+    does not need, and high for one the swarm's chains rely on. A move is then taken when the
+    mean it gains over the horizon exceeds what the swarm loses while the server loads.
+    Approximations: the loss is measured against the current ``T`` rather than the new
+    placement's (which is at most ``T`` for a move worth taking), and the prices of servers moving
+    together add up (their joint absence may cost more). optim's own model of the trade, not a
+    published one; the in-flight sessions a moving server drops are not priced.
+
+    Parameters
+    ----------
+    score : callable
+        ``score(start, end)``, the mean inference time of a placement, seconds (``inf`` when some
+        block has no server); :class:`optim.replan._Scorer`.
+    start, end : ndarray of int, shape (J,)
+        The current spans of the servers online or loading (0, 0 for the others).
+    movable : ndarray of bool, shape (J,)
+        The servers that may move; the others are priced 0.
+    load_s_per_block : float
+        Seconds to load one block.
+    horizon_s : float
+        Seconds the new placement is expected to last.
+
+    Returns
+    -------
+    ndarray of float, shape (J,)
+        Seconds of mean inference time per block loaded; ``inf`` for a server without which some
+        block has no server; all 0 when some block already has none (any repair beats none).
+    """
+    price = np.zeros(len(start))
+    now = score(start, end)
+    if not np.isfinite(now):
+        return price
+    for j in np.flatnonzero(movable):
+        s, e = start.copy(), end.copy()
+        s[j] = e[j] = 0
+        price[j] = load_s_per_block * max(score(s, e) - now, 0.0) / horizon_s
+    return price
+
+
 class _Swarm:
     """The simulated swarm: each server's status (online, loading, offline), span and free cache
     slots, the requests running and queued, and the strategy's reactions (module docstring)."""
 
     def __init__(self, inst: Instance, sol: Solution, strategy: str, rng: np.random.Generator, *,
                  load_s_per_block: float, max_moves: int, balance_quality: float, balance_check_period_s: float,
-                 replan_time_limit_s: float, replan_when: str = "always", downtime_s_per_block: float = 0.1,
-                 routing: str = "petals", single_server_s_per_block: float = 0.0):
+                 replan_time_limit_s: float, replan_when: str = "always",
+                 downtime_s_per_block: "float | str" = 0.1, routing: str = "petals",
+                 single_server_s_per_block: float = 0.0, plan_horizon_s: float = 3600.0):
         import simpy
 
         from .perf import free_cache_slots, hop_cost_coefficients
@@ -136,7 +186,7 @@ class _Swarm:
         self.balance_quality, self.period = balance_quality, balance_check_period_s
         self.replan_time_limit_s = replan_time_limit_s
         self.replan_when, self.downtime_s_per_block = replan_when, downtime_s_per_block
-        self.single_server_s_per_block = single_server_s_per_block
+        self.single_server_s_per_block, self.plan_horizon_s = single_server_s_per_block, plan_horizon_s
         self.routing = routing
         self.A, self.B = hop_cost_coefficients(inst, "inference")
         self.plan_inst = inst
@@ -258,7 +308,7 @@ class _Swarm:
             return
         import time
 
-        from .replan import replan_spans, target_spans
+        from .replan import _Scorer, replan_spans, target_spans
 
         online = self.available()
         if not online.any():
@@ -267,8 +317,12 @@ class _Swarm:
         view_s = np.where(online | loading, self.start, 0)
         view_e = np.where(online | loading, self.end, 0)
         ts, te = target_spans(self.plan_inst, "cg-bprr", view_s, view_e, available=online | loading)
+        score = _Scorer(self.plan_inst, self.routing)
+        price = self.downtime_s_per_block
+        if price == "model":
+            price = move_prices(score, view_s, view_e, online, self.load_s_per_block, self.plan_horizon_s)
         s, e, _ = replan_spans(self.plan_inst, view_s, view_e, self.max_moves, tstart=ts, tend=te, available=online,
-                               downtime_s_per_block=self.downtime_s_per_block, routing=self.routing,
+                               downtime_s_per_block=price, routing=self.routing, scorer=score,
                                single_server_s_per_block=self.single_server_s_per_block,
                                keep_served=True,
                                deadline=time.monotonic() + self.replan_time_limit_s)
@@ -395,8 +449,8 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
                    schedule: list[tuple[float, str, str]] | None = None, load_s_per_block: float = 2.0,
                    max_moves: int = 1, balance_quality: float = 0.75, balance_check_period_s: float = 120.0,
                    replan_time_limit_s: float = 10.0, replan_when: Literal["broken", "always"] = "always",
-                   downtime_s_per_block: float = 0.1, routing: Literal["petals", "optim"] = "petals",
-                   single_server_s_per_block: float = 1.0,
+                   downtime_s_per_block: float | Literal["model"] = 0.1, routing: Literal["petals", "optim"] = "petals",
+                   single_server_s_per_block: float = 1.0, plan_horizon_s: float | None = None,
                    initial: Solution | None = None) -> ChurnResult:
     """Simulate ``requests`` Poisson arrivals on a swarm with churn, the placement adapting as
     ``strategy`` says (module docstring).
@@ -420,11 +474,12 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
         ``replan``: servers re-planned after each event.
     replan_when : {"always", "broken"}
         ``replan``: after every join and leave, or only when some block has no available server.
-    downtime_s_per_block : float
+    downtime_s_per_block : float or "model"
         ``replan``: the price of each block a move loads, in seconds of mean inference time
         (:func:`optim.replan.replan_spans`). The defaults (1 move, 0.1 s per block, always) were
         chosen by a scan on chains-europe-20 with seed 0 (``benchmarks/churn.py``: 0, 0.03, 0.1 and
-        0.3 s per block); the benchmark reports other seeds.
+        0.3 s per block); the benchmark reports other seeds. ``"model"``: each server's price
+        from the load, re-derived at every re-planning (:func:`move_prices`).
     single_server_s_per_block : float
         ``replan``: the price of each block only one server holds, in seconds of mean inference time
         (:func:`optim.replan.plan_cost`): a leave of that server leaves the block without a server
@@ -444,6 +499,10 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
         ``petals``: the rebalancing threshold and the mean period of each server's check.
     replan_time_limit_s : float
         ``replan``: seconds per re-planning.
+    plan_horizon_s : float, optional
+        ``replan`` with ``downtime_s_per_block="model"``: the seconds a new placement is expected
+        to last, over which a move's gain is weighed against its loading; default
+        ``mean_uptime_s``, the mean time a server stays online.
     initial : Solution, optional
         The starting placement of every strategy; default PETALS' (so that the strategies differ only
         in how they adapt).
@@ -466,8 +525,14 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
             raise InvalidOptionError(f"{name}: {v!r}; expected a positive number of seconds")
     for name, v in (("load_s_per_block", load_s_per_block), ("downtime_s_per_block", downtime_s_per_block),
                     ("balance_quality", balance_quality), ("single_server_s_per_block", single_server_s_per_block)):
-        if not 0 <= v < float("inf"):
-            raise InvalidOptionError(f"{name}: {v!r}; expected a number >= 0")
+        if name == "downtime_s_per_block" and v == "model":
+            continue
+        if isinstance(v, (str, bool)) or not 0 <= v < float("inf"):
+            raise InvalidOptionError(f"{name}: {v!r}; expected a number >= 0"
+                                     + (" or 'model'" if name == "downtime_s_per_block" else ""))
+    plan_horizon_s = mean_uptime_s if plan_horizon_s is None else plan_horizon_s
+    if isinstance(plan_horizon_s, (str, bool)) or not 0 < plan_horizon_s < float("inf"):
+        raise InvalidOptionError(f"plan_horizon_s: {plan_horizon_s!r}; expected positive seconds")
     if not 0 < balance_check_period_s < float("inf") or not 0 < replan_time_limit_s < float("inf"):
         raise InvalidOptionError("balance_check_period_s, replan_time_limit_s: expected positive seconds")
     if routing not in ("petals", "optim"):
@@ -500,7 +565,7 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
                    max_moves=max_moves, balance_quality=balance_quality, balance_check_period_s=balance_check_period_s,
                    replan_time_limit_s=replan_time_limit_s, replan_when=replan_when,
                    downtime_s_per_block=downtime_s_per_block, routing=routing,
-                   single_server_s_per_block=single_server_s_per_block)
+                   single_server_s_per_block=single_server_s_per_block, plan_horizon_s=plan_horizon_s)
     swarm.run(arrivals, clients, events)
     done = swarm.done
     ok = ~np.isnan(done)
@@ -515,5 +580,7 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
                "joins": sum(1 for _, _, k in events if k == "join"),
                "load_s_per_block": load_s_per_block, "mean_uptime_s": mean_uptime_s,
                "mean_downtime_s": mean_downtime_s, "max_moves": max_moves if strategy == "replan" else None,
+               "downtime_s_per_block": downtime_s_per_block if strategy == "replan" else None,
+               "plan_horizon_s": plan_horizon_s if strategy == "replan" and downtime_s_per_block == "model" else None,
                "balance_quality": balance_quality if strategy == "petals" else None}
     return ChurnResult(strategy, summary, swarm.events)

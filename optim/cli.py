@@ -693,6 +693,26 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
             err.print(f"{what} written to {path}", markup=False)
 
 
+class _PriceOrModel(click.ParamType):
+    """A number of seconds >= 0, or ``model`` (a price derived from the load)."""
+
+    name = "SECONDS|model"
+
+    def get_metavar(self, param, *args) -> str:
+        return self.name
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float) or value == "model":
+            return value
+        try:
+            v = float(value)
+        except ValueError:
+            v = float("nan")
+        if not 0 <= v < float("inf"):
+            self.fail(f"{value!r}; expected a number of seconds >= 0 or 'model'", param, ctx)
+        return v
+
+
 @main.command("churn")
 @click.argument("instance_file", type=click.Path(dir_okay=False))
 @click.option("--strategy", "strategies", default="static,petals,replan", show_default=True,
@@ -706,8 +726,12 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
               help="Seconds a server needs to load one new block.")
 @click.option("--max-moves", type=click.IntRange(min=0), default=1, show_default=True,
               help="replan: servers re-planned after each event.")
-@click.option("--downtime-s-per-block", type=click.FloatRange(min=0), default=0.1, show_default=True,
-              help="replan: price of each block a move loads, seconds of mean inference time.")
+@click.option("--downtime-s-per-block", type=_PriceOrModel(), default=0.1, show_default=True,
+              help="replan: price of each block a move loads, seconds of mean inference time; 'model': each "
+                   "server's price from the load (what the swarm loses while it loads, over --plan-horizon-s).")
+@click.option("--plan-horizon-s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="replan with --downtime-s-per-block model: seconds a new placement is expected to last "
+                   "[default: --mean-uptime-s].")
 @click.option("--single-server-s-per-block", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="replan: price of each block only one server holds (a leave would leave it unserved), "
                    "seconds of mean inference time.")
@@ -717,9 +741,9 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
 def churn_cmd(instance_file: str, strategies: str, requests: int, mean_uptime_s: float, mean_downtime_s: float,
-              schedule: str | None, load_s_per_block: float, max_moves: int, downtime_s_per_block: float,
-              single_server_s_per_block: float, routing: str, arrival_scale: float, seed: int,
-              as_json: bool) -> None:
+              schedule: str | None, load_s_per_block: float, max_moves: int, downtime_s_per_block: float | str,
+              plan_horizon_s: float | None, single_server_s_per_block: float, routing: str, arrival_scale: float,
+              seed: int, as_json: bool) -> None:
     """Simulate servers joining and leaving while requests are served, for each strategy.
 
     Every strategy starts from PETALS' placement and sees the same arrivals and the same joins and
@@ -750,7 +774,7 @@ def churn_cmd(instance_file: str, strategies: str, requests: int, mean_uptime_s:
     results = [simulate_churn(inst, name, requests=requests, seed=seed, mean_uptime_s=mean_uptime_s,
                               mean_downtime_s=mean_downtime_s, schedule=events, load_s_per_block=load_s_per_block,
                               max_moves=max_moves, downtime_s_per_block=downtime_s_per_block, routing=routing,
-                              single_server_s_per_block=single_server_s_per_block)
+                              single_server_s_per_block=single_server_s_per_block, plan_horizon_s=plan_horizon_s)
                for name in names]
     if as_json:
         _print_json([r.summary for r in results])

@@ -261,17 +261,20 @@ def _coverage(start: np.ndarray, end: np.ndarray, num_blocks: int) -> np.ndarray
     return servers_per_block(np.asarray(start), np.asarray(end), num_blocks)
 
 
-def _loaded(start, end, start0, end0) -> int:
-    moved = (start != start0) | (end != end0)
-    return int(np.sum((end - start)[moved]))
+def _loaded(start, end, start0, end0, price: "float | np.ndarray" = 1.0) -> float:
+    """The blocks the moved servers load, each at its server's ``price`` (a scalar, or shape (J,))."""
+    blocks = end - start
+    loads = ((start != start0) | (end != end0)) & (blocks > 0)
+    return float(np.sum(np.broadcast_to(price, blocks.shape)[loads] * blocks[loads]))
 
 
-def plan_cost(inst: Instance, value: float, start, end, start0, end0, downtime_s_per_block: float = 0.0,
-              single_server_s_per_block: float = 0.0) -> float:
+def plan_cost(inst: Instance, value: float, start, end, start0, end0,
+              downtime_s_per_block: "float | np.ndarray" = 0.0, single_server_s_per_block: float = 0.0) -> float:
     """What re-planning minimises, seconds: the placement's mean inference time ``value``, plus
-    ``downtime_s_per_block`` for each block a moved server loads, plus ``single_server_s_per_block``
-    for each block only one server holds (its exposure to that server leaving)."""
-    out = value + downtime_s_per_block * _loaded(start, end, start0, end0)
+    ``downtime_s_per_block`` (one price, or one per server, shape (J,)) for each block a moved
+    server loads, plus ``single_server_s_per_block`` for each block only one server holds (its
+    exposure to that server leaving)."""
+    out = value + _loaded(start, end, start0, end0, downtime_s_per_block)
     if single_server_s_per_block:
         out += single_server_s_per_block * int(np.count_nonzero(_coverage(start, end, inst.num_blocks) == 1))
     return out
@@ -279,7 +282,7 @@ def plan_cost(inst: Instance, value: float, start, end, start0, end0, downtime_s
 
 def replan_spans(inst: Instance, start0: np.ndarray, end0: np.ndarray, max_moves: int, *,
                  tstart: np.ndarray, tend: np.ndarray, available: np.ndarray | None = None,
-                 downtime_s_per_block: float = 0.0, scorer: "_Scorer | None" = None,
+                 downtime_s_per_block: "float | np.ndarray" = 0.0, scorer: "_Scorer | None" = None,
                  deadline: float | None = None, routing: str = "optim",
                  keep_served: bool = False, single_server_s_per_block: float = 0.0
                  ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -295,6 +298,9 @@ def replan_spans(inst: Instance, start0: np.ndarray, end0: np.ndarray, max_moves
         Target spans seeding the candidates.
     available : ndarray of bool, shape (J,), optional
         Servers that may be moved (the others keep their span: offline, or loading blocks).
+    downtime_s_per_block : float or ndarray of float, shape (J,)
+        The price of each block a moved server loads, in seconds of mean inference time: one for
+        every server, or one per server (:func:`optim.churn.move_prices` derives them from the load).
     deadline : float, optional
         ``time.monotonic()`` value at which the search stops with its best so far.
     routing : {"optim", "petals"}
@@ -506,7 +512,7 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
             if n_moved <= max_moves and v < best - 1e-12:
                 best, result_start, result_end, chosen = v, ms, me, "milp"
     moved_ids = [inst.servers[j].id for j in np.flatnonzero((result_start != start0) | (result_end != end0))]
-    loaded = _loaded(result_start, result_end, start0, end0)
+    loaded = int(_loaded(result_start, result_end, start0, end0))
     sol = spans_solution(inst, result_start, result_end, details={
         "method": chosen, "max_moves": int(max_moves), "moved": moved_ids, "blocks_loaded": loaded,
         "current_objective_s": now, **price, "target": target,

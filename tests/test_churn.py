@@ -113,3 +113,54 @@ def test_churn_runs_steps_on_shared_gpus_as_the_simulator_does():
     inst, sol = two_session_server("ideal", rate=1e6)
     r = simulate_churn(inst, "static", requests=2, seed=0, schedule=[], initial=sol).summary
     assert r["response_s"]["mean"] == pytest.approx(2.0, abs=1e-3)
+
+
+def test_move_prices_from_the_load_hand_computed():
+    """Three servers on 4 blocks, [0,4) [0,2) [2,4); a made-up mean time of 5 s plus 3, 1 and 0.5 s for
+    each server away. Loading 2 s per block over a 100 s horizon: server 0's block costs 2 x 3 / 100 =
+    0.06 s of mean, server 1's 0.02 s, server 2's 0.01 s (but here it may not move: 0). Without
+    server 0 in [0,4) [0,2) [0,2), blocks 2-3 have no server: inf. With a block already unserved,
+    nothing is priced."""
+    from optim.churn import move_prices
+
+    weight = np.array([3.0, 1.0, 0.5])
+
+    def score(start, end):
+        held = np.zeros(4, dtype=int)
+        for a, b in zip(start, end):
+            held[a:b] += 1
+        return np.inf if np.any(held == 0) else 5.0 + float(weight[end - start == 0].sum())
+
+    start, end = np.array([0, 0, 2]), np.array([4, 2, 4])
+    p = move_prices(score, start, end, np.array([True, True, False]), 2.0, 100.0)
+    assert p == pytest.approx([0.06, 0.02, 0.0])
+    p = move_prices(score, np.array([0, 0, 0]), np.array([4, 2, 2]), np.ones(3, bool), 2.0, 100.0)
+    assert p[0] == np.inf and p[1:] == pytest.approx([0.02, 0.01])
+    assert not move_prices(score, np.array([0, 0, 0]), np.array([2, 2, 2]), np.ones(3, bool), 2.0, 100.0).any()
+
+
+def test_replan_priced_by_the_model_repairs_and_reports_its_price(inst):
+    """The schedule of the first test with the load's prices: the leave is repaired at once, as with
+    the constant price, and the summary records the price and the horizon (the mean uptime)."""
+    r = simulate_churn(inst, "replan", requests=150, seed=0, schedule=SCHEDULE, downtime_s_per_block="model",
+                       mean_uptime_s=900.0)
+    s = r.summary
+    moves = [e for e in r.events if e["event"] == "move"]
+    assert moves and moves[0]["time_s"] == pytest.approx(10.0) and moves[0]["span"][0] == 0
+    assert s["downtime_s_per_block"] == "model" and s["plan_horizon_s"] == 900.0 and s["completed"] == 150
+    static = simulate_churn(inst, "static", requests=150, seed=0, schedule=SCHEDULE).summary
+    assert s["time_unserved_s"] < static["time_unserved_s"] and static["downtime_s_per_block"] is None
+    with pytest.raises(InvalidOptionError, match="downtime_s_per_block: 'x'; expected a number >= 0 or 'model'"):
+        simulate_churn(inst, "replan", downtime_s_per_block="x")
+    with pytest.raises(InvalidOptionError, match="plan_horizon_s: 0"):
+        simulate_churn(inst, "replan", downtime_s_per_block="model", plan_horizon_s=0)
+
+
+def test_cli_churn_takes_a_model_price_and_names_a_bad_one():
+    path = str(INSTANCES / "bprr-clustered-9.json")
+    r = CliRunner().invoke(main, ["churn", path, "--requests", "50", "--strategy", "replan",
+                                  "--downtime-s-per-block", "model", "--plan-horizon-s", "600", "--json"])
+    assert r.exit_code == 0, r.output
+    assert '"downtime_s_per_block": "model"' in r.output and '"plan_horizon_s": 600.0' in r.output
+    r = CliRunner().invoke(main, ["churn", path, "--downtime-s-per-block", "cheap"])
+    assert r.exit_code == 2 and "'cheap'; expected a number of seconds >= 0 or 'model'" in r.output

@@ -228,3 +228,29 @@ def test_sweep_shares_one_time_budget(monkeypatch):
     assert all(at - t0 + limit <= 8.0 + 1e-3 for at, limit in given)
     with pytest.raises(InvalidOptionError, match="time_limit"):
         replan_sweep(inst, now, 1, time_limit=0.0)
+
+
+def test_a_price_per_server_steers_the_move_to_another_server():
+    """bprr-clustered-9 from PETALS, one move: a price of 0 for every server gives the same move as the
+    scalar 0; pricing the moved server out (inf per block) makes the search move another server (or
+    none), never that one; plan_cost adds each moved server's blocks at its own price."""
+    from optim.replan import plan_cost, replan_spans, target_spans
+
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
+    s0, e0, _ = solve(inst, "petals").spans(inst)
+    s0, e0 = s0.astype(np.int64), e0.astype(np.int64)
+    ts, te = target_spans(inst, "cg-bprr", s0, e0)
+    s1, e1, _ = replan_spans(inst, s0, e0, 1, tstart=ts, tend=te)
+    moved = np.flatnonzero((s1 != s0) | (e1 != e0))
+    assert len(moved) == 1
+    s2, e2, _ = replan_spans(inst, s0, e0, 1, tstart=ts, tend=te, downtime_s_per_block=np.zeros(inst.num_servers))
+    assert np.array_equal(s2, s1) and np.array_equal(e2, e1)
+    price = np.zeros(inst.num_servers)
+    price[moved[0]] = np.inf
+    s3, e3, _ = replan_spans(inst, s0, e0, 1, tstart=ts, tend=te, downtime_s_per_block=price)
+    assert s3[moved[0]] == s0[moved[0]] and e3[moved[0]] == e0[moved[0]]
+    j = moved[0]
+    price = np.full(inst.num_servers, 7.0)
+    price[j] = 0.5
+    assert plan_cost(inst, 1.0, s1, e1, s0, e0, price) == pytest.approx(1.0 + 0.5 * (e1[j] - s1[j]))
+    assert plan_cost(inst, 1.0, s0, e0, s0, e0, price) == 1.0  # nothing moved, nothing loaded
