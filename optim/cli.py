@@ -782,6 +782,13 @@ def churn_cmd(instance_file: str, strategies: str, requests: int, mean_uptime_s:
     s0 = results[0].summary
     out.print(f"{inst.name}: {requests} requests at {inst.total_arrival_rate:g}/s over {s0['horizon_s']:.0f} s; "
               f"{s0['leaves']} leaves, {s0['joins']} joins; loading {load_s_per_block:g} s per block", markup=False)
+    replanned = next((r.summary for r in results if r.strategy == "replan"), None)
+    if replanned:
+        price = (f"each server's price per block from the load over {replanned['plan_horizon_s']:g} s"
+                 if replanned["downtime_s_per_block"] == "model"
+                 else f"{replanned['downtime_s_per_block']:g} s of mean per block loaded")
+        out.print(f"replan: at most {max_moves} move(s) after each event, {price}, "
+                  f"{single_server_s_per_block:g} s per block only one server holds", markup=False)
     t = Table(title="churn")
     for col in ("strategy", "mean s", "median s", "P95 s", "completed", "failed attempts", "moves", "blocks moved",
                 "time unserved s"):

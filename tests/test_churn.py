@@ -77,6 +77,7 @@ def test_cli_churn_table_and_schedule(tmp_path):
                                   "--schedule", str(sched)])
     assert r.exit_code == 0, r.output
     assert "1 leaves, 1 joins" in r.output and "replan" in r.output and "time unserved s" in r.output
+    assert "replan: at most 1 move(s) after each event, 0.1 s of mean per block loaded" in r.output
     r = CliRunner().invoke(main, ["churn", str(INSTANCES / "bprr-clustered-9.json"), "--strategy", "nope"])
     assert r.exit_code == 2 and "expected some of static, petals, replan" in r.output
 
@@ -162,5 +163,8 @@ def test_cli_churn_takes_a_model_price_and_names_a_bad_one():
                                   "--downtime-s-per-block", "model", "--plan-horizon-s", "600", "--json"])
     assert r.exit_code == 0, r.output
     assert '"downtime_s_per_block": "model"' in r.output and '"plan_horizon_s": 600.0' in r.output
+    r = CliRunner().invoke(main, ["churn", path, "--requests", "50", "--strategy", "static,replan",
+                                  "--downtime-s-per-block", "model"])
+    assert r.exit_code == 0 and "each server's price per block from the load over 3600 s" in r.output
     r = CliRunner().invoke(main, ["churn", path, "--downtime-s-per-block", "cheap"])
     assert r.exit_code == 2 and "'cheap'; expected a number of seconds >= 0 or 'model'" in r.output
