@@ -124,7 +124,10 @@ def move_prices(score, start: np.ndarray, end: np.ndarray, movable: np.ndarray, 
     Approximations: the loss is measured against the current ``T`` rather than the new
     placement's (which is at most ``T`` for a move worth taking), and the prices of servers moving
     together add up (their joint absence may cost more). optim's own model of the trade, not a
-    published one; the in-flight sessions a moving server drops are not priced.
+    published one. The in-flight sessions a moving server drops are not priced: pricing each at
+    its elapsed time plus PETALS' retry delay, over ``lambda x horizon_s`` requests, was tried on
+    chains-europe-20 (seeds 0-2, 600 requests) and moved about as many blocks (1,824 against
+    1,864) for a worse mean (36.6 s against 26.9 s).
 
     Parameters
     ----------
@@ -144,12 +147,13 @@ def move_prices(score, start: np.ndarray, end: np.ndarray, movable: np.ndarray, 
     -------
     ndarray of float, shape (J,)
         Seconds of mean inference time per block loaded; ``inf`` for a server without which some
-        block has no server; all 0 when some block already has none (any repair beats none).
+        block has no server; all 0 when some block already has none (any repair beats none) or
+        loading takes no time.
     """
     price = np.zeros(len(start))
     now = score(start, end)
-    if not np.isfinite(now):
-        return price
+    if not np.isfinite(now) or load_s_per_block == 0:
+        return price  # a repair beats none; a load that takes no time loses nothing
     for j in np.flatnonzero(movable):
         s, e = start.copy(), end.copy()
         s[j] = e[j] = 0

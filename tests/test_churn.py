@@ -120,8 +120,8 @@ def test_move_prices_from_the_load_hand_computed():
     """Three servers on 4 blocks, [0,4) [0,2) [2,4); a made-up mean time of 5 s plus 3, 1 and 0.5 s for
     each server away. Loading 2 s per block over a 100 s horizon: server 0's block costs 2 x 3 / 100 =
     0.06 s of mean, server 1's 0.02 s, server 2's 0.01 s (but here it may not move: 0). Without
-    server 0 in [0,4) [0,2) [0,2), blocks 2-3 have no server: inf. With a block already unserved,
-    nothing is priced."""
+    server 0 in [0,4) [0,2) [0,2), blocks 2-3 have no server: inf. With a block already unserved, or
+    loads that take no time, nothing is priced."""
     from optim.churn import move_prices
 
     weight = np.array([3.0, 1.0, 0.5])
@@ -138,6 +138,7 @@ def test_move_prices_from_the_load_hand_computed():
     p = move_prices(score, np.array([0, 0, 0]), np.array([4, 2, 2]), np.ones(3, bool), 2.0, 100.0)
     assert p[0] == np.inf and p[1:] == pytest.approx([0.02, 0.01])
     assert not move_prices(score, np.array([0, 0, 0]), np.array([2, 2, 2]), np.ones(3, bool), 2.0, 100.0).any()
+    assert not move_prices(score, np.array([0, 0, 0]), np.array([4, 2, 2]), np.ones(3, bool), 0.0, 100.0).any()
 
 
 def test_replan_priced_by_the_model_repairs_and_reports_its_price(inst):
