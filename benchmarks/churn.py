@@ -9,7 +9,7 @@ budget of 1 move, 0.1 s per block loaded and 1 s per block only one server holds
 prices chosen on chains-europe-20 with seed 0, the planning floor of two sessions per client on
 geo-world-40 with seed 0; seeds 1-4 were not used to choose them). ``replan-model`` is the same with
 each server's price per block derived from the load (``downtime_s_per_block="model"``,
-:func:`optim.churn.move_prices`: what the swarm loses while the server loads, over the mean uptime),
+:func:`optim.replan.move_prices`: what the swarm loses while the server loads, over the mean uptime),
 no constant chosen on any instance. When waiting for cache was first come first served across all
 servers, the second price cut the time with some block unserved on chains-europe-20 from 329 s to
 20 s over seeds 0-2, for a mean of 25.96 s against 24.42 s.

@@ -19,8 +19,9 @@ Every strategy starts from the same placement (PETALS' by default, ``initial`` o
   loaded priced at ``downtime_s_per_block`` and each block only one server holds at
   ``single_server_s_per_block``, on the load the swarm has
   (:func:`planning_instance`). With ``downtime_s_per_block="model"`` each server's price per block
-  comes from the load instead of a constant (:func:`move_prices`): what the swarm loses while that
-  server is away loading, spread over the time the new placement is expected to last.
+  comes from the load instead of a constant (:func:`optim.replan.move_prices`): what the swarm
+  loses while that server is away loading, spread over the time the new placement is expected to
+  last.
 
 **Events.** Each server alternates between online and offline periods, exponential with means
 ``mean_uptime_s`` and ``mean_downtime_s`` (or a schedule: ``(time_s, server, "leave"|"join")``
@@ -108,57 +109,6 @@ def planning_instance(inst: Instance, start: np.ndarray, end: np.ndarray, routin
     clients = int(np.count_nonzero(inst.arrival_rates > 0))
     r = max(2 * clients, min(inst.workload.concurrent_requests, math.ceil(2 * inst.total_arrival_rate * t)))
     return inst.model_copy(update={"workload": inst.workload.model_copy(update={"concurrent_requests": r})})
-
-
-def move_prices(score, start: np.ndarray, end: np.ndarray, movable: np.ndarray, load_s_per_block: float,
-                horizon_s: float) -> np.ndarray:
-    """Each server's price per block it loads, in seconds of mean inference time, from the load.
-
-    A server that moves is away while it loads its ``b`` blocks (``b x load_s_per_block``
-    seconds); meanwhile the swarm runs without it, at mean inference time ``T_-j``, instead of the
-    ``T`` it has now. Spread over ``horizon_s``, the time the new placement is expected to last,
-    that loss is ``b x load_s_per_block x (T_-j - T) / horizon_s`` seconds of mean, so the price
-    of one block is ``load_s_per_block x (T_-j - T) / horizon_s``: near 0 for a server the load
-    does not need, and high for one the swarm's chains rely on. A move is then taken when the
-    mean it gains over the horizon exceeds what the swarm loses while the server loads.
-    Approximations: the loss is measured against the current ``T`` rather than the new
-    placement's (which is at most ``T`` for a move worth taking), and the prices of servers moving
-    together add up (their joint absence may cost more). optim's own model of the trade, not a
-    published one. The in-flight sessions a moving server drops are not priced: pricing each at
-    its elapsed time plus PETALS' retry delay, over ``lambda x horizon_s`` requests, was tried on
-    chains-europe-20 (seeds 0-2, 600 requests) and moved about as many blocks (1,824 against
-    1,864) for a worse mean (36.6 s against 26.9 s).
-
-    Parameters
-    ----------
-    score : callable
-        ``score(start, end)``, the mean inference time of a placement, seconds (``inf`` when some
-        block has no server); :class:`optim.replan._Scorer`.
-    start, end : ndarray of int, shape (J,)
-        The current spans of the servers online or loading (0, 0 for the others).
-    movable : ndarray of bool, shape (J,)
-        The servers that may move; the others are priced 0.
-    load_s_per_block : float
-        Seconds to load one block.
-    horizon_s : float
-        Seconds the new placement is expected to last.
-
-    Returns
-    -------
-    ndarray of float, shape (J,)
-        Seconds of mean inference time per block loaded; ``inf`` for a server without which some
-        block has no server; all 0 when some block already has none (any repair beats none) or
-        loading takes no time.
-    """
-    price = np.zeros(len(start))
-    now = score(start, end)
-    if not np.isfinite(now) or load_s_per_block == 0:
-        return price  # a repair beats none; a load that takes no time loses nothing
-    for j in np.flatnonzero(movable):
-        s, e = start.copy(), end.copy()
-        s[j] = e[j] = 0
-        price[j] = load_s_per_block * max(score(s, e) - now, 0.0) / horizon_s
-    return price
 
 
 class _Swarm:
@@ -312,7 +262,7 @@ class _Swarm:
             return
         import time
 
-        from .replan import _Scorer, replan_spans, target_spans
+        from .replan import _Scorer, move_prices, replan_spans, target_spans
 
         online = self.available()
         if not online.any():
@@ -483,7 +433,7 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
         (:func:`optim.replan.replan_spans`). The defaults (1 move, 0.1 s per block, always) were
         chosen by a scan on chains-europe-20 with seed 0 (``benchmarks/churn.py``: 0, 0.03, 0.1 and
         0.3 s per block); the benchmark reports other seeds. ``"model"``: each server's price
-        from the load, re-derived at every re-planning (:func:`move_prices`).
+        from the load, re-derived at every re-planning (:func:`optim.replan.move_prices`).
     single_server_s_per_block : float
         ``replan``: the price of each block only one server holds, in seconds of mean inference time
         (:func:`optim.replan.plan_cost`): a leave of that server leaves the block without a server

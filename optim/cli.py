@@ -609,6 +609,26 @@ def import_petals_cmd(state_file: str, output: str | None, solution_out: str | N
             err.print(f"{what} written to {path}", markup=False)
 
 
+class _PriceOrModel(click.ParamType):
+    """A number of seconds >= 0, or ``model`` (a price derived from the load)."""
+
+    name = "SECONDS|model"
+
+    def get_metavar(self, param, *args) -> str:
+        return self.name
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float) or value == "model":
+            return value
+        try:
+            v = float(value)
+        except ValueError:
+            v = float("nan")
+        if not 0 <= v < float("inf"):
+            self.fail(f"{value!r}; expected a number of seconds >= 0 or 'model'", param, ctx)
+        return v
+
+
 @main.command("replan")
 @click.argument("instance_file", type=click.Path(dir_okay=False))
 @click.argument("current_file", type=click.Path(dir_okay=False))
@@ -616,8 +636,14 @@ def import_petals_cmd(state_file: str, output: str | None, solution_out: str | N
               help="K: servers allowed to change their span (0 returns the current placement).")
 @click.option("--method", type=click.Choice(["heuristic", "milp", "both"]), default="both", show_default=True,
               help="Local search, bprr-milp with the move-budget row warm-started at it, or both (the better kept).")
-@click.option("--downtime-s-per-block", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Cost of each block a moved server loads, in seconds of mean inference time (heuristic).")
+@click.option("--downtime-s-per-block", type=_PriceOrModel(), default=0.0, show_default=True,
+              help="Cost of each block a moved server loads, in seconds of mean inference time (heuristic); "
+                   "'model': each server's price from what the swarm loses while it loads "
+                   "(--load-s-per-block, --plan-horizon-s).")
+@click.option("--load-s-per-block", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="With --downtime-s-per-block model: seconds a server needs to load one block.")
+@click.option("--plan-horizon-s", type=click.FloatRange(min=0, min_open=True), default=3600.0, show_default=True,
+              help="With --downtime-s-per-block model: seconds the new placement is expected to last.")
 @click.option("--single-server-s-per-block", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Cost of each block only one server holds (unserved if it leaves), in seconds of mean inference "
                    "time (heuristic).")
@@ -628,7 +654,8 @@ def import_petals_cmd(state_file: str, output: str | None, solution_out: str | N
 @click.option("--plot", type=click.Path(dir_okay=False), help="With --sweep: write the improvement against K (PNG).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the re-planned solution (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: str, downtime_s_per_block: float,
+def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: str,
+               downtime_s_per_block: float | str, load_s_per_block: float, plan_horizon_s: float,
                single_server_s_per_block: float, target: str, time_limit: float, sweep: bool, plot: str | None,
                output: str | None, as_json: bool) -> None:
     """The best placement reachable from CURRENT by changing at most K servers' spans.
@@ -651,7 +678,8 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
 
         raise InvalidInstanceError(violation_lines(ev.violations), current_file)
     kw = dict(method=method, target=target, downtime_s_per_block=downtime_s_per_block, time_limit=time_limit,
-              single_server_s_per_block=single_server_s_per_block)
+              single_server_s_per_block=single_server_s_per_block, load_s_per_block=load_s_per_block,
+              plan_horizon_s=plan_horizon_s)
     results = replan_sweep(inst, cur, max_moves, **kw) if sweep else [replan(inst, cur, max_moves, **kw)]
     rows = [{"max_moves": k if sweep else max_moves, "moved": len(r.moved), "servers": r.moved,
              "blocks_loaded": r.blocks_loaded, "objective_s": r.objective_s,
@@ -685,32 +713,21 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
                       "time with all |R| requests holding cache at once (no waiting), so 'infeasible' means no "
                       "placement within K moves runs them all at once; the kept answer is the better one under the "
                       "validator's mean inference time (waiting included)", markup=False)
+        prices = final.solution.details.get("move_prices_s_per_block")
+        if prices:
+            never = [sid for sid, v in prices.items() if v is None]
+            top = sorted(((v, sid) for sid, v in prices.items() if v is not None), reverse=True)[:5]
+            out.print(f"price per block loaded, from the load ({load_s_per_block:g} s to load a block, the placement "
+                      f"lasting {plan_horizon_s:g} s), seconds of mean: " + ", ".join(f"{sid} {v:.3g}" for v, sid in top)
+                      + (", ..." if len(prices) - len(never) > 5 else "")
+                      + (f"; never moved (a block would have no server while it loads): {', '.join(never)}"
+                         if never else ""), markup=False)
         if final.moved:
             out.print("move: " + ", ".join(f"{sid} -> [{p.start}, {p.end})" for sid in final.moved
                                            for p in final.solution.placement if p.server == sid), markup=False)
     for what, path in (("solution", output), ("plot", plot)):
         if path:
             err.print(f"{what} written to {path}", markup=False)
-
-
-class _PriceOrModel(click.ParamType):
-    """A number of seconds >= 0, or ``model`` (a price derived from the load)."""
-
-    name = "SECONDS|model"
-
-    def get_metavar(self, param, *args) -> str:
-        return self.name
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, float) or value == "model":
-            return value
-        try:
-            v = float(value)
-        except ValueError:
-            v = float("nan")
-        if not 0 <= v < float("inf"):
-            self.fail(f"{value!r}; expected a number of seconds >= 0 or 'model'", param, ctx)
-        return v
 
 
 @main.command("churn")

@@ -280,6 +280,57 @@ def plan_cost(inst: Instance, value: float, start, end, start0, end0,
     return out
 
 
+def move_prices(score, start: np.ndarray, end: np.ndarray, movable: np.ndarray, load_s_per_block: float,
+                horizon_s: float) -> np.ndarray:
+    """Each server's price per block it loads, in seconds of mean inference time, from the load.
+
+    A server that moves is away while it loads its ``b`` blocks (``b x load_s_per_block``
+    seconds); meanwhile the swarm runs without it, at mean inference time ``T_-j``, instead of the
+    ``T`` it has now. Spread over ``horizon_s``, the time the new placement is expected to last,
+    that loss is ``b x load_s_per_block x (T_-j - T) / horizon_s`` seconds of mean, so the price
+    of one block is ``load_s_per_block x (T_-j - T) / horizon_s``: near 0 for a server the load
+    does not need, and high for one the swarm's chains rely on. A move is then taken when the
+    mean it gains over the horizon exceeds what the swarm loses while the server loads.
+    Approximations: the loss is measured against the current ``T`` rather than the new
+    placement's (which is at most ``T`` for a move worth taking), and the prices of servers moving
+    together add up (their joint absence may cost more). optim's own model of the trade, not a
+    published one. The in-flight sessions a moving server drops are not priced: pricing each at
+    its elapsed time plus PETALS' retry delay, over ``lambda x horizon_s`` requests, was tried on
+    chains-europe-20 (seeds 0-2, 600 requests) and moved about as many blocks (1,824 against
+    1,864) for a worse mean (36.6 s against 26.9 s).
+
+    Parameters
+    ----------
+    score : callable
+        ``score(start, end)``, the mean inference time of a placement, seconds (``inf`` when some
+        block has no server); :class:`optim.replan._Scorer`.
+    start, end : ndarray of int, shape (J,)
+        The current spans of the servers online or loading (0, 0 for the others).
+    movable : ndarray of bool, shape (J,)
+        The servers that may move; the others are priced 0.
+    load_s_per_block : float
+        Seconds to load one block.
+    horizon_s : float
+        Seconds the new placement is expected to last.
+
+    Returns
+    -------
+    ndarray of float, shape (J,)
+        Seconds of mean inference time per block loaded; ``inf`` for a server without which some
+        block has no server; all 0 when some block already has none (any repair beats none) or
+        loading takes no time.
+    """
+    price = np.zeros(len(start))
+    now = score(start, end)
+    if not np.isfinite(now) or load_s_per_block == 0:
+        return price  # a repair beats none; a load that takes no time loses nothing
+    for j in np.flatnonzero(movable):
+        s, e = start.copy(), end.copy()
+        s[j] = e[j] = 0
+        price[j] = load_s_per_block * max(score(s, e) - now, 0.0) / horizon_s
+    return price
+
+
 def replan_spans(inst: Instance, start0: np.ndarray, end0: np.ndarray, max_moves: int, *,
                  tstart: np.ndarray, tend: np.ndarray, available: np.ndarray | None = None,
                  downtime_s_per_block: "float | np.ndarray" = 0.0, scorer: "_Scorer | None" = None,
@@ -300,7 +351,7 @@ def replan_spans(inst: Instance, start0: np.ndarray, end0: np.ndarray, max_moves
         Servers that may be moved (the others keep their span: offline, or loading blocks).
     downtime_s_per_block : float or ndarray of float, shape (J,)
         The price of each block a moved server loads, in seconds of mean inference time: one for
-        every server, or one per server (:func:`optim.churn.move_prices` derives them from the load).
+        every server, or one per server (:func:`move_prices` derives them from the load).
     deadline : float, optional
         ``time.monotonic()`` value at which the search stops with its best so far.
     routing : {"optim", "petals"}
@@ -407,8 +458,9 @@ def _target_chain_moves(inst: Instance, start0, end0, tstart, tend, avail) -> li
 
 
 def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal["heuristic", "milp", "both"] = "both",
-           target: str = "cg-bprr", downtime_s_per_block: float = 0.0, time_limit: float = 60.0,
-           progress=None, single_server_s_per_block: float = 0.0) -> ReplanResult:
+           target: str = "cg-bprr", downtime_s_per_block: float | Literal["model"] = 0.0,
+           time_limit: float = 60.0, progress=None, single_server_s_per_block: float = 0.0, load_s_per_block: float = 2.0,
+           plan_horizon_s: float = 3600.0) -> ReplanResult:
     """The best placement reachable from ``current`` by changing at most ``max_moves`` servers' spans.
 
     Parameters
@@ -423,13 +475,19 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
         both (the better answer is kept).
     target : str
         Solver whose unconstrained placement seeds the candidate spans.
-    downtime_s_per_block : float
+    downtime_s_per_block : float or "model"
         Cost, in seconds of mean inference time, of each block a moved server loads (0: moves are
-        limited by K only). The heuristic weighs it; the MILP ignores it.
+        limited by K only). ``"model"``: each server's own price, from what the swarm loses while
+        it loads (:func:`move_prices`, with ``load_s_per_block`` and ``plan_horizon_s``); a server
+        without which some block has no server is then never moved. The heuristic weighs it; the
+        MILP ignores it; the MILP's answer is compared at the full cost.
     single_server_s_per_block : float
         Cost, in seconds of mean inference time, of each block that only one server holds: the
         block has no server while that one is away (0: not priced). The heuristic weighs it; the
         MILP ignores it; the MILP's answer is compared with the heuristic's at this full cost.
+    load_s_per_block, plan_horizon_s : float
+        With ``downtime_s_per_block="model"``: seconds a server needs to load one block, and
+        seconds the new placement is expected to last (default one hour).
     time_limit : float
         Seconds for the whole call: the heuristic stops with its best so far at half of it when
         bprr-milp follows (``method="both"``), at all of it alone; bprr-milp (model building
@@ -465,10 +523,15 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
         raise InvalidOptionError(f"max_moves: {max_moves!r}; expected an integer >= 0")
     if method not in ("heuristic", "milp", "both"):
         raise InvalidOptionError(f"method: {method!r}; expected heuristic, milp or both")
-    for name, v in (("downtime_s_per_block", downtime_s_per_block),
+    for name, v in (("downtime_s_per_block", downtime_s_per_block), ("load_s_per_block", load_s_per_block),
                     ("single_server_s_per_block", single_server_s_per_block)):
-        if not 0 <= v < float("inf"):
-            raise InvalidOptionError(f"{name}: {v!r}; expected a number >= 0")
+        if name == "downtime_s_per_block" and v == "model":
+            continue
+        if isinstance(v, (str, bool)) or not 0 <= v < float("inf"):
+            raise InvalidOptionError(f"{name}: {v!r}; expected a number >= 0"
+                                     + (" or 'model'" if name == "downtime_s_per_block" else ""))
+    if isinstance(plan_horizon_s, (str, bool)) or not 0 < plan_horizon_s < float("inf"):
+        raise InvalidOptionError(f"plan_horizon_s: {plan_horizon_s!r}; expected positive seconds")
     _check_time_limit(time_limit)
     from .solvers import get_solver
 
@@ -480,15 +543,19 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
         raise InvalidInstanceError("current: the placement leaves some block without a server, or a server without "
                                    "cache for one session; it cannot be re-planned from")
     tstart, tend = target_spans(inst, target, start0, end0)
+    prices = downtime_s_per_block
+    if prices == "model":
+        prices = move_prices(sc, start0, end0, np.ones(inst.num_servers, dtype=bool), load_s_per_block,
+                             plan_horizon_s)
     if method in ("heuristic", "both"):
         start, end, trajectory = replan_spans(inst, start0, end0, max_moves, tstart=tstart, tend=tend,
-                                              downtime_s_per_block=downtime_s_per_block, scorer=sc,
+                                              downtime_s_per_block=prices, scorer=sc,
                                               deadline=t0 + (0.5 if method == "both" and max_moves > 0 else 1.0)
                                               * time_limit,  # with the MILP after it: half the limit
                                               single_server_s_per_block=single_server_s_per_block)
     else:
         start, end, trajectory = start0.copy(), end0.copy(), []
-    price = dict(downtime_s_per_block=downtime_s_per_block, single_server_s_per_block=single_server_s_per_block)
+    price = dict(downtime_s_per_block=prices, single_server_s_per_block=single_server_s_per_block)
     best = plan_cost(inst, sc(start, end), start, end, start0, end0, **price)
     result_start, result_end, chosen, milp_info = start, end, "heuristic", {}
     if method in ("milp", "both") and max_moves > 0:
@@ -515,7 +582,12 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
     loaded = int(_loaded(result_start, result_end, start0, end0))
     sol = spans_solution(inst, result_start, result_end, details={
         "method": chosen, "max_moves": int(max_moves), "moved": moved_ids, "blocks_loaded": loaded,
-        "current_objective_s": now, **price, "target": target,
+        "current_objective_s": now, "downtime_s_per_block": downtime_s_per_block,
+        "single_server_s_per_block": single_server_s_per_block, "target": target,
+        **({"load_s_per_block": load_s_per_block, "plan_horizon_s": plan_horizon_s,
+            "move_prices_s_per_block": {s.id: float(p) if np.isfinite(p) else None  # None: never moved
+                                        for s, p in zip(inst.servers, prices)}}
+           if downtime_s_per_block == "model" else {}),
         **({"milp": milp_info} if milp_info else {})})
     return ReplanResult(sol, moved_ids, loaded, float(sol.objective), now, chosen, trajectory, milp_info)
 

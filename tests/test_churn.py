@@ -122,7 +122,7 @@ def test_move_prices_from_the_load_hand_computed():
     0.06 s of mean, server 1's 0.02 s, server 2's 0.01 s (but here it may not move: 0). Without
     server 0 in [0,4) [0,2) [0,2), blocks 2-3 have no server: inf. With a block already unserved, or
     loads that take no time, nothing is priced."""
-    from optim.churn import move_prices
+    from optim.replan import move_prices
 
     weight = np.array([3.0, 1.0, 0.5])
 

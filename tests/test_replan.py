@@ -254,3 +254,43 @@ def test_a_price_per_server_steers_the_move_to_another_server():
     price[j] = 0.5
     assert plan_cost(inst, 1.0, s1, e1, s0, e0, price) == pytest.approx(1.0 + 0.5 * (e1[j] - s1[j]))
     assert plan_cost(inst, 1.0, s0, e0, s0, e0, price) == 1.0  # nothing moved, nothing loaded
+
+
+def test_replan_priced_by_the_load():
+    """bprr-clustered-9 from PETALS, K = 2, each server's price from the load (2 s per block, one
+    hour): an A100's block costs 2 x (T without it - T) / 3600 s of mean, T from the validator; the MIG
+    servers whose blocks no other server holds are never moved. Moving a100-0 to [0, 44) gains 99 s for
+    44 x 0.0514 s; a100-1's move to [26, 44 + 26) would gain 1.94 s for 2.26 s, so it is declined."""
+    inst = load_instance(INSTANCES / "bprr-clustered-9.json")
+    now = solve(inst, "petals")
+    r = replan(inst, now, 2, method="heuristic", downtime_s_per_block="model")
+    assert r.moved == ["a100-0"] and r.blocks_loaded == 44 and r.objective_s == pytest.approx(63.585, abs=1e-3)
+    prices = r.solution.details["move_prices_s_per_block"]
+    s0, e0, _ = now.spans(inst)
+    k = inst.server_index["a100-0"]
+    s, e = s0.copy(), e0.copy()
+    s[k] = e[k] = 0
+    without = evaluate(inst, spans_solution(inst, s, e)).summary["mean_inference_time_s"]
+    assert prices["a100-0"] == pytest.approx(2.0 * (without - r.current_objective_s) / 3600.0, rel=1e-9)
+    assert prices["a100-0"] == pytest.approx(0.0514, abs=1e-4)
+    assert [sid for sid, v in prices.items() if v is None] == [f"mig-{i}" for i in range(5)]
+    assert r.solution.details["plan_horizon_s"] == 3600.0 and r.solution.details["downtime_s_per_block"] == "model"
+    free = replan(inst, now, 2, method="heuristic")
+    assert free.moved == ["a100-0", "a100-1"] and free.objective_s < r.objective_s
+    with pytest.raises(InvalidOptionError, match="downtime_s_per_block: 'x'; expected a number >= 0 or 'model'"):
+        replan(inst, now, 1, downtime_s_per_block="x")
+    with pytest.raises(InvalidOptionError, match="plan_horizon_s: 0"):
+        replan(inst, now, 1, downtime_s_per_block="model", plan_horizon_s=0)
+
+
+def test_cli_replan_prints_the_load_prices(tmp_path):
+    path = str(INSTANCES / "bprr-clustered-9.json")
+    cur = tmp_path / "petals.json"
+    assert CliRunner().invoke(main, ["solve", path, "--solver", "petals", "-o", str(cur)]).exit_code == 0
+    r = CliRunner().invoke(main, ["replan", path, str(cur), "-k", "2", "--method", "heuristic",
+                                  "--downtime-s-per-block", "model", "--plan-horizon-s", "3600"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())  # the console wraps long lines
+    assert "a100-0 0.0514" in text and "never moved (a block would have no server while it loads): mig-0" in text
+    r = CliRunner().invoke(main, ["replan", path, str(cur), "-k", "1", "--downtime-s-per-block", "free"])
+    assert r.exit_code == 2 and "'free'; expected a number of seconds >= 0 or 'model'" in r.output
