@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -359,6 +360,40 @@ class Instance(_Frozen):
                                        f"{', '.join(list(self.server_index)[:10])}")
         servers = [s.model_dump() | fields if s.id == server_id else s.model_dump() for s in self.servers]
         return self.model_copy(update={"servers": servers})
+
+    def without_servers(self, server_ids: Iterable[str]) -> "Instance":
+        """A new instance without the servers ``server_ids``, their RTT rows and columns dropped
+        (what the swarm is after they leave), validated again.
+
+        Raises
+        ------
+        InvalidInstanceError
+            An id that no server has, or no server left.
+
+        Examples
+        --------
+        >>> from optim.generators import clustered_instance
+        >>> inst = clustered_instance("small")
+        >>> inst.without_servers(["a100-0", "a100-1"]).num_servers
+        7
+        """
+        gone = set(server_ids)
+        unknown = sorted(gone - set(self.server_index))
+        if unknown:
+            raise InvalidInstanceError(f"servers: no server has id {', '.join(map(repr, unknown))}; expected some of "
+                                       f"{', '.join(list(self.server_index)[:10])}")
+        keep = [srv for srv in self.servers if srv.id not in gone]
+        if not keep:
+            raise InvalidInstanceError("servers: removing every server leaves none")
+        ids = {srv.id for srv in keep} | {c.id for c in self.clients}
+        r = self.rtt
+        if r.ids is not None:
+            k = [n for n, x in enumerate(r.ids) if x in ids]
+            rtt = {"ids": [r.ids[n] for n in k], "rtt_ms": np.asarray(r.rtt_ms)[np.ix_(k, k)].tolist()}
+        else:
+            k = [n for n, x in enumerate(r.cols) if x in ids]
+            rtt = {"rows": r.rows, "cols": [r.cols[n] for n in k], "rtt_ms": np.asarray(r.rtt_ms)[:, k].tolist()}
+        return self.model_copy(update={"servers": keep, "rtt": rtt})
 
     # ---- SI views -------------------------------------------------------------------------
     @property

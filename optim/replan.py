@@ -240,18 +240,8 @@ def target_spans(inst: Instance, target: str, start0: np.ndarray, end0: np.ndarr
 
 
 def _without(inst: Instance, gone: np.ndarray) -> Instance:
-    """The instance without the servers marked ``gone`` (their RTT rows and columns dropped)."""
-    keep = [s for j, s in enumerate(inst.servers) if not gone[j]]
-    ids = {s.id for s in keep} | {c.id for c in inst.clients}
-    r = inst.rtt
-    if r.ids is not None:
-        k = [n for n, x in enumerate(r.ids) if x in ids]
-        m = np.asarray(r.rtt_ms)[np.ix_(k, k)]
-        rtt = {"ids": [r.ids[n] for n in k], "rtt_ms": m.tolist()}
-    else:
-        k = [n for n, x in enumerate(r.cols) if x in ids]
-        rtt = {"rows": r.rows, "cols": [r.cols[n] for n in k], "rtt_ms": np.asarray(r.rtt_ms)[:, k].tolist()}
-    return inst.model_copy(update={"servers": keep, "rtt": rtt})
+    """The instance without the servers marked ``gone``."""
+    return inst.without_servers([srv.id for j, srv in enumerate(inst.servers) if gone[j]])
 
 
 def _coverage(start: np.ndarray, end: np.ndarray, num_blocks: int) -> np.ndarray:

@@ -602,3 +602,21 @@ def test_petals_retries_never_overflow_and_an_unservable_load_ends_with_a_messag
     monkeypatch.setattr(dispatch, "MAX_RETRY_SPAN_S", 600.0)
     with pytest.raises(UnstableSystemError, match="retried"):
         simulate(inst, solve(inst, "petals"), policy="petals", requests=200, seed=0)
+
+
+def test_without_servers_drops_their_rtt_rows_and_names_unknown_ids():
+    """geo-europe-20 without its four A100s: 16 L4s, the RTT matrix cut to match (the client-server
+    RTTs kept), and cg-bprr's best chain is then two L4s, 6.676 s; an unknown id and removing every
+    server are named."""
+    inst = load_instance(INSTANCES / "geo-europe-20.json")
+    a100 = [s.id for s in inst.servers if s.gpu == "A100-80GB"]
+    sub = inst.without_servers(a100)
+    assert sub.num_servers == 16 and {s.gpu for s in sub.servers} == {"L4"}
+    keep = [inst.server_index[s.id] for s in sub.servers]
+    np.testing.assert_array_equal(sub.rtt_s, inst.rtt_s[:, keep])
+    sol = solve(sub, "cg-bprr")
+    assert evaluate(sub, sol).summary["mean_inference_time_s"] == pytest.approx(6.676, abs=1e-3)
+    with pytest.raises(InvalidInstanceError, match="no server has id 'nope'"):
+        inst.without_servers(["s00", "nope"])
+    with pytest.raises(InvalidInstanceError, match="leaves none"):
+        inst.without_servers([s.id for s in inst.servers])
