@@ -609,6 +609,15 @@ def import_petals_cmd(state_file: str, output: str | None, solution_out: str | N
             err.print(f"{what} written to {path}", markup=False)
 
 
+def _only_with_model_price(price: float | str, *names: str) -> None:
+    """Refuse options given on the command line that only the load-based move price reads."""
+    ctx = click.get_current_context()
+    given = [n for n in names if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+    if given and price != "model":
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise click.UsageError(f"{flags}: read only with --downtime-s-per-block model")
+
+
 class _PriceOrModel(click.ParamType):
     """A number of seconds >= 0, or ``model`` (a price derived from the load)."""
 
@@ -665,6 +674,7 @@ def replan_cmd(instance_file: str, current_file: str, max_moves: int, method: st
     """
     from .replan import replan, replan_sweep
 
+    _only_with_model_price(downtime_s_per_block, "load_s_per_block", "plan_horizon_s")
     if plot and not sweep:
         raise click.UsageError("--plot draws the sweep: add --sweep")
     _check_outputs(output=output, plot=plot)
@@ -771,6 +781,7 @@ def churn_cmd(instance_file: str, strategies: str, requests: int, mean_uptime_s:
     from .churn import STRATEGIES, simulate_churn
     from .errors import InvalidOptionError
 
+    _only_with_model_price(downtime_s_per_block, "plan_horizon_s")
     names = [x.strip() for x in strategies.split(",") if x.strip()]
     bad = [x for x in names if x not in STRATEGIES]
     if bad or not names:

@@ -169,3 +169,5 @@ def test_cli_churn_takes_a_model_price_and_names_a_bad_one():
     assert r.exit_code == 0 and "each server's price per block from the load over 3600 s" in r.output
     r = CliRunner().invoke(main, ["churn", path, "--downtime-s-per-block", "cheap"])
     assert r.exit_code == 2 and "'cheap'; expected a number of seconds >= 0 or 'model'" in r.output
+    r = CliRunner().invoke(main, ["churn", path, "--plan-horizon-s", "60"])  # the constant price ignores it
+    assert r.exit_code == 2 and "--plan-horizon-s: read only with --downtime-s-per-block model" in r.output

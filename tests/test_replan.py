@@ -294,3 +294,5 @@ def test_cli_replan_prints_the_load_prices(tmp_path):
     assert "a100-0 0.0514" in text and "never moved (a block would have no server while it loads): mig-0" in text
     r = CliRunner().invoke(main, ["replan", path, str(cur), "-k", "1", "--downtime-s-per-block", "free"])
     assert r.exit_code == 2 and "'free'; expected a number of seconds >= 0 or 'model'" in r.output
+    r = CliRunner().invoke(main, ["replan", path, str(cur), "-k", "1", "--load-s-per-block", "3"])
+    assert r.exit_code == 2 and "--load-s-per-block: read only with --downtime-s-per-block model" in r.output
