@@ -477,16 +477,11 @@ def simulate_churn(inst: Instance, strategy: Literal["static", "petals", "replan
     for name, v in (("mean_uptime_s", mean_uptime_s), ("mean_downtime_s", mean_downtime_s)):
         if not 0 < v < float("inf"):
             raise InvalidOptionError(f"{name}: {v!r}; expected a positive number of seconds")
-    for name, v in (("load_s_per_block", load_s_per_block), ("downtime_s_per_block", downtime_s_per_block),
-                    ("balance_quality", balance_quality), ("single_server_s_per_block", single_server_s_per_block)):
-        if name == "downtime_s_per_block" and v == "model":
-            continue
-        if isinstance(v, (str, bool)) or not 0 <= v < float("inf"):
-            raise InvalidOptionError(f"{name}: {v!r}; expected a number >= 0"
-                                     + (" or 'model'" if name == "downtime_s_per_block" else ""))
+    from .replan import check_prices
+
     plan_horizon_s = mean_uptime_s if plan_horizon_s is None else plan_horizon_s
-    if isinstance(plan_horizon_s, (str, bool)) or not 0 < plan_horizon_s < float("inf"):
-        raise InvalidOptionError(f"plan_horizon_s: {plan_horizon_s!r}; expected positive seconds")
+    check_prices(downtime_s_per_block, plan_horizon_s, load_s_per_block=load_s_per_block,
+                 balance_quality=balance_quality, single_server_s_per_block=single_server_s_per_block)
     if not 0 < balance_check_period_s < float("inf") or not 0 < replan_time_limit_s < float("inf"):
         raise InvalidOptionError("balance_check_period_s, replan_time_limit_s: expected positive seconds")
     if routing not in ("petals", "optim"):

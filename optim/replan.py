@@ -227,7 +227,7 @@ def target_spans(inst: Instance, target: str, start0: np.ndarray, end0: np.ndarr
 
     sub = inst
     if available is not None and not available.all():
-        sub = _without(inst, ~available)
+        sub = inst.without_servers([srv.id for srv, up in zip(inst.servers, available) if not up])
     sol = solve(sub, target)
     if not sol.has_solution:
         return start0.copy(), end0.copy()
@@ -237,11 +237,6 @@ def target_spans(inst: Instance, target: str, start0: np.ndarray, end0: np.ndarr
     ts, te = np.zeros_like(start0), np.zeros_like(end0)
     ts[np.flatnonzero(available)], te[np.flatnonzero(available)] = s, e
     return ts, te
-
-
-def _without(inst: Instance, gone: np.ndarray) -> Instance:
-    """The instance without the servers marked ``gone``."""
-    return inst.without_servers([srv.id for j, srv in enumerate(inst.servers) if gone[j]])
 
 
 def _coverage(start: np.ndarray, end: np.ndarray, num_blocks: int) -> np.ndarray:
@@ -513,15 +508,8 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
         raise InvalidOptionError(f"max_moves: {max_moves!r}; expected an integer >= 0")
     if method not in ("heuristic", "milp", "both"):
         raise InvalidOptionError(f"method: {method!r}; expected heuristic, milp or both")
-    for name, v in (("downtime_s_per_block", downtime_s_per_block), ("load_s_per_block", load_s_per_block),
-                    ("single_server_s_per_block", single_server_s_per_block)):
-        if name == "downtime_s_per_block" and v == "model":
-            continue
-        if isinstance(v, (str, bool)) or not 0 <= v < float("inf"):
-            raise InvalidOptionError(f"{name}: {v!r}; expected a number >= 0"
-                                     + (" or 'model'" if name == "downtime_s_per_block" else ""))
-    if isinstance(plan_horizon_s, (str, bool)) or not 0 < plan_horizon_s < float("inf"):
-        raise InvalidOptionError(f"plan_horizon_s: {plan_horizon_s!r}; expected positive seconds")
+    check_prices(downtime_s_per_block, plan_horizon_s, load_s_per_block=load_s_per_block,
+                 single_server_s_per_block=single_server_s_per_block)
     _check_time_limit(time_limit)
     from .solvers import get_solver
 
@@ -580,6 +568,25 @@ def replan(inst: Instance, current: Solution, max_moves: int, *, method: Literal
            if downtime_s_per_block == "model" else {}),
         **({"milp": milp_info} if milp_info else {})})
     return ReplanResult(sol, moved_ids, loaded, float(sol.objective), now, chosen, trajectory, milp_info)
+
+
+def check_prices(downtime_s_per_block: float | str, plan_horizon_s: float, **nonnegative: float) -> None:
+    """Check re-planning's prices: ``downtime_s_per_block`` a number >= 0 or ``"model"``,
+    ``plan_horizon_s`` positive seconds, and each of ``nonnegative`` (name=value) a number >= 0.
+
+    Raises
+    ------
+    InvalidOptionError
+        The first value out of range, by name, with what was expected.
+    """
+    for name, v in (("downtime_s_per_block", downtime_s_per_block), *nonnegative.items()):
+        if name == "downtime_s_per_block" and v == "model":
+            continue
+        if isinstance(v, (str, bool)) or not 0 <= v < float("inf"):
+            raise InvalidOptionError(f"{name}: {v!r}; expected a number >= 0"
+                                     + (" or 'model'" if name == "downtime_s_per_block" else ""))
+    if isinstance(plan_horizon_s, (str, bool)) or not 0 < plan_horizon_s < float("inf"):
+        raise InvalidOptionError(f"plan_horizon_s: {plan_horizon_s!r}; expected positive seconds")
 
 
 def _check_time_limit(time_limit: float) -> None:
