@@ -207,3 +207,38 @@ def test_unstable_under_contention_reports_the_loaded_rate(tmp_path):
     out = CliRunner().invoke(main, ["simulate", str(tmp_path / "shared.json"), str(tmp_path / "s.json"),
                                     "--requests", "50", "--replications", "1"]).output
     assert "no steady state at this load" in out
+
+
+def test_gbp_cr_ties_go_to_the_larger_rate():
+    """Lower bounds within TIE_RTOL tie and the larger total rate nu wins; a bound lower by more
+    wins whatever its rate."""
+    from types import SimpleNamespace
+
+    from optim.solvers.gbp_cr import TIE_RTOL, _better
+
+    def res(lower, nu):
+        return (lower, None, None, None, SimpleNamespace(total_rate_per_s=nu))
+
+    assert _better(res(10.0, 1.0), None)
+    assert not _better(None, res(10.0, 1.0))
+    assert _better(res(10.0 * (1 + TIE_RTOL / 2), 2.0), res(10.0, 1.0))  # a tie: more rate wins
+    assert not _better(res(10.0 * (1 - TIE_RTOL / 2), 0.5), res(10.0, 1.0))  # a tie: less rate loses
+    assert _better(res(10.0 * (1 - 2 * TIE_RTOL), 0.5), res(10.0, 1.0))  # clearly lower
+    assert not _better(res(10.0 * (1 + 2 * TIE_RTOL), 2.0), res(10.0, 1.0))  # clearly higher
+
+
+def test_gbp_cr_choice_does_not_hang_on_the_last_digits():
+    """On the Table-I testbed at c = 35 the placements with two and with three GBP-CR chains have
+    lower bounds equal to 1e-5 (the extra chains are the slowest, which the fastest-first bound
+    barely sees). The choice used to flip between them as the compute factor moved by 0.3%; it is
+    now the one with more capacity at every factor."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from reproduce_chains import table1_instance
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    for factor in (1.85, 1.855, 1.86):
+        sol = solve(table1_instance(0, "none", factor), "gbp-cr", c=35)
+        assert [ch.capacity for ch in sol.chains] == [36, 36, 1, 35]
