@@ -30,8 +30,8 @@ as the paper states its model (Sec. 5), activations over 1 Gbit/s. ``emulator``:
 RTT/2 + 18 ms`` on the host side only, so only packets towards the server are delayed: a round
 trip is RTT/2 + 18 ms, and nothing limits the rate. Measured (2 x 1,000 requests, seed 0, each
 calibrated on JFFC-only): ``emulator`` gives PETALS 18.4 s, BPRR 15.9 s, JFFC-only 10.2 s (compute
-x1.92), proposed 16.1 s, a reduction of 12.3% against the paper's 76.8%; ``paper`` gives 32.1,
-16.9, 10.0 and 17.2 s (46.3%).
+x1.92), proposed 16.1 s, a reduction of 12.3% against the paper's 76.8%; ``paper`` gives 32.8,
+16.8, 10.0 and 17.1 s (48.0%).
 
 **Calibration.** The roofline's per-block times are for a well-tuned kernel; PETALS' int8
 (bitsandbytes) inference on a MIG slice is slower. One factor multiplies every per-block compute
@@ -47,7 +47,7 @@ compute factors 0.5-1.4 and per-step overheads 18-120 ms (``table1_instance``'s 
 crosses every hop of a chain: gbp-cr's chains here are 2-4 hops (contention-free job times 4.4-14.8 s
 at the workload's mean lengths) against JFFC-only's one (2.1-5.5 s). Measured at compute x1.86,
 seed 0: with ``--batching ideal`` (no contention) the proposed method's mean service is 5.5 s
-against JFFC-only's 2.4 s; under PETALS' one-step-at-a-time servers 14.4 s against 8.5 s, its
+against JFFC-only's 2.4 s; under PETALS' one-step-at-a-time servers 14.2 s against 8.5 s, its
 c = 35 sessions per chain sharing the chain's GPUs in the trace's bursts.
 
 **What the authors' public code runs** (TingyangSunJeff/petals_llm_chain_scheduling at d27c46a, read
@@ -81,7 +81,7 @@ contention slows jobs) to end now, it sent 65% of the requests to s1, the fastes
 and the requests committed to s1 waited 91 s on average (BPRR 102.1 s against the paper's 19.8 s;
 with ``--batching ideal`` 2.3 s). A late job is now expected to end at the pace it has kept
 (:meth:`optim.simulate.PathSimulation.expected_end_s`, BPRR's remaining time as a server tracking the
-job can tell it): BPRR 16.9 s (wait 6.4 s, service 10.5 s; s1 busy 51%). The "busiest GPU" column
+job can tell it): BPRR 16.8 s (wait 6.3 s, service 10.5 s; s1 busy 51%). The "busiest GPU" column
 shows each method's.
 """
 from __future__ import annotations

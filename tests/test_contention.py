@@ -210,21 +210,29 @@ def test_unstable_under_contention_reports_the_loaded_rate(tmp_path):
 
 
 def test_gbp_cr_ties_go_to_the_larger_rate():
-    """Lower bounds within TIE_RTOL tie and the larger total rate nu wins; a bound lower by more
-    wins whatever its rate."""
+    """Lower bounds within the tolerance tie and the larger total rate nu wins; a bound lower by
+    more wins whatever its rate. The tolerance is TIE_RTOL only where the bounds come from the
+    load-dependent times."""
     from types import SimpleNamespace
 
-    from optim.solvers.gbp_cr import TIE_RTOL, _better
+    from optim.solvers.gbp_cr import EXACT_TIE_RTOL, TIE_RTOL, _better, _tie_rtol
 
     def res(lower, nu):
         return (lower, None, None, None, SimpleNamespace(total_rate_per_s=nu))
 
-    assert _better(res(10.0, 1.0), None)
-    assert not _better(None, res(10.0, 1.0))
-    assert _better(res(10.0 * (1 + TIE_RTOL / 2), 2.0), res(10.0, 1.0))  # a tie: more rate wins
-    assert not _better(res(10.0 * (1 - TIE_RTOL / 2), 0.5), res(10.0, 1.0))  # a tie: less rate loses
-    assert _better(res(10.0 * (1 - 2 * TIE_RTOL), 0.5), res(10.0, 1.0))  # clearly lower
-    assert not _better(res(10.0 * (1 + 2 * TIE_RTOL), 2.0), res(10.0, 1.0))  # clearly higher
+    tol = TIE_RTOL
+    assert _better(res(10.0, 1.0), None, tol)
+    assert not _better(None, res(10.0, 1.0), tol)
+    assert _better(res(10.0 * (1 + tol / 2), 2.0), res(10.0, 1.0), tol)  # a tie: more rate wins
+    assert not _better(res(10.0 * (1 - tol / 2), 0.5), res(10.0, 1.0), tol)  # a tie: less rate loses
+    assert _better(res(10.0 * (1 - 2 * tol), 0.5), res(10.0, 1.0), tol)  # clearly lower
+    assert not _better(res(10.0 * (1 + 2 * tol), 2.0), res(10.0, 1.0), tol)  # clearly higher
+    assert not _better(res(10.0 * (1 + tol / 2), 2.0), res(10.0, 1.0), EXACT_TIE_RTOL)  # exact: higher loses
+    assert _better(res(10.0, 2.0), res(10.0, 1.0), EXACT_TIE_RTOL)  # exact tie: more rate wins
+    base = load_instance(ROOT / "instances" / "geo-europe-20.json")
+    assert _tie_rtol(base) == EXACT_TIE_RTOL
+    shared = base.model_copy(update={"servers": [s.model_dump() | {"batching": "none"} for s in base.servers]})
+    assert _tie_rtol(shared) == TIE_RTOL
 
 
 def test_gbp_cr_choice_does_not_hang_on_the_last_digits():
