@@ -25,10 +25,10 @@ Two placements whose lower bounds are equal are a tie, and the one with the larg
 wins: the same predicted mean with more headroom for bursts and a growing lambda. Where the bounds
 come from the load-dependent times, equal means within ``TIE_RTOL`` (0.1%, ten times the tolerance
 of that fixed-point iteration); elsewhere the bounds are exact, and within 1e-12. Without this the
-choice between two placements was left to the last digits of the fixed-point iteration (on the Table-I testbed of
-``benchmarks/reproduce_chains.py``, two chains or four at c = 35 as the compute factor moved by
-0.3%; the same simulated mean under Poisson arrivals, 12.0 s, but 32.7 s against 17.3 s under the
-Azure trace's bursts).
+choice between two placements was left to the last digits of the fixed-point iteration: on the
+Table-I testbed of ``benchmarks/reproduce_chains.py`` at c = 35, GCA's two chains (capacity 72) or
+four (108) as the compute factor moved by 0.3%, with the same simulated mean under Poisson
+arrivals (12.0 s) but 32.7 s against 17.3 s under the Azure trace's bursts.
 """
 from __future__ import annotations
 
