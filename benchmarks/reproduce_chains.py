@@ -151,9 +151,13 @@ def whole_model_everywhere(inst) -> Solution:
                                    np.full(inst.num_servers, inst.num_blocks), "jffc-only")
 
 
+#: each method's placement and routing on an instance
+METHODS = {"PETALS": lambda inst: solve(inst, "petals"), "BPRR": lambda inst: solve(inst, "cg-bprr"),
+           "JFFC-only": whole_model_everywhere, "proposed": lambda inst: solve(inst, "gbp-cr", c=35)}
+
+
 def solutions(inst) -> dict[str, Solution]:
-    return {"PETALS": solve(inst, "petals"), "BPRR": solve(inst, "cg-bprr"),
-            "JFFC-only": whole_model_everywhere(inst), "proposed": solve(inst, "gbp-cr", c=35)}
+    return {name: method(inst) for name, method in METHODS.items()}
 
 
 def run(inst, name: str, sol: Solution, args) -> dict:
@@ -182,9 +186,8 @@ def fit_slowdown(args) -> tuple[float, int]:
         calls += 1
         inst = table1_instance(args.seed, args.batching, float(np.exp(log_s)), network=args.network,
                                round_trips=args.round_trips)
-        sol = solutions(inst)[args.calibrate_on] if args.calibrate_on != "PETALS" else solve(inst, "petals")
         try:
-            return run(inst, args.calibrate_on, sol, args)["service_s"]["mean"] - target
+            return run(inst, args.calibrate_on, METHODS[args.calibrate_on](inst), args)["service_s"]["mean"] - target
         except UnstableSystemError:  # so slow that the load never clears: far above the target
             return 1e3
 

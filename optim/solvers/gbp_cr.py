@@ -118,6 +118,7 @@ def _evaluate_c(inst: Instance, c: int, cache: dict):
     :func:`_better`). Without contention, Alg. 1's own; with GPU contention also those with more
     chains (``min_chains`` up to using every server)."""
     best, k_min = None, 0
+    contention, rtol = has_contention(inst), _tie_rtol(inst)
     while True:
         start, end, k = gbp_cr_placement(inst, c, min_chains=k_min)
         if k == 0 or k < k_min:
@@ -126,10 +127,10 @@ def _evaluate_c(inst: Instance, c: int, cache: dict):
         if key not in cache:
             cache[key] = _evaluate_placement(inst, start, end)
         res = cache[key]
-        better = _better(res, best, _tie_rtol(inst))
+        better = _better(res, best, rtol)
         if better:
             best = res
-        if not has_contention(inst) or (best is not None and not better):
+        if not contention or (best is not None and not better):
             break  # more chains only help while they lower the bound (or tie it with more rate)
         k_min = k + 1
     return best
@@ -204,10 +205,11 @@ def _gbp_cr(inst: Instance, c: int | None) -> Solution:
     best = None
     tried = 0
     cache: dict = {}
+    rtol = _tie_rtol(inst)
     for cc in cands:
         res = _evaluate_c(inst, cc, cache)
         tried += 1
-        if _better(res, best, _tie_rtol(inst)):
+        if _better(res, best, rtol):
             best = (*res, cc)
     if best is None:
         return Solution(instance=inst.name, solver="gbp-cr", status=Status.INFEASIBLE,
